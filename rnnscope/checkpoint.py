@@ -1,0 +1,122 @@
+"""Our checkpoint format: a folder with ``config.json``, ``model.safetensors``, ``vocab.json``.
+
+Loading never unpickles. :func:`load_model` also accepts the foreign checkpoints that
+:mod:`rnnscope.importers` understands (a plain state dict with a vocabulary file, the pickled
+colorlessgreen ``RNNModel``), so every command taking ``--model`` takes those directly.
+Writes are atomic: files go to a temporary folder that is renamed into place.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from rnnscope.errors import CheckpointError
+from rnnscope.model import ModelConfig, RecurrentLM
+from rnnscope.vocab import Vocabulary
+
+FORMAT = "rnnscope-checkpoint-1"
+
+
+def save_model(model: RecurrentLM, vocab: Vocabulary, path: str | Path,
+               extra: dict | None = None) -> Path:
+    """Write ``model`` and ``vocab`` to folder ``path`` atomically; ``extra`` goes into config.json."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        if model.config.tie_weights:
+            tensors.pop("decoder.weight", None)  # shared with encoder.weight
+        save_file(tensors, str(tmp / "model.safetensors"))
+        config = {"format": FORMAT, "model": model.config.to_dict(), **(extra or {})}
+        (tmp / "config.json").write_text(json.dumps(config, indent=2))
+        vocab.save(tmp / "vocab.json")
+        _replace_dir(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Move folder ``src`` to ``dst``, replacing any old ``dst`` with a rename, never half-written."""
+    old = None
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        os.replace(dst, old)
+    os.replace(src, dst)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def is_native(path: str | Path) -> bool:
+    """True when ``path`` is a folder in our format."""
+    p = Path(path)
+    return p.is_dir() and (p / "config.json").exists() and (p / "model.safetensors").exists()
+
+
+def read_config(path: str | Path) -> dict:
+    """The parsed ``config.json`` of a native checkpoint folder."""
+    p = Path(path) / "config.json"
+    try:
+        config = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{p}: cannot read checkpoint config ({exc})") from None
+    if config.get("format") != FORMAT or "model" not in config:
+        raise CheckpointError(f"{p}: not an rnnscope checkpoint config")
+    return config
+
+
+def load_native(path: str | Path) -> tuple[RecurrentLM, Vocabulary]:
+    """Load a folder in our format; shapes are checked against the config before loading."""
+    p = Path(path)
+    config = read_config(p)
+    model = RecurrentLM(ModelConfig.from_dict(config["model"]))
+    try:
+        tensors = load_file(str(p / "model.safetensors"))
+    except Exception as exc:  # safetensors raises several types on corrupt files
+        raise CheckpointError(f"{p / 'model.safetensors'}: cannot read weights ({exc})") from None
+    load_state_checked(model, tensors, source=str(p))
+    vocab = Vocabulary.load(p / "vocab.json")
+    if len(vocab) != model.config.vocab_size:
+        raise CheckpointError(f"{p}: vocabulary has {len(vocab)} entries but the model "
+                              f"expects {model.config.vocab_size}")
+    model.eval()
+    return model, vocab
+
+
+def load_state_checked(model: RecurrentLM, tensors: dict[str, torch.Tensor], source: str) -> None:
+    """Load ``tensors`` into ``model``, naming the first missing/unexpected/mis-shaped tensor."""
+    expected = model.state_dict()
+    if model.config.tie_weights:
+        tensors = dict(tensors)
+        tensors.setdefault("decoder.weight", tensors.get("encoder.weight"))
+    missing = [k for k in expected if k not in tensors]
+    extra = [k for k in tensors if k not in expected]
+    if missing or extra:
+        what = f"missing {missing[0]}" if missing else f"unexpected {extra[0]}"
+        raise CheckpointError(f"{source}: weights do not match the config ({what})")
+    for k, v in expected.items():
+        if tuple(tensors[k].shape) != tuple(v.shape):
+            raise CheckpointError(f"{source}: {k} has shape {tuple(tensors[k].shape)} but the "
+                                  f"config implies {tuple(v.shape)}")
+    model.load_state_dict({k: t.to(v.dtype) for k, (t, v) in
+                           ((k, (tensors[k], v)) for k, v in expected.items())})
+
+
+def load_model(path: str | Path, vocab: str | Path | None = None,
+               trust_pickle: bool = False) -> tuple[RecurrentLM, Vocabulary]:
+    """Load our format, or import a foreign checkpoint (see :mod:`rnnscope.importers`)."""
+    p = Path(path)
+    if not p.exists():
+        raise CheckpointError(f"model not found: {p}")
+    if is_native(p):
+        return load_native(p)
+    from rnnscope.importers import import_checkpoint  # foreign formats
+
+    return import_checkpoint(p, vocab=vocab, trust_pickle=trust_pickle)

@@ -1,0 +1,23 @@
+"""Errors a user can cause (bad files, bad options) and that the CLI turns into one line.
+
+Every module raises a subclass of :class:`RnnscopeError` for input problems, so the CLI can print
+``error: <message>`` and exit non-zero instead of showing a traceback. Programming errors stay
+ordinary exceptions.
+"""
+from __future__ import annotations
+
+
+class RnnscopeError(Exception):
+    """An error caused by the user's input: printed as one line by the CLI (exit code 2)."""
+
+
+class CorpusError(RnnscopeError):
+    """A corpus file is missing, empty or malformed (the message names the file and line)."""
+
+
+class CheckpointError(RnnscopeError):
+    """A checkpoint is missing, refused (unsafe pickle) or does not match its config."""
+
+
+class StoreError(RnnscopeError):
+    """An activation store is missing, incomplete or lacks the asked-for component."""

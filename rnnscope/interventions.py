@@ -1,0 +1,224 @@
+"""Causal interventions: run a model with units held at a value, the effect propagating.
+
+An :class:`Intervention` holds some units of one component (``h``, ``c`` or a gate) of one
+layer at a value (``"zero"``, ``"mean"`` or given numbers) at every step or at chosen steps.
+:func:`run_stepwise` applies a *different* list of interventions to each batch row, so a sweep
+over many units is a single pass: put the same sentence in many rows, one ablated unit per row.
+
+Layers are run one after the other (there is no top-down connection), so each layer's input
+projection is one matmul over all steps and only ``h_{t-1} W_hh^T`` sits inside the time loop.
+
+>>> rows = [[], [Intervention(layer=1, component="h", units=[3])]]   # row 0 clean, row 1 ablated
+>>> # logits, states = run_stepwise(model, tokens.expand(2, -1), rows)
+
+:func:`ablate_outgoing` is the weight-level ablation of the number-unit paper: zero the unit's
+column in its recurrent matrix and in whatever reads it next (next layer or decoder).
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from rnnscope.errors import RnnscopeError
+from rnnscope.keys import key
+from rnnscope.model import RecurrentLM
+
+
+@dataclass(frozen=True)
+class Intervention:
+    """Hold ``units`` of ``layer{layer}.{component}`` at ``value`` (at ``steps``, default all).
+
+    ``value``: ``"zero"``, ``"mean"`` (needs ``means`` in :func:`run_stepwise`), a float, or
+    one number per unit. ``steps`` are 0-based time indices of the input sequence.
+    """
+
+    layer: int
+    component: str
+    units: Sequence[int]
+    value: str | float | Sequence[float] = "zero"
+    steps: Sequence[int] | None = None
+
+
+class _Clamp:
+    """Masks for one ``layer.component``: which units of which row, at which steps, to what."""
+
+    def __init__(self, batch: int, time: int, hidden: int, device, dtype):
+        self.units = torch.zeros(batch, hidden, dtype=torch.bool, device=device)
+        self.values = torch.zeros(batch, hidden, dtype=dtype, device=device)
+        self.steps = torch.zeros(time, batch, dtype=torch.bool, device=device)
+        self.rows_with_steps: dict[int, tuple | None] = {}
+
+    def add(self, row: int, iv: Intervention, value: torch.Tensor, time: int) -> None:
+        steps = None if iv.steps is None else tuple(sorted(set(int(s) for s in iv.steps)))
+        if row in self.rows_with_steps and self.rows_with_steps[row] != steps:
+            raise RnnscopeError(f"row {row}: interventions on {key(iv.layer, iv.component)} "
+                                "must share the same steps")
+        self.rows_with_steps[row] = steps
+        idx = torch.as_tensor(list(iv.units), dtype=torch.long)
+        self.units[row, idx] = True
+        self.values[row, idx] = value
+        if steps is None:
+            self.steps[:, row] = True
+        else:
+            bad = [s for s in steps if not 0 <= s < time]
+            if bad:
+                raise RnnscopeError(f"intervention step {bad[0]} outside the sequence (0..{time - 1})")
+            self.steps[list(steps), row] = True
+
+    def apply(self, t: int, x: torch.Tensor) -> torch.Tensor:
+        mask = self.units & self.steps[t].unsqueeze(1)
+        return torch.where(mask, self.values, x)
+
+
+def _build_clamps(model: RecurrentLM, rows: Sequence[Sequence[Intervention]], time: int,
+                  means: dict[str, torch.Tensor] | None) -> dict[str, _Clamp]:
+    cfg = model.config
+    p = model.decoder.weight
+    clamps: dict[str, _Clamp] = {}
+    for row, ivs in enumerate(rows):
+        for iv in ivs:
+            if not 1 <= iv.layer <= cfg.num_layers:
+                raise RnnscopeError(f"layer {iv.layer} does not exist (model has {cfg.num_layers})")
+            if iv.component not in model.components:
+                raise RnnscopeError(f"{cfg.cell} has no component {iv.component!r}")
+            units = list(iv.units)
+            if not units or min(units) < 0 or max(units) >= cfg.hidden_size:
+                raise RnnscopeError(f"units must be in 0..{cfg.hidden_size - 1}, got {units[:5]}")
+            k = key(iv.layer, iv.component)
+            if iv.value == "zero":
+                value = torch.zeros(len(units), dtype=p.dtype)
+            elif iv.value == "mean":
+                if not means or k not in means:
+                    raise RnnscopeError(f"value 'mean' needs the mean of {k} (pass means=)")
+                value = torch.as_tensor(means[k], dtype=p.dtype)[units]
+            elif isinstance(iv.value, (int, float)):
+                value = torch.full((len(units),), float(iv.value), dtype=p.dtype)
+            else:
+                value = torch.as_tensor(list(iv.value), dtype=p.dtype)
+                if value.shape != (len(units),):
+                    raise RnnscopeError("give one value per unit")
+            if k not in clamps:
+                clamps[k] = _Clamp(len(rows), time, cfg.hidden_size, p.device, p.dtype)
+            clamps[k].add(row, iv, value.to(p.device), time)
+    return clamps
+
+
+def run_stepwise(model: RecurrentLM, tokens: torch.Tensor,
+                 interventions: Sequence[Sequence[Intervention]] | None = None,
+                 state: list | None = None, means: dict[str, torch.Tensor] | None = None,
+                 components: Sequence[str] | None = (), logits_for: torch.Tensor | None = None,
+                 inputs_embeds: torch.Tensor | None = None,
+                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Run ``model`` step by step with per-row interventions.
+
+    ``tokens [B, T]``; ``interventions[b]`` is the list applied to row ``b`` (``None`` = none).
+    ``components`` names the components to record (``None`` = all, default none).
+    ``logits_for``: vocabulary ids ``[K]``; only those logits are computed (``[B, T, K]``),
+    enough to compare two verb forms. Returns ``(logits, {"layer1.h": [B, T, H], ...})``.
+    """
+    x = model._inputs(tokens, inputs_embeds)
+    batch, time = x.shape[:2]
+    rows = interventions if interventions is not None else [[]] * batch
+    if len(rows) != batch:
+        raise RnnscopeError(f"{len(rows)} intervention rows for a batch of {batch}")
+    record = list(model.components) if components is None else list(components)
+    clamps = _build_clamps(model, rows, time, means)
+    state = state if state is not None else model.init_state(batch)
+    states: dict[str, torch.Tensor] = {}
+    step = {"lstm": _lstm_layer, "gru": _gru_layer, "rnn": _rnn_layer}[model.cell]
+    for n, (layer, hx) in enumerate(zip(model.layers, state)):
+        get = lambda comp, n=n: clamps.get(key(n + 1, comp))  # noqa: E731
+        out = step(layer, x, hx, get, record)
+        for comp, value in out.items():
+            if comp in record:
+                states[key(n + 1, comp)] = value
+        x = out["h"]
+    if logits_for is None:
+        logits = model.decoder(x)
+    else:
+        ids = torch.as_tensor(logits_for, dtype=torch.long, device=x.device)
+        logits = torch.nn.functional.linear(x, model.decoder.weight[ids], model.decoder.bias[ids])
+    return logits, states
+
+
+def _clamped(clamp, t, value):
+    return value if clamp is None else clamp.apply(t, value)
+
+
+def _lstm_layer(layer, x, hx, get, record):
+    h, c = hx[0][0], hx[1][0]
+    w_hh_t = layer.weight_hh_l0.t()
+    gi = torch.nn.functional.linear(x, layer.weight_ih_l0, layer.bias_ih_l0 + layer.bias_hh_l0)
+    hidden = h.shape[-1]
+    names = ("i", "f", "g", "o", "c", "h")
+    clamp = {n: get(n) for n in names}
+    keep = {n: [] for n in names if n in record or n == "h"}
+    for t in range(x.shape[1]):
+        pre = torch.addmm(gi[:, t], h, w_hh_t)
+        sig = torch.sigmoid(pre[:, : 2 * hidden])
+        i, f = sig[:, :hidden], sig[:, hidden:]
+        g = torch.tanh(pre[:, 2 * hidden: 3 * hidden])
+        o = torch.sigmoid(pre[:, 3 * hidden:])
+        i, f, g, o = (_clamped(clamp[n], t, v) for n, v in zip("ifgo", (i, f, g, o)))
+        c = _clamped(clamp["c"], t, torch.addcmul(i * g, f, c))
+        h = _clamped(clamp["h"], t, o * torch.tanh(c))
+        for n, v in (("i", i), ("f", f), ("g", g), ("o", o), ("c", c), ("h", h)):
+            if n in keep:
+                keep[n].append(v)
+    return {n: torch.stack(v, dim=1) for n, v in keep.items()}
+
+
+def _gru_layer(layer, x, hx, get, record):
+    h = hx[0]
+    hidden = h.shape[-1]
+    gi = torch.nn.functional.linear(x, layer.weight_ih_l0, layer.bias_ih_l0)
+    clamp = {n: get(n) for n in ("r", "z", "n", "h")}
+    keep = {n: [] for n in ("r", "z", "n", "h") if n in record or n == "h"}
+    for t in range(x.shape[1]):
+        gh = torch.nn.functional.linear(h, layer.weight_hh_l0, layer.bias_hh_l0)
+        rz = torch.sigmoid(gi[:, t, : 2 * hidden] + gh[:, : 2 * hidden])
+        r = _clamped(clamp["r"], t, rz[:, :hidden])
+        z = _clamped(clamp["z"], t, rz[:, hidden:])
+        nn_ = _clamped(clamp["n"], t, torch.tanh(gi[:, t, 2 * hidden:] + r * gh[:, 2 * hidden:]))
+        h = _clamped(clamp["h"], t, torch.lerp(nn_, h, z))  # (1 - z) * n + z * h
+        for n, v in (("r", r), ("z", z), ("n", nn_), ("h", h)):
+            if n in keep:
+                keep[n].append(v)
+    return {n: torch.stack(v, dim=1) for n, v in keep.items()}
+
+
+def _rnn_layer(layer, x, hx, get, record):
+    h = hx[0]
+    w_hh_t = layer.weight_hh_l0.t()
+    gi = torch.nn.functional.linear(x, layer.weight_ih_l0, layer.bias_ih_l0 + layer.bias_hh_l0)
+    clamp = get("h")
+    hs = []
+    for t in range(x.shape[1]):
+        h = _clamped(clamp, t, torch.tanh(torch.addmm(gi[:, t], h, w_hh_t)))
+        hs.append(h)
+    return {"h": torch.stack(hs, dim=1)}
+
+
+def ablate_outgoing(model: RecurrentLM, layer: int, units: Sequence[int]) -> RecurrentLM:
+    """A copy of ``model`` with the outgoing weights of ``units`` of 1-based ``layer`` zeroed.
+
+    Zeroes the units' columns in the layer's recurrent matrix and in the next layer's input
+    matrix (or the decoder for the top layer), as the number-unit paper's ablation does.
+    Equivalent to holding the units' ``h`` at zero at every step (tested).
+    """
+    if not 1 <= layer <= model.config.num_layers:
+        raise RnnscopeError(f"layer {layer} does not exist (model has {model.config.num_layers})")
+    if model.config.tie_weights and layer == model.config.num_layers:
+        raise RnnscopeError("outgoing-weight ablation of the top layer is undefined with tied weights")
+    ablated = copy.deepcopy(model)
+    idx = torch.as_tensor(list(units), dtype=torch.long)
+    with torch.no_grad():
+        ablated.layers[layer - 1].weight_hh_l0[:, idx] = 0.0
+        if layer < model.config.num_layers:
+            ablated.layers[layer].weight_ih_l0[:, idx] = 0.0
+        else:
+            ablated.decoder.weight[:, idx] = 0.0
+    return ablated

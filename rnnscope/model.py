@@ -1,0 +1,221 @@
+"""The recurrent language model: embedding -> N stacked LSTM/GRU/RNN layers -> decoder.
+
+One class, two ways to run it:
+
+* ``model(tokens)`` — the fused PyTorch path (``nn.LSTM``/``nn.GRU``/``nn.RNN``), for training
+  and scoring;
+* ``model.run_with_states(tokens)`` — the same logits plus every component of every layer at
+  every step (LSTM ``h c i f o g``, GRU ``h r z n``, RNN ``h``). It runs the fused layer, then
+  recomputes all gate pre-activations from the recorded hidden states in one large matmul
+  per layer (``[x_t, h_{t-1}] @ [W_ih, W_hh]^T``), which is exact and much faster than a
+  Python time loop; the LSTM cell state is an element-wise scan.
+
+Interventions (holding units at a value while the recurrence runs) need a stepwise path:
+see :mod:`rnnscope.interventions`.
+
+Shapes: B = batch, T = time, E = embedding size, H = hidden size, V = vocabulary size.
+Tokens are batch-first ``[B, T]``. Layers are 1-based in keys (``layer1.c``), 0-based in
+``self.layers``.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import nn
+
+from rnnscope.errors import RnnscopeError
+from rnnscope.keys import COMPONENTS, key
+
+# Per layer, the recurrent state in PyTorch's convention: LSTM (h, c) each [1, B, H]; else h.
+LayerState = "torch.Tensor | tuple[torch.Tensor, torch.Tensor]"
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a :class:`RecurrentLM` (stored as JSON next to weights)."""
+
+    vocab_size: int
+    cell: str = "lstm"  # "lstm" | "gru" | "rnn" (tanh Elman)
+    emb_dim: int = 64
+    hidden_size: int = 256
+    num_layers: int = 1
+    dropout: float = 0.0
+    tie_weights: bool = False
+
+    def __post_init__(self) -> None:
+        if self.cell not in COMPONENTS:
+            raise RnnscopeError(f"unknown cell {self.cell!r}; choose lstm, gru or rnn")
+        for name in ("vocab_size", "emb_dim", "hidden_size", "num_layers"):
+            if int(getattr(self, name)) < 1:
+                raise RnnscopeError(f"model {name} must be positive, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise RnnscopeError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.tie_weights and self.emb_dim != self.hidden_size:
+            raise RnnscopeError("weight tying needs emb_dim == hidden_size "
+                                f"({self.emb_dim} != {self.hidden_size})")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+class RecurrentLM(nn.Module):
+    """Embedding -> stacked recurrent layers (one fused module each) -> dropout -> decoder."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.encoder = nn.Embedding(c.vocab_size, c.emb_dim)
+        self.layers = nn.ModuleList(
+            _CELLS[c.cell](c.emb_dim if n == 0 else c.hidden_size, c.hidden_size, batch_first=True)
+            for n in range(c.num_layers)
+        )
+        self.drop = nn.Dropout(c.dropout)
+        self.decoder = nn.Linear(c.hidden_size, c.vocab_size)
+        if c.tie_weights:
+            self.decoder.weight = self.encoder.weight
+        self.init_weights()
+
+    def init_weights(self, scale: float = 0.1) -> None:
+        """Uniform(-scale, scale) embedding/decoder, zero decoder bias (as the PyTorch LM example)."""
+        nn.init.uniform_(self.encoder.weight, -scale, scale)
+        if not self.config.tie_weights:
+            nn.init.uniform_(self.decoder.weight, -scale, scale)
+        nn.init.zeros_(self.decoder.bias)
+
+    # -- properties -------------------------------------------------------------------------
+    @property
+    def cell(self) -> str:
+        return self.config.cell
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        return COMPONENTS[self.config.cell]
+
+    def init_state(self, batch_size: int) -> list:
+        """A zero state for every layer, in PyTorch's per-layer convention."""
+        p = self.decoder.weight
+        zeros = lambda: p.new_zeros(1, batch_size, self.config.hidden_size)  # noqa: E731
+        if self.cell == "lstm":
+            return [(zeros(), zeros()) for _ in self.layers]
+        return [zeros() for _ in self.layers]
+
+    def detach_state(self, state: list) -> list:
+        """Cut the graph behind ``state`` (truncated BPTT)."""
+        if self.cell == "lstm":
+            return [(h.detach(), c.detach()) for h, c in state]
+        return [h.detach() for h in state]
+
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``[B, T]`` token ids -> ``[B, T, E]`` embeddings."""
+        return self.encoder(tokens)
+
+    # -- fused path -------------------------------------------------------------------------
+    def forward(self, tokens: torch.Tensor | None = None, state: list | None = None,
+                inputs_embeds: torch.Tensor | None = None) -> tuple[torch.Tensor, list]:
+        """Logits ``[B, T, V]`` and the final state, via the fused PyTorch layers."""
+        x = self._inputs(tokens, inputs_embeds)
+        x = self.drop(x)
+        state = state if state is not None else [None] * len(self.layers)
+        new_state = []
+        for layer, hx in zip(self.layers, state):
+            x, hn = layer(x, hx)
+            x = self.drop(x)
+            new_state.append(hn)
+        return self.decoder(x), new_state
+
+    # -- all components ---------------------------------------------------------------------
+    def run_with_states(self, tokens: torch.Tensor | None = None, state: list | None = None,
+                        components: list[str] | None = None, compute_logits: bool = True,
+                        inputs_embeds: torch.Tensor | None = None,
+                        ) -> tuple[torch.Tensor | None, dict[str, torch.Tensor], list]:
+        """Run the model and record components of every layer at every step.
+
+        Returns ``(logits [B,T,V] or None, {"layer1.h": [B,T,H], ...}, final_state)``.
+        ``components`` limits what is recorded (default: all of the cell's components).
+        Dropout is not applied (analysis runs the model as it is evaluated).
+        """
+        wanted = list(components) if components else list(self.components)
+        bad = [c for c in wanted if c not in self.components]
+        if bad:
+            raise RnnscopeError(f"{self.cell} has no component {bad[0]!r}; "
+                                f"it records {', '.join(self.components)}")
+        x = self._inputs(tokens, inputs_embeds)
+        batch = x.shape[0]
+        state = state if state is not None else self.init_state(batch)
+        states: dict[str, torch.Tensor] = {}
+        final = []
+        for n, (layer, hx) in enumerate(zip(self.layers, state)):
+            out, hn = layer(x, hx)  # out: [B, T, H] hidden states of every step
+            recorded = _RECORDERS[self.cell](layer, x, out, hx, wanted)
+            for comp, value in recorded.items():
+                states[key(n + 1, comp)] = value
+            final.append(hn)
+            x = out
+        logits = self.decoder(x) if compute_logits else None
+        return logits, states, final
+
+    def _inputs(self, tokens: torch.Tensor | None, inputs_embeds: torch.Tensor | None) -> torch.Tensor:
+        if (tokens is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of tokens or inputs_embeds")
+        return self.encoder(tokens) if inputs_embeds is None else inputs_embeds
+
+
+def previous_hidden(out: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+    """``[B, T, H]`` hidden states shifted right by one step, with ``h0 [1, B, H]`` first."""
+    return torch.cat([h0.transpose(0, 1), out[:, :-1]], dim=1)
+
+
+def gate_preactivations(layer: nn.Module, x: torch.Tensor, h_prev: torch.Tensor) -> tuple:
+    """``x W_ih^T + b_ih`` and ``h_prev W_hh^T + b_hh`` for every step, each ``[B, T, G*H]``."""
+    gi = torch.nn.functional.linear(x, layer.weight_ih_l0, layer.bias_ih_l0)
+    gh = torch.nn.functional.linear(h_prev, layer.weight_hh_l0, layer.bias_hh_l0)
+    return gi, gh
+
+
+def _record_lstm(layer, x, out, hx, wanted):
+    h0, c0 = hx
+    gi, gh = gate_preactivations(layer, x, previous_hidden(out, h0))
+    pre = gi.add_(gh)
+    i, f, g, o = pre.chunk(4, dim=-1)  # PyTorch gate order: input, forget, cell (candidate), output
+    i, f, o, g = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o), torch.tanh(g)
+    rec = {"h": out, "i": i, "f": f, "o": o, "g": g}
+    if "c" in wanted:
+        rec["c"] = lstm_cell_scan(i, f, g, c0[0])
+    return {k: rec[k] for k in wanted}
+
+
+def lstm_cell_scan(i: torch.Tensor, f: torch.Tensor, g: torch.Tensor, c0: torch.Tensor) -> torch.Tensor:
+    """``c_t = f_t * c_{t-1} + i_t * g_t`` over time; inputs ``[B, T, H]``, ``c0 [B, H]``."""
+    ig = i * g
+    c = torch.empty_like(ig)
+    prev = c0
+    for t in range(ig.shape[1]):
+        prev = torch.addcmul(ig[:, t], f[:, t], prev)
+        c[:, t] = prev
+    return c
+
+
+def _record_gru(layer, x, out, hx, wanted):
+    gi, gh = gate_preactivations(layer, x, previous_hidden(out, hx))
+    i_r, i_z, i_n = gi.chunk(3, dim=-1)  # PyTorch gate order: reset, update, new
+    h_r, h_z, h_n = gh.chunk(3, dim=-1)
+    r = torch.sigmoid(i_r + h_r)
+    rec = {"h": out, "r": r, "z": torch.sigmoid(i_z + h_z), "n": torch.tanh(i_n + r * h_n)}
+    return {k: rec[k] for k in wanted}
+
+
+def _record_rnn(layer, x, out, hx, wanted):
+    return {"h": out}
+
+
+_RECORDERS = {"lstm": _record_lstm, "gru": _record_gru, "rnn": _record_rnn}

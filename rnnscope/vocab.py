@@ -1,0 +1,127 @@
+"""Vocabularies for word-, character- and byte-level models.
+
+A :class:`Vocabulary` turns text into the units a model reads and back. Every kind has the
+specials ``<unk>`` and ``<eos>``. Byte vocabularies hold the 256 UTF-8 byte values (ids 0-255,
+shown as the Latin-1 character of the byte, so a byte string round-trips through ``str``) followed
+by the specials.
+
+>>> v = Vocabulary.build("word", ["the cat sat", "the dog"])
+>>> v.encode(v.units("the bird"))[1] == v.unk_id
+True
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+from rnnscope.errors import RnnscopeError
+
+UNK = "<unk>"
+EOS = "<eos>"
+KINDS = ("word", "char", "byte")
+
+
+class Vocabulary:
+    """Maps units (words, characters or bytes) to ids; ``kind`` says which."""
+
+    def __init__(self, kind: str, itos: list[str]):
+        if kind not in KINDS:
+            raise RnnscopeError(f"unknown vocabulary kind {kind!r}; choose one of {', '.join(KINDS)}")
+        self.kind = kind
+        self.itos = list(itos)
+        for special in (UNK, EOS):
+            if special not in self.itos:
+                self.itos.append(special)
+        self.stoi = {s: i for i, s in enumerate(self.itos)}
+        if len(self.stoi) != len(self.itos):
+            raise RnnscopeError("vocabulary has duplicate entries")
+        self.unk_id = self.stoi[UNK]
+        self.eos_id = self.stoi[EOS]
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def build(cls, kind: str, lines: Iterable[str], max_size: int | None = None,
+              min_freq: int = 1) -> Vocabulary:
+        """Count units over ``lines`` and keep the most frequent (ties broken alphabetically)."""
+        if kind == "byte":
+            return cls.bytes()
+        counts: Counter[str] = Counter()
+        for line in lines:
+            counts.update(_split(kind, line))
+        for special in (UNK, EOS):
+            counts.pop(special, None)
+        ranked = sorted((u for u, n in counts.items() if n >= min_freq), key=lambda u: (-counts[u], u))
+        if max_size is not None:
+            ranked = ranked[: max(0, max_size - 2)]
+        return cls(kind, ranked)
+
+    @classmethod
+    def bytes(cls) -> Vocabulary:
+        """The fixed 256-symbol UTF-8 byte vocabulary (plus ``<unk>``, ``<eos>``)."""
+        return cls("byte", [chr(b) for b in range(256)])
+
+    # -- text <-> ids ---------------------------------------------------------------------
+    def units(self, text: str) -> list[str]:
+        """Split ``text`` into this vocabulary's units (words, characters, or bytes as Latin-1)."""
+        return _split(self.kind, text)
+
+    def encode(self, units: Iterable[str]) -> list[int]:
+        """Ids of ``units``; unknown units map to ``<unk>``."""
+        get = self.stoi.get
+        return [get(u, self.unk_id) for u in units]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Text of ``ids`` (words joined by spaces; bytes decoded as UTF-8 with replacement)."""
+        units = [self.itos[i] for i in ids]
+        if self.kind == "word":
+            return " ".join(units)
+        if self.kind == "byte":
+            raw = bytes(ord(u) for u in units if len(u) == 1)
+            return raw.decode("utf-8", errors="replace")
+        return "".join(u if len(u) == 1 else "" for u in units)
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __contains__(self, unit: str) -> bool:
+        return unit in self.stoi
+
+    # -- persistence ----------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "itos": self.itos}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Vocabulary:
+        return cls(data["kind"], data["itos"])
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Vocabulary:
+        p = Path(path)
+        if not p.exists():
+            raise RnnscopeError(f"vocabulary file not found: {p}")
+        try:
+            return cls.from_dict(json.loads(p.read_text(encoding="utf-8")))
+        except (json.JSONDecodeError, KeyError) as exc:
+            raise RnnscopeError(f"{p}: not a vocabulary file ({exc})") from None
+
+    @classmethod
+    def from_lines_file(cls, path: str | Path, kind: str = "word") -> Vocabulary:
+        """A vocabulary whose ids are the line numbers of a text file (colorlessgreen vocab.txt)."""
+        p = Path(path)
+        if not p.exists():
+            raise RnnscopeError(f"vocabulary file not found: {p}")
+        itos = p.read_text(encoding="utf-8").rstrip("\n").split("\n")
+        return cls(kind, itos)
+
+
+def _split(kind: str, text: str) -> list[str]:
+    if kind == "word":
+        return text.split()
+    if kind == "char":
+        return list(text)
+    return [chr(b) for b in text.encode("utf-8")]

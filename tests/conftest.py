@@ -1,0 +1,32 @@
+"""Shared fixtures: tiny models of every cell type, and the path of the shared corpora."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnnscope.model import ModelConfig, RecurrentLM
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def tiny_model(cell: str = "lstm", layers: int = 2, hidden: int = 32, vocab: int = 50,
+               emb: int = 16, seed: int = 0) -> RecurrentLM:
+    """A small randomly initialised model with non-trivial recurrent weights."""
+    torch.manual_seed(seed)
+    model = RecurrentLM(ModelConfig(vocab_size=vocab, cell=cell, emb_dim=emb,
+                                    hidden_size=hidden, num_layers=layers))
+    with torch.no_grad():  # larger weights than the default so gates saturate differently
+        for layer in model.layers:
+            for p in layer.parameters():
+                p.mul_(3.0)
+    return model.eval()
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """``../shared/data``; tests using it skip with a clear reason where it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared corpora not found at {SHARED_DATA}")
+    return SHARED_DATA
