@@ -1,4 +1,7 @@
 """Corpora: sentences of words with annotations, aligned to a model's units (word/char/byte)."""
 from rnnscope.corpus.types import AlignedSentence, Corpus, Sentence
+from rnnscope.corpus.align import align_corpus, align_sentence, surface_text
+from rnnscope.corpus.readers import read_conllu, read_corpus, read_text
 
-__all__ = ["AlignedSentence", "Corpus", "Sentence"]
+__all__ = ["AlignedSentence", "Corpus", "Sentence", "align_corpus", "align_sentence",
+           "surface_text", "read_conllu", "read_corpus", "read_text"]
