@@ -1,0 +1,421 @@
+"""The activation store: every recorded component of a model over a corpus, on disk.
+
+A store is a folder (a local path or any fsspec URL, e.g. ``s3://bucket/run``) holding::
+
+    arrays.zarr/     one zarr 3 array per key ``layer{n}.{comp}``, shape [rows, H],
+                     float16 (default) or float32, chunked by rows, read lazily
+    tokens.parquet   the token table: one row per stored unit (see below)
+    meta.json        model config, vocab kind, components, dtype, reset mode, corpus, rows
+    COMPLETE         written last; a folder without it is refused by :meth:`ActivationStore.open`
+
+Row ``r`` of every array belongs to row ``r`` of the token table, in corpus order
+(sentence, position). Token table columns: ``sentence``, ``position``, ``token``, ``word``,
+``word_index`` (-1 for separators of char/byte models), ``is_word_end``, then annotations
+(``upos``, ``xpos``, ``deprel``, ``head``, ``depth``, ... and one column per FEATS key).
+
+Writing goes through :class:`StoreWriter`: the arrays are preallocated at their final size and
+filled by row ranges, so memory stays bounded, and writers that own distinct chunks of rows
+(:meth:`StoreWriter.chunk_bounds`) may write concurrently from different processes or machines —
+zarr stores each chunk as its own object. Only :meth:`StoreWriter.finalize` writes the token
+table, the final meta and the ``COMPLETE`` marker.
+
+>>> import numpy as np, pandas as pd, tempfile
+>>> tokens = pd.DataFrame({"sentence": [0, 0], "position": [0, 1], "token": ["a", "b"],
+...                        "word": ["a", "b"], "word_index": [0, 1], "is_word_end": [True, True],
+...                        "upos": ["DET", "NOUN"]})
+>>> store = ActivationStore.from_arrays(tempfile.mkdtemp() + "/s",
+...                                     {"layer1.h": np.eye(2, 3)}, tokens)
+>>> store.select("layer1.h", upos="NOUN")
+array([[0., 1., 0.]], dtype=float32)
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import fsspec
+import numpy as np
+import pandas as pd
+import zarr
+
+from rnnscope.errors import StoreError
+from rnnscope.keys import parse_key
+
+FORMAT = "rnnscope-store-1"
+ARRAYS = "arrays.zarr"
+TOKENS = "tokens.parquet"
+META = "meta.json"
+COMPLETE = "COMPLETE"
+DTYPES = ("float16", "float32")
+DEFAULT_CHUNK_ROWS = 4096
+#: Columns every token table has, in this order; annotations follow.
+TOKEN_COLUMNS = ("sentence", "position", "token", "word", "word_index", "is_word_end")
+
+
+# -- a folder on any fsspec filesystem --------------------------------------------------------
+class _Folder:
+    """A folder on a local disk or behind an fsspec URL, with the few file operations we need."""
+
+    def __init__(self, path: Any):
+        self.url = str(path)
+        self.fs, self.root = fsspec.core.url_to_fs(self.url)
+        self.root = self.root.rstrip("/")
+
+    def sub(self, name: str) -> str:
+        return f"{self.root}/{name}"
+
+    def url_of(self, name: str) -> str:
+        """URL of a child, as zarr and pandas accept it (plain path when local)."""
+        if "://" in self.url:
+            return f"{self.url.rstrip('/')}/{name}"
+        return self.sub(name)
+
+    def exists(self, name: str | None = None) -> bool:
+        return self.fs.exists(self.sub(name) if name else self.root)
+
+    def is_empty(self) -> bool:
+        return not self.exists() or not self.fs.ls(self.root)
+
+    def read_text(self, name: str) -> str:
+        with self.fs.open(self.sub(name), "r", encoding="utf-8") as fh:
+            return fh.read()
+
+    def write_text(self, name: str, text: str) -> None:
+        """Write a small file atomically where the filesystem can rename (local disk)."""
+        self.fs.makedirs(self.root, exist_ok=True)
+        target = self.sub(name)
+        if {"file", "local"} & set(_protocols(self.fs)):
+            tmp = f"{target}.tmp"
+            with self.fs.open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            self.fs.mv(tmp, target)
+        else:  # object stores write whole objects atomically
+            with self.fs.open(target, "w", encoding="utf-8") as fh:
+                fh.write(text)
+
+    def remove(self, name: str) -> None:
+        if self.exists(name):
+            self.fs.rm(self.sub(name), recursive=True)
+
+    def remove_all(self) -> None:
+        if self.exists():
+            self.fs.rm(self.root, recursive=True)
+
+
+def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
+    p = fs.protocol
+    return (p,) if isinstance(p, str) else tuple(p)
+
+
+def _check_dtype(dtype: str) -> str:
+    dtype = np.dtype(dtype).name
+    if dtype not in DTYPES:
+        raise StoreError(f"store dtype must be float16 or float32, got {dtype}")
+    return dtype
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"cannot store {type(obj).__name__} in meta.json")
+
+
+# -- reading -------------------------------------------------------------------------------------
+class ActivationStore:
+    """A finished store, read lazily: ``store["layer1.c"]`` is a zarr array [rows, H]."""
+
+    def __init__(self, folder: _Folder, meta: dict, group: zarr.Group):
+        self._folder = folder
+        self._meta = meta
+        self._group = group
+        self._tokens: pd.DataFrame | None = None
+        self._means: dict[str, np.ndarray] = {}
+
+    # construction ------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: Any) -> ActivationStore:
+        """Open a finished store; :class:`StoreError` if it is missing or was never completed."""
+        folder = _Folder(path)
+        if not folder.exists() or not folder.exists(META):
+            raise StoreError(f"no activation store at {folder.url}")
+        if not folder.exists(COMPLETE):
+            raise StoreError(f"activation store {folder.url} is incomplete (interrupted?); "
+                             "re-run the extraction with --resume")
+        try:
+            meta = json.loads(folder.read_text(META))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise StoreError(f"{folder.url}/{META}: cannot read store meta ({exc})") from None
+        group = zarr.open_group(folder.url_of(ARRAYS), mode="r")
+        return cls(folder, meta, group)
+
+    @classmethod
+    def from_arrays(cls, path: Any, arrays: Mapping[str, np.ndarray], tokens: pd.DataFrame,
+                    meta: dict | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                    overwrite: bool = False) -> ActivationStore:
+        """Build a store from numpy arrays ``{key: [rows, H]}`` and a token table.
+
+        Handy for tests with planted signals. ``meta["dtype"]`` picks the storage dtype
+        (default: float16 when every array is float16, else float32, so values round-trip).
+        """
+        if not arrays:
+            raise StoreError("from_arrays needs at least one array")
+        arrays = {k: np.asarray(v) for k, v in arrays.items()}
+        sizes = {v.shape[1] if v.ndim == 2 else None for v in arrays.values()}
+        if len(sizes) != 1 or None in sizes:
+            raise StoreError("every array must be 2-D [rows, units] with the same number of units")
+        for k, v in arrays.items():
+            if len(v) != len(tokens):
+                raise StoreError(f"array {k} has {len(v)} rows but the token table has {len(tokens)}")
+        meta = dict(meta or {})
+        if "dtype" not in meta:
+            all16 = all(v.dtype == np.float16 for v in arrays.values())
+            meta["dtype"] = "float16" if all16 else "float32"
+        writer = StoreWriter.create(path, n_rows=len(tokens), keys=list(arrays),
+                                    hidden_size=sizes.pop(), dtype=meta["dtype"],
+                                    chunk_rows=chunk_rows, meta=meta, overwrite=overwrite)
+        for k, v in arrays.items():
+            writer.write(k, 0, v)
+        return writer.finalize(tokens)
+
+    # contents ------------------------------------------------------------------------------
+    @property
+    def path(self) -> str:
+        return self._folder.url
+
+    @property
+    def meta(self) -> dict:
+        """Model config, vocab kind, components, dtype, reset mode, corpus name, row count."""
+        return self._meta
+
+    def keys(self) -> list[str]:
+        """Stored keys in model order (``layer1.h``, ``layer1.c``, ...)."""
+        return list(self._meta.get("keys") or sorted(self._group.array_keys()))
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.keys()
+
+    def __len__(self) -> int:
+        """Number of rows (stored units)."""
+        return int(self._meta["n_rows"])
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self._meta["hidden_size"])
+
+    @property
+    def dtype(self) -> str:
+        return self._meta["dtype"]
+
+    @property
+    def tokens(self) -> pd.DataFrame:
+        """The token table (read once, then cached)."""
+        if self._tokens is None:
+            self._tokens = pd.read_parquet(self._folder.url_of(TOKENS))
+        return self._tokens
+
+    def __getitem__(self, key: str) -> zarr.Array:
+        """The lazy array of ``key``; slicing or ``np.asarray`` reads it (in its stored dtype)."""
+        if key not in self.keys():
+            parse_key(key)  # a malformed key gets the format message
+            raise StoreError(f"store {self.path} has no {key!r}; it holds {', '.join(self.keys())}")
+        return self._group[key]
+
+    def get(self, key: str, rows: np.ndarray | slice | Iterable[int] | None = None) -> np.ndarray:
+        """``key`` as float32 numpy, all rows or ``rows`` (boolean mask or integer index)."""
+        arr = self[key]
+        if rows is None:
+            out = arr[...]
+        elif isinstance(rows, slice):
+            out = arr[rows]
+        else:
+            idx = np.asarray(rows)
+            if idx.dtype == bool:
+                if len(idx) != len(self):
+                    raise StoreError(f"row mask has {len(idx)} entries but the store has {len(self)} rows")
+                idx = np.flatnonzero(idx)
+            idx = idx.astype(np.int64).ravel()
+            if len(idx) == 0:
+                return np.zeros((0, arr.shape[1]), dtype=np.float32)
+            idx = np.where(idx < 0, idx + len(self), idx)
+            out = arr.oindex[idx, :]
+        return np.asarray(out, dtype=np.float32)
+
+    def mask(self, **filters: Any) -> np.ndarray:
+        """Boolean row mask where every ``column=value`` filter holds.
+
+        A value may be a scalar (equality), a list/tuple/set (membership), or a callable taking
+        the column (a pandas Series) and returning a boolean mask.
+        """
+        table = self.tokens
+        mask = np.ones(len(table), dtype=bool)
+        for column, value in filters.items():
+            if column not in table.columns:
+                raise StoreError(f"token table has no column {column!r}; it has "
+                                 f"{', '.join(map(str, table.columns))}")
+            col = table[column]
+            if callable(value):
+                hit = np.asarray(value(col), dtype=bool)
+            elif isinstance(value, (list, tuple, set, frozenset)):
+                hit = col.isin(list(value)).to_numpy()
+            else:
+                hit = (col == value).to_numpy(dtype=bool, na_value=False)
+            mask &= hit
+        return mask
+
+    def select(self, key: str, **filters: Any) -> np.ndarray:
+        """Rows of ``key`` (float32) whose tokens match ``filters``, e.g. ``upos="NOUN"``."""
+        return self.get(key, self.mask(**filters))
+
+    def mean(self, key: str) -> np.ndarray:
+        """Mean activation of every unit of ``key`` over all rows (float32 [H]); cached.
+
+        Used for "mean" interventions. Computed chunk by chunk in float64.
+        """
+        if key not in self._means:
+            arr = self[key]
+            total = np.zeros(arr.shape[1], dtype=np.float64)
+            step = arr.chunks[0]
+            for start in range(0, arr.shape[0], step):
+                total += np.asarray(arr[start:start + step], dtype=np.float64).sum(axis=0)
+            self._means[key] = (total / max(arr.shape[0], 1)).astype(np.float32)
+        return self._means[key]
+
+    def iter_chunks(self, key: str) -> Iterable[tuple[int, np.ndarray]]:
+        """``(start_row, float32 block)`` for each row chunk of ``key``, for streaming analyses."""
+        arr = self[key]
+        step = arr.chunks[0]
+        for start in range(0, arr.shape[0], step):
+            yield start, np.asarray(arr[start:start + step], dtype=np.float32)
+
+    def __repr__(self) -> str:
+        return (f"ActivationStore({self.path!r}, rows={len(self)}, hidden={self.hidden_size}, "
+                f"keys={self.keys()}, dtype={self.dtype})")
+
+    def info(self) -> str:
+        """A few human-readable lines describing the store (used by ``rnnscope store-info``)."""
+        m = self._meta
+        model = m.get("model") or {}
+        lines = [f"store       {self.path}",
+                 f"rows        {len(self)}  (sentences: {m.get('n_sentences', '?')})",
+                 f"corpus      {m.get('corpus', '?')}",
+                 f"model       {model.get('cell', '?')} {model.get('num_layers', '?')}x"
+                 f"{model.get('hidden_size', self.hidden_size)}  vocab {m.get('vocab_kind', '?')}",
+                 f"dtype       {self.dtype}  chunk rows {m.get('chunk_rows', '?')}",
+                 f"reset       {m.get('reset', '?')}",
+                 f"keys        {', '.join(self.keys())}",
+                 f"columns     {', '.join(map(str, self.tokens.columns))}"]
+        return "\n".join(lines)
+
+
+# -- writing -------------------------------------------------------------------------------------
+class StoreWriter:
+    """Creates a store's preallocated arrays, fills them by row ranges, then finalizes it.
+
+    Several writers (processes, machines) may fill one store concurrently as long as each owns
+    whole chunks: use :meth:`chunk_bounds` to split work. Within one writer, any row range works
+    (a partial chunk is read, merged and rewritten by zarr).
+    """
+
+    def __init__(self, folder: _Folder, meta: dict, group: zarr.Group):
+        self._folder = folder
+        self.meta = meta
+        self._group = group
+
+    @classmethod
+    def create(cls, path: Any, n_rows: int, keys: list[str], hidden_size: int,
+               dtype: str = "float16", chunk_rows: int = DEFAULT_CHUNK_ROWS,
+               meta: dict | None = None, overwrite: bool = False) -> StoreWriter:
+        """Preallocate arrays ``[n_rows, hidden_size]`` for ``keys`` in a new store folder.
+
+        Refuses an existing non-empty folder unless ``overwrite`` (then it is deleted first).
+        """
+        folder = _Folder(path)
+        if not folder.is_empty():
+            if not overwrite:
+                state = "complete" if folder.exists(COMPLETE) else "incomplete"
+                raise StoreError(f"{folder.url} already exists ({state} store or other files); "
+                                 "choose another folder or overwrite it")
+            folder.remove_all()
+        for k in keys:
+            parse_key(k)
+        dtype = _check_dtype(dtype)
+        if n_rows < 1:
+            raise StoreError("a store needs at least one row (is the corpus empty?)")
+        chunk_rows = max(1, min(int(chunk_rows), n_rows))
+        meta = {**(meta or {}), "format": FORMAT, "keys": list(keys), "n_rows": int(n_rows),
+                "hidden_size": int(hidden_size), "dtype": dtype, "chunk_rows": chunk_rows}
+        folder.fs.makedirs(folder.root, exist_ok=True)
+        group = zarr.open_group(folder.url_of(ARRAYS), mode="w")
+        for k in keys:
+            group.create_array(k, shape=(n_rows, hidden_size), chunks=(chunk_rows, hidden_size),
+                               dtype=dtype, fill_value=0.0)
+        folder.write_text(META, json.dumps(meta, indent=2, default=_json_default))
+        return cls(folder, meta, group)
+
+    @classmethod
+    def reopen(cls, path: Any) -> StoreWriter:
+        """Continue filling an incomplete store (for resuming an interrupted extraction)."""
+        folder = _Folder(path)
+        if not folder.exists(META) or not folder.exists(ARRAYS):
+            raise StoreError(f"no store to resume at {folder.url}")
+        if folder.exists(COMPLETE):
+            raise StoreError(f"store {folder.url} is already complete")
+        meta = json.loads(folder.read_text(META))
+        return cls(folder, meta, zarr.open_group(folder.url_of(ARRAYS), mode="r+"))
+
+    @property
+    def path(self) -> str:
+        return self._folder.url
+
+    @property
+    def folder(self) -> _Folder:
+        return self._folder
+
+    def chunk_bounds(self) -> list[tuple[int, int]]:
+        """``(start, stop)`` row range of every chunk: the unit of safe concurrent writing."""
+        n, step = self.meta["n_rows"], self.meta["chunk_rows"]
+        return [(s, min(s + step, n)) for s in range(0, n, step)]
+
+    def write(self, key: str, start: int, values: np.ndarray) -> None:
+        """Write ``values [n, H]`` into rows ``start .. start+n`` of ``key``."""
+        arr = self._group[key]
+        values = np.asarray(values)
+        if values.ndim != 2 or values.shape[1] != arr.shape[1]:
+            raise StoreError(f"{key}: expected rows of {arr.shape[1]} units, got shape {values.shape}")
+        if start < 0 or start + len(values) > arr.shape[0]:
+            raise StoreError(f"{key}: rows {start}..{start + len(values)} outside 0..{arr.shape[0]}")
+        arr[start:start + len(values)] = values.astype(arr.dtype, copy=False)
+
+    def finalize(self, tokens: pd.DataFrame, meta_update: dict | None = None) -> ActivationStore:
+        """Write the token table and final meta, then the ``COMPLETE`` marker (last)."""
+        if len(tokens) != self.meta["n_rows"]:
+            raise StoreError(f"token table has {len(tokens)} rows but the store has {self.meta['n_rows']}")
+        missing = [c for c in TOKEN_COLUMNS if c not in tokens.columns]
+        if missing:
+            raise StoreError(f"token table lacks column(s) {', '.join(missing)}")
+        self.meta.update(meta_update or {})
+        tokens = tokens.reset_index(drop=True)
+        tokens.to_parquet(self._folder.url_of(TOKENS), index=False)
+        self._folder.write_text(META, json.dumps(self.meta, indent=2, default=_json_default))
+        self._folder.write_text(COMPLETE, "complete\n")
+        return ActivationStore.open(self._folder.url)
+
+
+def is_complete(path: Any) -> bool:
+    """True when ``path`` holds a finished store."""
+    folder = _Folder(path)
+    return folder.exists(COMPLETE) and folder.exists(META)
+
+
+def store_state(path: Any) -> str:
+    """``"missing"`` (absent or empty folder), ``"complete"``, ``"incomplete"`` or ``"other"``."""
+    folder = _Folder(path)
+    if folder.is_empty():
+        return "missing"
+    if folder.exists(COMPLETE):
+        return "complete"
+    if folder.exists(META):
+        return "incomplete"
+    return "other"
+
