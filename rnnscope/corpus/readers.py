@@ -63,7 +63,7 @@ def read_conllu(path: str | Path) -> Corpus:
 def _conllu_blocks(p: Path) -> Iterator[list[tuple[int, str]]]:
     """Yield each sentence as a list of (1-based line number, line) pairs."""
     block: list[tuple[int, str]] = []
-    with _open_text(p) as handle:
+    with open_text(p) as handle:
         lineno = 0
         try:
             for lineno, line in enumerate(handle, start=1):
@@ -155,7 +155,7 @@ def read_text(path: str | Path, max_lines: int | None = None) -> Corpus:
     """
     p = _existing(path)
     sentences: list[Sentence] = []
-    with _open_text(p) as handle:
+    with open_text(p) as handle:
         lineno = 0
         try:
             for lineno, line in enumerate(handle, start=1):
@@ -183,7 +183,8 @@ def _existing(path: str | Path) -> Path:
     return p
 
 
-def _open_text(p: Path) -> io.TextIOBase:
+def open_text(p: Path) -> io.TextIOBase:
+    """Open a UTF-8 text file for reading, transparently gunzipping `.gz` files."""
     if p.name.endswith(".gz"):
         return gzip.open(p, "rt", encoding="utf-8")
     return open(p, encoding="utf-8")
