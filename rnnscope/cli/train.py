@@ -1,0 +1,127 @@
+"""CLI verbs ``train``, ``evaluate``, ``sample`` and ``convert``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+_MODEL_OPTIONS = [
+    click.option("--model", "model_path", required=True,
+                 help="Model folder (ours), a training run folder, or a foreign checkpoint."),
+    click.option("--vocab", default=None, help="Vocabulary for a foreign checkpoint."),
+    click.option("--trust-pickle", is_flag=True, help="Allow arbitrary pickles (runs their code!)."),
+]
+
+
+def _model_options(fn):
+    for opt in reversed(_MODEL_OPTIONS):
+        fn = opt(fn)
+    return fn
+
+
+@click.command("train")
+@click.option("--corpus-train", default=None, help="Training text (.txt or .txt.gz).")
+@click.option("--corpus-valid", default=None, help="Validation text.")
+@click.option("--corpus-test", default=None, help="Test text (scored with the best model).")
+@click.option("--valid-fraction", type=float, default=None,
+              help="Split this last fraction of --corpus-train off as validation.")
+@click.option("--level", type=click.Choice(["word", "char", "byte"]), default="word", show_default=True)
+@click.option("--cell", type=click.Choice(["lstm", "gru", "rnn"]), default="lstm", show_default=True)
+@click.option("--layers", type=int, default=1, show_default=True)
+@click.option("--hidden", type=int, default=256, show_default=True)
+@click.option("--emb", type=int, default=None, help="Embedding size [default: embeddings file dim, else --hidden].")
+@click.option("--dropout", type=float, default=0.2, show_default=True)
+@click.option("--tie", is_flag=True, help="Tie decoder and embedding weights (needs emb == hidden).")
+@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True)
+@click.option("--lr", type=float, default=2e-3, show_default=True)
+@click.option("--lr-decay", type=float, default=0.25, show_default=True,
+              help="Multiply the learning rate by this when validation loss stops improving.")
+@click.option("--bptt", type=int, default=35, show_default=True)
+@click.option("--batch-size", type=int, default=20, show_default=True)
+@click.option("--clip", type=float, default=0.25, show_default=True, help="Gradient norm clip (0 = off).")
+@click.option("--epochs", type=int, default=10, show_default=True)
+@click.option("--patience", type=int, default=3, show_default=True,
+              help="Stop after this many epochs without validation improvement.")
+@click.option("--max-vocab", type=int, default=None, help="Keep the most frequent units (incl. <unk>, <eos>).")
+@click.option("--max-tokens", type=int, default=None, help="Use only the first N training tokens.")
+@click.option("--seed", type=int, default=1111, show_default=True)
+@click.option("--bf16", is_flag=True, help="bfloat16 autocast on CPU for training (evaluation stays fp32).")
+@click.option("--embeddings", default=None, help="word2vec text file to initialise the embedding.")
+@click.option("--freeze-embeddings", is_flag=True, help="Keep the pretrained embedding fixed.")
+@click.option("--save-every", type=int, default=1000, show_default=True,
+              help="Write a resumable checkpoint every N batches (and at every epoch end).")
+@click.option("--threads", type=int, default=None, help="torch.set_num_threads.")
+@click.option("--out", required=True, help="Run folder (model/, checkpoint/, metrics.json).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def train_cmd(threads, **kwargs):
+    """Train a word/char/byte LSTM/GRU/RNN language model."""
+    import torch
+
+    from rnnscope.training import TrainConfig, train_lm
+
+    if threads:
+        torch.set_num_threads(threads)
+    result = train_lm(TrainConfig(**kwargs), log=lambda m: click.echo(m, err=True))
+    if result.metrics:
+        m = result.metrics
+        name = m["metric"]
+        line = f"valid {name} {m[f'valid_{name}']:.3f}"
+        if f"test_{name}" in m:
+            line += f"  test {name} {m[f'test_{name}']:.3f}"
+        click.echo(f"{line}  (model in {Path(kwargs['out']) / 'model'})")
+
+
+@click.command("evaluate")
+@_model_options
+@click.option("--corpus", required=True, help="Text to score (.txt or .txt.gz).")
+@click.option("--batch-size", type=int, default=10, show_default=True)
+@click.option("--bptt", type=int, default=35, show_default=True)
+def evaluate_cmd(model_path, vocab, trust_pickle, corpus, batch_size, bptt):
+    """Print perplexity (word) or bits per character (char/byte) of a model on a text."""
+    from rnnscope.checkpoint import load_model
+    from rnnscope.training.data import encode_text, read_raw
+    from rnnscope.training.train import evaluate_loss, loss_to_metric
+
+    model, voc = load_model(model_path, vocab=vocab, trust_pickle=trust_pickle)
+    stream = encode_text(read_raw(corpus), voc, corpus)
+    loss = evaluate_loss(model, stream, batch_size, bptt)
+    name, value = loss_to_metric(loss, voc.kind)
+    click.echo(f"{name} {value:.4f}  (loss {loss:.4f} nats/token over {stream.numel() - 1:,} tokens)")
+
+
+@click.command("sample")
+@_model_options
+@click.option("--prime", default="", help="Text to start from.")
+@click.option("--length", type=int, default=100, show_default=True, help="Units to generate.")
+@click.option("--temperature", type=float, default=1.0, show_default=True, help="0 = argmax.")
+@click.option("--seed", type=int, default=None)
+def sample_cmd(model_path, vocab, trust_pickle, prime, length, temperature, seed):
+    """Generate text from a model (multinomial at --temperature; 0 = greedy)."""
+    from rnnscope.checkpoint import load_model
+    from rnnscope.sampling import sample
+
+    model, voc = load_model(model_path, vocab=vocab, trust_pickle=trust_pickle)
+    text = sample(model, voc, prime=prime, length=length, temperature=temperature, seed=seed)
+    sep = " " if voc.kind == "word" and prime and not prime.endswith((" ", "\n")) else ""
+    click.echo(prime + sep + text)
+
+
+@click.command("convert")
+@click.argument("src")
+@click.option("--vocab", default=None, help="vocab.txt (one token per line) or vocab.json.")
+@click.option("--out", required=True, help="Folder to write in rnnscope's format.")
+@click.option("--trust-pickle", is_flag=True, help="Allow arbitrary pickles (runs their code!).")
+def convert_cmd(src, vocab, out, trust_pickle):
+    """Import a foreign checkpoint (state dict, colorlessgreen RNNModel) into our format."""
+    from rnnscope.checkpoint import save_model
+    from rnnscope.importers import import_checkpoint
+
+    model, voc = import_checkpoint(src, vocab=vocab, trust_pickle=trust_pickle)
+    save_model(model, voc, out, extra={"converted_from": str(Path(src).resolve())})
+    c = model.config
+    click.echo(f"wrote {out}: {c.cell} {c.num_layers}x{c.hidden_size}, emb {c.emb_dim}, "
+               f"vocab {len(voc):,} ({voc.kind})")
+
+
+COMMANDS = [train_cmd, evaluate_cmd, sample_cmd, convert_cmd]
