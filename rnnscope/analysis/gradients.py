@@ -1,0 +1,357 @@
+"""State gradients ``G[t, tau] = d s[t+tau] / d e[t]`` by forward-mode tangent propagation.
+
+For every position ``t`` and delay ``tau = 0..T`` the Jacobian of a recurrent state ``s``
+(LSTM ``c`` or ``h`` of any layer, GRU ``h``, RNN ``h``) with respect to the input embedding
+``e[t]`` is an ``[H, E]`` matrix. Instead of one backward pass per state unit (H passes per
+position), we push all E embedding directions forward at once: a tangent tensor ``[n, E, H]``
+(plus the cell tangent for an LSTM) for ``n`` start positions, stepped through the exact
+linearised recurrence using the gate values of a normal forward pass. One step of all
+tangents is a single ``[n*E, H] @ [H, G*H]`` matmul, so the cost is that of E forward passes
+per delay, the physical floor of the method (see ``bench/gradients.py``).
+
+Nothing per-token is stored: the Jacobians are summed per delay into running sums for "all"
+positions and per group (a class label of the token at ``t``: POS, word type, ...). When the
+groups would not fit in ``max_bytes``, they are processed in several passes over the data and
+each finished group is handed to a ``finalize`` callback (e.g. "keep only its spectrum").
+
+Shapes: B = sequences in a batch, L = their length, n = start positions in a chunk,
+E = embedding size, H = hidden size, T = max delay.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from rnnscope.errors import RnnscopeError
+from rnnscope.keys import parse_key
+
+#: States whose Jacobian we compute, per cell type.
+GRADIENT_STATES = {"lstm": ("c", "h"), "gru": ("h",), "rnn": ("h",)}
+ALL = "all"
+
+
+@dataclass
+class GradientSums:
+    """Running sums of state gradients per delay: ``sum[tau]`` is ``[H, E]``, ``count[tau]`` an int.
+
+    ``groups`` maps a group label to whatever ``finalize(sum [T+1,H,E], count [T+1])``
+    returned for it (by default the pair itself). ``all`` is never finalised.
+    """
+
+    state: str
+    max_delay: int
+    all_sum: np.ndarray  # [T+1, H, E]
+    all_count: np.ndarray  # [T+1]
+    groups: dict[Any, Any] = field(default_factory=dict)
+    group_counts: dict[Any, np.ndarray] = field(default_factory=dict)  # label -> [T+1]
+
+
+def _as_sequences(sequences) -> list[torch.Tensor]:
+    if isinstance(sequences, torch.Tensor) and sequences.dim() == 2:
+        return list(sequences)
+    return [torch.as_tensor(np.asarray(s)) for s in sequences]
+
+
+def check_state(model, state: str) -> tuple[int, str]:
+    """Parse ``layer{n}.{c|h}`` and check the model has it; returns (1-based layer, component)."""
+    layer, comp = parse_key(state)
+    cell = getattr(model, "cell", None)
+    if cell not in GRADIENT_STATES:
+        raise RnnscopeError(f"state gradients need an LSTM, GRU or RNN model, got {type(model).__name__}")
+    if comp not in GRADIENT_STATES[cell]:
+        raise RnnscopeError(f"{cell} state gradients are defined for {', '.join(GRADIENT_STATES[cell])}, "
+                            f"not {comp!r} (gates are not states)")
+    if layer > len(model.layers):
+        raise RnnscopeError(f"{state}: the model has only {len(model.layers)} layer(s)")
+    return layer, comp
+
+
+def embedding_matrix(model) -> torch.Tensor:
+    """The ``[V, E]`` input embedding matrix; a clear error for a model without one."""
+    enc = getattr(model, "encoder", None)
+    weight = getattr(enc, "weight", None)
+    if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
+        raise RnnscopeError("the model has no input embedding layer (model.encoder.weight); "
+                            "state gradients are taken with respect to input embeddings")
+    return weight
+
+
+def state_gradient_sums(model, sequences, state: str = "layer1.c", max_delay: int = 50,
+                        labels: Sequence[Sequence] | None = None, *,
+                        embeds: Sequence[torch.Tensor] | None = None,
+                        finalize: Callable[[np.ndarray, np.ndarray], Any] | None = None,
+                        batch_size: int = 32, start_chunk: int = 256,
+                        max_bytes: int = 512 * 2**20, progress: bool | None = None) -> GradientSums:
+    """Sum ``d state[t+tau] / d e[t]`` over positions ``t`` for every delay ``tau <= max_delay``.
+
+    ``sequences``: token-id sequences (each run from the zero state) or, with ``embeds``, ignored
+    in favour of ``[L, E]`` input embeddings (``inputs_embeds``). ``labels``: optional per-position
+    labels aligned with ``sequences``; ``None`` labels are counted only in ``all``. Returns a
+    :class:`GradientSums`; means are ``sum / count``. Computation is in the model's dtype
+    (use a float64 copy for exact comparisons).
+    """
+    layer, comp = check_state(model, state)
+    max_delay = int(max_delay)
+    if max_delay < 0:
+        raise RnnscopeError(f"max delay must be >= 0, got {max_delay}")
+    if embeds is not None:
+        inputs = [torch.as_tensor(e) for e in embeds]
+        lengths = [int(e.shape[0]) for e in inputs]
+    else:
+        embedding_matrix(model)
+        inputs = _as_sequences(sequences)
+        lengths = [int(s.shape[0]) for s in inputs]
+    if not lengths or max(lengths) == 0:
+        raise RnnscopeError("no input positions: every sequence is empty")
+    if max_delay >= max(lengths):
+        raise RnnscopeError(f"max delay {max_delay} is not shorter than every sequence (the longest has "
+                            f"{max(lengths)} positions); lower the max delay or use longer sequences")
+    gids, names = _group_ids(labels, lengths)
+    p = next(model.parameters())
+    E = model.layers[0].weight_ih_l0.shape[1]
+    H = model.layers[layer - 1].weight_hh_l0.shape[1]
+    per_group = (max_delay + 1) * H * E * p.element_size()
+    per_pass = max(1, int(max_bytes // max(per_group, 1)))
+    passes = [list(range(a, min(a + per_pass, len(names)))) for a in range(0, len(names), per_pass)] or [[]]
+    out = GradientSums(state, max_delay, np.zeros((max_delay + 1, H, E)), np.zeros(max_delay + 1, dtype=np.int64))
+    all_sum = torch.zeros(max_delay + 1, E, H, dtype=p.dtype)
+    all_count = torch.zeros(max_delay + 1, dtype=torch.int64)
+    order = sorted(range(len(inputs)), key=lambda i: -lengths[i])
+    batches = [order[a:a + batch_size] for a in range(0, len(order), batch_size)]
+    total = sum(lengths) if len(passes) == 1 else sum(lengths) * len(passes)
+    bar = tqdm(total=total, desc=f"state gradients {state}", unit="pos",
+               disable=(not _tty()) if progress is None else not progress)
+    with torch.no_grad():
+        for pi, groups in enumerate(passes):
+            lo = groups[0] if groups else 0
+            g_sum = torch.zeros(max_delay + 1, len(groups), E, H, dtype=p.dtype)
+            g_count = torch.zeros(max_delay + 1, len(groups), dtype=torch.int64)
+            for rows in batches:
+                x, lens = _batch_inputs(model, inputs, rows, embeds is not None)
+                steps = _record(model, x, layer)
+                gid = _pad_ids([gids[i] for i in rows], x.shape[1])  # [B, L], -1 = no group
+                b_idx, t_idx = torch.nonzero(torch.arange(x.shape[1])[None, :] < lens[:, None], as_tuple=True)
+                g = gid[b_idx, t_idx]
+                if groups:
+                    inside = (g >= lo) & (g < lo + len(groups))
+                    keep = inside | (g < 0) if pi == 0 else inside
+                else:
+                    keep = torch.ones_like(g, dtype=torch.bool)
+                b_idx, t_idx, g = b_idx[keep], t_idx[keep], g[keep]
+                for a in range(0, len(b_idx), start_chunk):
+                    sl = slice(a, a + start_chunk)
+                    _propagate(model, steps, layer, comp, b_idx[sl], t_idx[sl], lens, g[sl] - lo,
+                               len(groups), max_delay, all_sum, all_count, g_sum, g_count)
+                    bar.update(int(len(b_idx[sl])))
+            for k, gi in enumerate(groups):
+                s = g_sum[:, k].transpose(1, 2).double().numpy()
+                c = g_count[:, k].numpy().copy()
+                out.group_counts[names[gi]] = c
+                out.groups[names[gi]] = finalize(s, c) if finalize else (s, c)
+    bar.close()
+    out.all_sum = all_sum.transpose(1, 2).double().numpy()
+    out.all_count = all_count.numpy()
+    return out
+
+
+def _tty() -> bool:
+    import sys
+    return sys.stderr.isatty()
+
+
+def _group_ids(labels, lengths) -> tuple[list[torch.Tensor], list]:
+    """Per-sequence int group ids (-1 = none) and the sorted list of group names."""
+    if labels is None:
+        return [torch.full((n,), -1, dtype=torch.int64) for n in lengths], []
+    if len(labels) != len(lengths):
+        raise RnnscopeError(f"labels cover {len(labels)} sequences but there are {len(lengths)}")
+    seen = set()
+    for k, (lab, n) in enumerate(zip(labels, lengths)):
+        if len(lab) != n:
+            raise RnnscopeError(f"sequence {k}: {len(lab)} labels for {n} positions")
+        seen.update(x for x in lab if not _missing(x))
+    names = sorted(seen, key=lambda v: (str(type(v)), v))
+    index = {v: i for i, v in enumerate(names)}
+    ids = [torch.tensor([-1 if _missing(x) else index[x] for x in lab], dtype=torch.int64) for lab in labels]
+    return ids, names
+
+
+def _missing(x) -> bool:
+    return x is None or (isinstance(x, float) and np.isnan(x))
+
+
+def _pad_ids(ids: list[torch.Tensor], L: int) -> torch.Tensor:
+    out = torch.full((len(ids), L), -1, dtype=torch.int64)
+    for r, v in enumerate(ids):
+        out[r, : len(v)] = v
+    return out
+
+
+def _batch_inputs(model, inputs, rows, are_embeds) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ``[B, L, E]`` input embeddings and the lengths of the rows."""
+    lens = torch.tensor([int(inputs[i].shape[0]) for i in rows])
+    L = int(lens.max())
+    p = next(model.parameters())
+    if are_embeds:
+        x = torch.zeros(len(rows), L, inputs[rows[0]].shape[1], dtype=p.dtype)
+        for r, i in enumerate(rows):
+            x[r, : lens[r]] = inputs[i].to(p.dtype)
+        return x, lens
+    tok = torch.zeros(len(rows), L, dtype=torch.long)
+    for r, i in enumerate(rows):
+        tok[r, : lens[r]] = inputs[i].long()
+    return model.embed(tok), lens
+
+
+@dataclass
+class _Layer:
+    """What the tangent step of one layer needs, for every step of the batch: ``[B, L, H]`` each."""
+
+    cell: str
+    w_ih: torch.Tensor
+    w_hh: torch.Tensor
+    values: dict[str, torch.Tensor]
+
+
+def _record(model, x: torch.Tensor, upto: int) -> list[_Layer]:
+    """Run the model on ``x`` and keep the gate values the tangent recurrences of layers 1..upto need."""
+    cell = model.cell
+    comps = {"lstm": ["h", "c", "i", "f", "o", "g"], "gru": ["h", "r", "z", "n"], "rnn": ["h"]}[cell]
+    _, rec, _ = model.run_with_states(inputs_embeds=x, components=comps, compute_logits=False)
+    out = []
+    for n in range(1, upto + 1):
+        lay = model.layers[n - 1]
+        v = {c: rec[f"layer{n}.{c}"] for c in comps}
+        h_prev = F.pad(v["h"], (0, 0, 1, 0))[:, :-1]  # zero initial state
+        if cell == "lstm":
+            c = v["c"]
+            v["c_prev"] = F.pad(c, (0, 0, 1, 0))[:, :-1]
+            v["tanh_c"] = torch.tanh(c)
+        elif cell == "gru":
+            H = lay.weight_hh_l0.shape[1]
+            v["h_prev"] = h_prev
+            v["hn"] = F.linear(h_prev, lay.weight_hh_l0[2 * H:], lay.bias_hh_l0[2 * H:] if lay.bias else None)
+        else:
+            if getattr(lay, "nonlinearity", "tanh") == "relu":
+                v["dact"] = (v["h"] > 0).to(x.dtype)
+            else:
+                v["dact"] = 1 - v["h"] ** 2
+        out.append(_Layer(cell, lay.weight_ih_l0, lay.weight_hh_l0, v))
+    return out
+
+
+def _propagate(model, steps: list[_Layer], layer: int, comp: str, b: torch.Tensor, t: torch.Tensor,
+               lens: torch.Tensor, g: torch.Tensor, n_groups: int, max_delay: int,
+               all_sum, all_count, g_sum, g_count) -> None:
+    """Step the tangents of start positions ``(b, t)`` through delays 0..T and add them to the sums."""
+    E = steps[0].w_ih.shape[1]
+    dtype = steps[0].w_ih.dtype
+    n = len(b)
+    tang = [None] * layer  # per layer: (dh, dc) for LSTM, dh otherwise; [n, E, H]
+    eye = torch.eye(E, dtype=dtype)
+    for tau in range(max_delay + 1):
+        p = t + tau
+        alive = p < lens[b]
+        if not bool(alive.all()):
+            idx = torch.nonzero(alive, as_tuple=True)[0]
+            if len(idx) == 0:
+                break
+            b, t, p, g = b[idx], t[idx], p[idx], g[idx]
+            tang = [None if s is None else tuple(x[idx] for x in s) for s in tang]
+        n = len(b)
+        dx = eye.expand(n, E, E) if tau == 0 else None
+        for k in range(layer):
+            st = steps[k]
+            vals = {name: arr[b, p].unsqueeze(1) for name, arr in st.values.items()}  # [n, 1, H]
+            tang[k] = _STEP[st.cell](st, vals, dx, tang[k])
+            dx = tang[k][0]
+        target = tang[layer - 1][1] if comp == "c" else tang[layer - 1][0]  # [n, E, H]
+        all_sum[tau] += target.sum(0)
+        all_count[tau] += n
+        if n_groups:
+            ok = (g >= 0) & (g < n_groups)
+            if bool(ok.any()):
+                gi = g[ok]
+                g_sum[tau].index_add_(0, gi, target[ok])
+                g_count[tau].index_add_(0, gi, torch.ones_like(gi))
+
+
+def _pre(st: _Layer, dx, dh_prev) -> torch.Tensor | None:
+    """Tangent of the gate pre-activations ``W_ih dx + W_hh dh_prev``: ``[n, E, G*H]`` (None if zero)."""
+    out = None
+    if dx is not None:
+        out = dx @ st.w_ih.T
+    if dh_prev is not None:
+        r = dh_prev @ st.w_hh.T
+        out = r if out is None else out + r
+    return out
+
+
+def _step_lstm(st, v, dx, prev):
+    dh_prev, dc_prev = prev if prev is not None else (None, None)
+    pre = _pre(st, dx, dh_prev)
+    di, df, dg, do = pre.chunk(4, dim=-1)
+    i, f, g, o = v["i"], v["f"], v["g"], v["o"]
+    dc = di * (i * (1 - i) * g) + df * (f * (1 - f) * v["c_prev"]) + dg * (i * (1 - g * g))
+    if dc_prev is not None:
+        dc = dc + f * dc_prev
+    tc = v["tanh_c"]
+    dh = do * (o * (1 - o) * tc) + dc * (o * (1 - tc * tc))
+    return dh, dc
+
+
+def _step_gru(st, v, dx, prev):
+    dh_prev = prev[0] if prev is not None else None
+    H = v["h"].shape[-1]
+    gi = dx @ st.w_ih.T if dx is not None else None
+    gh = dh_prev @ st.w_hh.T if dh_prev is not None else None
+    zero = 0.0
+    gi_r, gi_z, gi_n = gi.chunk(3, -1) if gi is not None else (zero,) * 3
+    gh_r, gh_z, gh_n = gh.chunk(3, -1) if gh is not None else (zero,) * 3
+    r, z, nn_ = v["r"], v["z"], v["n"]
+    dr = (gi_r + gh_r) * (r * (1 - r))
+    dz = (gi_z + gh_z) * (z * (1 - z))
+    dn = (gi_n + dr * v["hn"] + r * gh_n) * (1 - nn_ * nn_)
+    dh = dz * (v["h_prev"] - nn_) + (1 - z) * dn
+    if dh_prev is not None:
+        dh = dh + z * dh_prev
+    del H
+    return (dh,)
+
+
+def _step_rnn(st, v, dx, prev):
+    pre = _pre(st, dx, prev[0] if prev is not None else None)
+    return (pre * v["dact"],)
+
+
+_STEP = {"lstm": _step_lstm, "gru": _step_gru, "rnn": _step_rnn}
+
+
+def reverse_mode_gradients(model, tokens: torch.Tensor, state: str, starts: Sequence[int],
+                           max_delay: int) -> np.ndarray:
+    """Reference: ``G[t, tau]`` by one ``autograd.grad`` per state unit (the original method; slow).
+
+    ``tokens`` is one sequence ``[L]``; returns ``[len(starts), T+1, H, E]`` (NaN past the end).
+    Used by the tests and ``bench/gradients.py`` only.
+    """
+    layer, comp = check_state(model, state)
+    x = model.embed(tokens[None].long()).detach().requires_grad_(True)
+    _, rec, _ = model.run_with_states(inputs_embeds=x, components=[comp], compute_logits=False)
+    s = rec[state][0]  # [L, H]
+    L, H = s.shape
+    out = np.full((len(starts), max_delay + 1, H, x.shape[-1]), np.nan)
+    for q in range(L):  # one backward pass per (target step, unit) gives all delays at once
+        wanted = [(k, q - t) for k, t in enumerate(starts) if 0 <= q - t <= max_delay]
+        if not wanted:
+            continue
+        for j in range(H):
+            (grad,) = torch.autograd.grad(s[q, j], x, retain_graph=True)
+            for k, tau in wanted:
+                out[k, tau, j] = grad[0, starts[k]].double().numpy()
+    return out
