@@ -1,0 +1,256 @@
+"""Import checkpoints users already have into a :class:`RecurrentLM` (+ :class:`Vocabulary`).
+
+Supported sources (:func:`import_checkpoint`, also used by :func:`rnnscope.checkpoint.load_model`):
+
+* a plain state dict of an ``nn.LSTM``/``nn.GRU``/``nn.RNN``-based LM saved with ``torch.save``
+  (keys ``encoder.weight``, ``rnn.weight_ih_l0`` ..., ``decoder.weight``), read with
+  ``torch.load(weights_only=True)``; cell, layers and sizes are inferred from the shapes;
+* the pickled colorlessgreen ``RNNModel`` (Gulordava et al. 2018; ``torch.save(model)`` of class
+  ``model.RNNModel``), read with an **allow-list unpickler** that builds tensors, ordered dicts
+  and inert stand-ins for the modules, and refuses every other global, so no code in the file
+  ever runs. ``trust_pickle=True`` falls back to a plain ``torch.load(weights_only=False)``;
+* a training run folder (``<run>/model`` in our format).
+
+The vocabulary is a ``vocab.txt`` (one token per line, index = line number) or our
+``vocab.json``; when not given, one lying next to the checkpoint is used.
+"""
+from __future__ import annotations
+
+import pickle
+import re
+import types
+import warnings
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+
+from rnnscope.checkpoint import is_native, load_native, load_state_checked
+from rnnscope.errors import CheckpointError
+from rnnscope.model import ModelConfig, RecurrentLM
+from rnnscope.vocab import Vocabulary
+
+GATES = {4: "lstm", 3: "gru", 1: "rnn"}  # rows of weight_ih per hidden unit -> cell
+
+
+class ModuleStandIn:
+    """Inert replacement for a pickled ``nn.Module``: it only records the pickled state."""
+
+    dump_patches = False  # read by torch's legacy loader
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state):
+        if isinstance(state, tuple) and len(state) == 2:  # (dict, slots) form
+            state = {**(state[0] or {}), **(state[1] or {})}
+        self.__dict__.update(state)
+
+
+def _stand_in(qualname: str) -> type:
+    return type(qualname.rsplit(".", 1)[-1], (ModuleStandIn,), {"pickled_class": qualname})
+
+
+_MODULE_CLASSES = {
+    "model.RNNModel",
+    "torch.nn.modules.sparse.Embedding",
+    "torch.nn.modules.rnn.LSTM",
+    "torch.nn.modules.rnn.GRU",
+    "torch.nn.modules.rnn.RNN",
+    "torch.nn.modules.linear.Linear",
+    "torch.nn.modules.dropout.Dropout",
+}
+_FUNCTIONS = {
+    "collections.OrderedDict": OrderedDict,
+    "torch._utils._rebuild_tensor": torch._utils._rebuild_tensor,
+    "torch._utils._rebuild_tensor_v2": torch._utils._rebuild_tensor_v2,
+    "torch._utils._rebuild_parameter": torch._utils._rebuild_parameter,
+    "torch.nn.parameter.Parameter": torch.nn.Parameter,
+    "builtins.set": set,
+    "builtins.frozenset": frozenset,
+    "builtins.list": list,
+    "builtins.dict": dict,
+    "builtins.tuple": tuple,
+    "__builtin__.set": set,
+}
+if hasattr(torch._utils, "_rebuild_parameter_with_state"):
+    _FUNCTIONS["torch._utils._rebuild_parameter_with_state"] = torch._utils._rebuild_parameter_with_state
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """A pickle reader that resolves only allow-listed globals; anything else is refused."""
+
+    def find_class(self, module: str, name: str):
+        qualname = f"{module}.{name}"
+        if qualname in _FUNCTIONS:
+            return _FUNCTIONS[qualname]
+        if qualname in _MODULE_CLASSES:
+            return _stand_in(qualname)
+        if module == "copyreg" and name == "_reconstructor":
+            return _reconstructor
+        raise CheckpointError(f"refusing to unpickle {qualname} (pass --trust-pickle to allow)")
+
+
+def _reconstructor(cls, base, state):
+    """Safe ``copyreg._reconstructor`` for stand-ins only (old protocols pickle modules so)."""
+    if not (isinstance(cls, type) and issubclass(cls, ModuleStandIn)) or base is not object:
+        raise CheckpointError("refusing to unpickle copyreg._reconstructor of a non-module "
+                              "(pass --trust-pickle to allow)")
+    return cls()
+
+
+def _restricted_pickle_module() -> types.ModuleType:
+    """A ``pickle_module`` for ``torch.load`` whose Unpickler is :class:`RestrictedUnpickler`."""
+    mod = types.ModuleType("rnnscope_restricted_pickle")
+
+    def load(file, **kwargs):
+        return RestrictedUnpickler(file, **kwargs).load()
+
+    mod.Unpickler = RestrictedUnpickler
+    mod.load = load
+    mod.UnpicklingError = pickle.UnpicklingError
+    return mod
+
+
+def read_pickled(path: Path, trust_pickle: bool = False):
+    """The object in a ``torch.save`` file: weights only, else allow-list, else (trusted) anything."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # protocol notices of the weights-only reader
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        pass  # holds more than tensors and containers
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a torch checkpoint ({_first_line(exc)})") from None
+    if trust_pickle:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=False,
+                              pickle_module=_restricted_pickle_module())
+    except CheckpointError:
+        raise
+    except Exception as exc:  # malformed pickles raise many kinds of errors
+        raise CheckpointError(f"{path}: cannot read checkpoint ({_first_line(exc)})") from None
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def to_state_dict(obj, source: str) -> dict[str, torch.Tensor]:
+    """A flat ``{name: tensor}`` from a state dict, a wrapped one, a stand-in or a real module."""
+    if isinstance(obj, torch.nn.Module):
+        return dict(obj.state_dict())
+    if isinstance(obj, ModuleStandIn):
+        return _walk_stand_in(obj, "")
+    if isinstance(obj, dict):
+        for wrapper in ("state_dict", "model_state_dict", "model"):
+            if wrapper in obj and not torch.is_tensor(obj[wrapper]):
+                return to_state_dict(obj[wrapper], source)
+        tensors = {k: v for k, v in obj.items() if torch.is_tensor(v)}
+        if tensors:
+            return {re.sub(r"^module\.", "", k): v for k, v in tensors.items()}
+    raise CheckpointError(f"{source}: no model weights found (got {type(obj).__name__})")
+
+
+def _walk_stand_in(mod: ModuleStandIn, prefix: str) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+    for group in ("_parameters", "_buffers"):
+        for name, t in (getattr(mod, group, None) or {}).items():
+            if t is not None:
+                out[prefix + name] = t.detach() if torch.is_tensor(t) else t
+    for name, child in (getattr(mod, "_modules", None) or {}).items():
+        if isinstance(child, ModuleStandIn):
+            out.update(_walk_stand_in(child, f"{prefix}{name}."))
+    return out
+
+
+def model_from_state_dict(sd: dict[str, torch.Tensor], source: str,
+                          dropout: float = 0.0) -> RecurrentLM:
+    """Build a :class:`RecurrentLM` from an ``encoder/rnn/decoder`` LM state dict (shapes inferred)."""
+    rnn_prefix = _rnn_prefix(sd, source)
+    if "encoder.weight" not in sd:
+        raise CheckpointError(f"{source}: no encoder.weight (embedding) in the checkpoint")
+    vocab_size, emb = sd["encoder.weight"].shape
+    layers = 1 + max(int(m.group(1)) for k in sd if (m := re.match(rf"{rnn_prefix}weight_ih_l(\d+)$", k)))
+    hidden = sd[f"{rnn_prefix}weight_hh_l0"].shape[1]
+    gates = sd[f"{rnn_prefix}weight_ih_l0"].shape[0] // hidden
+    if gates not in GATES or gates * hidden != sd[f"{rnn_prefix}weight_ih_l0"].shape[0]:
+        raise CheckpointError(f"{source}: cannot infer the cell from weight_ih_l0 of shape "
+                              f"{tuple(sd[f'{rnn_prefix}weight_ih_l0'].shape)}")
+    tied = "decoder.weight" not in sd or sd["decoder.weight"].data_ptr() == sd["encoder.weight"].data_ptr()
+    config = ModelConfig(vocab_size=vocab_size, cell=GATES[gates], emb_dim=emb, hidden_size=hidden,
+                         num_layers=layers, dropout=dropout, tie_weights=tied and emb == hidden)
+    model = RecurrentLM(config)
+    ours: dict[str, torch.Tensor] = {"encoder.weight": sd["encoder.weight"]}
+    if "decoder.weight" in sd:
+        ours["decoder.weight"] = sd["decoder.weight"]
+    ours["decoder.bias"] = sd.get("decoder.bias", torch.zeros(vocab_size))
+    for k in range(layers):
+        for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            src = f"{rnn_prefix}{kind}_l{k}"
+            if src in sd:
+                ours[f"layers.{k}.{kind}_l0"] = sd[src]
+            elif kind.startswith("bias"):
+                ours[f"layers.{k}.{kind}_l0"] = torch.zeros(gates * hidden)
+            else:
+                raise CheckpointError(f"{source}: missing {src}")
+    load_state_checked(model, ours, source)
+    return model.eval()
+
+
+def _rnn_prefix(sd: dict, source: str) -> str:
+    for k in sd:
+        m = re.match(r"(.*)weight_hh_l0$", k)
+        if m:
+            return m.group(1)
+    raise CheckpointError(f"{source}: no recurrent weights (weight_hh_l0) in the checkpoint")
+
+
+def read_vocab(path: str | Path) -> Vocabulary:
+    """``vocab.json`` (ours) or a one-token-per-line file (index = line number)."""
+    p = Path(path)
+    if p.suffix == ".json":
+        return Vocabulary.load(p)
+    return Vocabulary.from_lines_file(p)
+
+
+def _find_vocab(ckpt: Path) -> Path:
+    for name in ("vocab.json", "vocab.txt"):
+        if (ckpt.parent / name).exists():
+            return ckpt.parent / name
+    raise CheckpointError(f"{ckpt}: no vocabulary given and none found next to it (pass --vocab)")
+
+
+def import_checkpoint(path: str | Path, vocab: str | Path | None = None,
+                      trust_pickle: bool = False) -> tuple[RecurrentLM, Vocabulary]:
+    """Load a foreign checkpoint as ``(RecurrentLM in eval mode, Vocabulary)``; see module doc."""
+    p = Path(path)
+    if not p.exists():
+        raise CheckpointError(f"model not found: {p}")
+    if p.is_dir():
+        if is_native(p / "model"):  # a training run folder
+            return load_native(p / "model")
+        candidates = sorted(list(p.glob("*.pt")) + list(p.glob("*.pth")))
+        if len(candidates) != 1:
+            raise CheckpointError(f"{p}: not an rnnscope model folder and no single *.pt/*.pth inside")
+        p = candidates[0]
+    obj = read_pickled(p, trust_pickle)
+    dropout = 0.0
+    drop = getattr(obj, "_modules", {}).get("drop") if hasattr(obj, "_modules") else None
+    if drop is not None and isinstance(getattr(drop, "p", None), float):
+        dropout = drop.p
+    rnn = obj._modules.get("rnn") if hasattr(obj, "_modules") else None
+    mode = getattr(rnn, "mode", None)
+    if mode == "RNN_RELU" or getattr(rnn, "nonlinearity", "tanh") == "relu":
+        raise CheckpointError(f"{p}: ReLU RNNs are not supported (rnnscope's RNN cell is tanh)")
+    if getattr(rnn, "bidirectional", False) or getattr(rnn, "proj_size", 0):
+        raise CheckpointError(f"{p}: bidirectional or projected recurrent layers are not supported")
+    model = model_from_state_dict(to_state_dict(obj, str(p)), str(p), dropout=dropout)
+    vocabulary = read_vocab(vocab) if vocab else read_vocab(_find_vocab(p))
+    if len(vocabulary) != model.config.vocab_size:
+        raise CheckpointError(f"{p}: the vocabulary has {len(vocabulary):,} entries but the "
+                              f"checkpoint's embedding has {model.config.vocab_size:,} rows")
+    return model, vocabulary
