@@ -148,10 +148,13 @@ def _clamped(clamp, t, value):
     return value if clamp is None else clamp.apply(t, value)
 
 
-def _lstm_layer(layer, x, hx, get, record):
+def _lstm_layer(layer, x, hx, get, record, gi=None):
+    # gi: the input projection x W_ih^T + b_ih + b_hh, when the caller already has it
+    # (an ablation sweep shares it across all rows that replicate one sentence).
     h, c = hx[0][0], hx[1][0]
     w_hh_t = layer.weight_hh_l0.t()
-    gi = torch.nn.functional.linear(x, layer.weight_ih_l0, layer.bias_ih_l0 + layer.bias_hh_l0)
+    if gi is None:
+        gi = torch.nn.functional.linear(x, layer.weight_ih_l0, layer.bias_ih_l0 + layer.bias_hh_l0)
     hidden = h.shape[-1]
     names = ("i", "f", "g", "o", "c", "h")
     clamp = {n: get(n) for n in names}
@@ -171,10 +174,11 @@ def _lstm_layer(layer, x, hx, get, record):
     return {n: torch.stack(v, dim=1) for n, v in keep.items()}
 
 
-def _gru_layer(layer, x, hx, get, record):
+def _gru_layer(layer, x, hx, get, record, gi=None):
     h = hx[0]
     hidden = h.shape[-1]
-    gi = torch.nn.functional.linear(x, layer.weight_ih_l0, layer.bias_ih_l0)
+    if gi is None:  # x W_ih^T + b_ih (see _lstm_layer)
+        gi = torch.nn.functional.linear(x, layer.weight_ih_l0, layer.bias_ih_l0)
     clamp = {n: get(n) for n in ("r", "z", "n", "h")}
     keep = {n: [] for n in ("r", "z", "n", "h") if n in record or n == "h"}
     for t in range(x.shape[1]):
@@ -190,10 +194,11 @@ def _gru_layer(layer, x, hx, get, record):
     return {n: torch.stack(v, dim=1) for n, v in keep.items()}
 
 
-def _rnn_layer(layer, x, hx, get, record):
+def _rnn_layer(layer, x, hx, get, record, gi=None):
     h = hx[0]
     w_hh_t = layer.weight_hh_l0.t()
-    gi = torch.nn.functional.linear(x, layer.weight_ih_l0, layer.bias_ih_l0 + layer.bias_hh_l0)
+    if gi is None:  # x W_ih^T + b_ih + b_hh (see _lstm_layer)
+        gi = torch.nn.functional.linear(x, layer.weight_ih_l0, layer.bias_ih_l0 + layer.bias_hh_l0)
     clamp = get("h")
     hs = []
     for t in range(x.shape[1]):
