@@ -1,0 +1,127 @@
+"""The viewer's JSON API: planted matches come back, bad requests get 4xx JSON, no file escapes."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnnscope.errors import StoreError
+from rnnscope.store import ActivationStore, StoreWriter
+from rnnscope.viewer import create_app
+
+PHRASE = ["kick", "the", "bucket"]
+UNITS = [2, 9]
+
+
+def viewer_store(path, n_sent: int = 30, hidden: int = 16, seed: int = 0) -> tuple[ActivationStore, list[int]]:
+    """Sentences of filler words; every third holds "kick the bucket", where units 2 and 9 fire."""
+    rng = np.random.default_rng(seed)
+    filler = "we saw a cat on the mat and then left home".split()
+    rows, starts = [], []
+    for s in range(n_sent):
+        words = list(rng.choice(filler, size=6))
+        if s % 3 == 0:
+            k = int(rng.integers(0, 5))
+            words[k:k] = PHRASE
+            starts.append(len(rows) + k)
+        rows += [dict(sentence=s, position=p, token=w, word=w, word_index=p, is_word_end=True,
+                      upos="NOUN" if w in ("cat", "mat", "bucket") else "X")
+                 for p, w in enumerate(words)]
+    tokens = pd.DataFrame(rows)
+    states = rng.normal(0, 0.3, size=(len(tokens), hidden)).astype(np.float32)
+    states[:, UNITS] = -2.0
+    for r in starts:
+        states[r:r + 3, UNITS] = 2.0
+    store = ActivationStore.from_arrays(path, {"layer1.h": states, "layer1.c": states * 2}, tokens,
+                                        meta={"vocab_kind": "word"}, chunk_rows=32)
+    return store, starts
+
+
+@pytest.fixture
+def client_and_starts(tmp_path):
+    _, starts = viewer_store(tmp_path / "store")
+    app = create_app(tmp_path / "store")
+    return app.test_client(), starts
+
+
+def test_info_text_and_states(client_and_starts):
+    client, starts = client_and_starts
+    info = client.get("/api/info").get_json()
+    assert info["default_key"] == "layer1.h" and info["hidden_size"] == 16
+    assert set(UNITS) <= set(info["suggested_units"])          # the most variable units
+    text = client.get("/api/text?start=5&count=4").get_json()
+    assert text["rows"] == [5, 6, 7, 8] and len(text["token"]) == 4 and len(text["tag"]) == 4
+    st = client.get(f"/api/states?units=2,3&start={starts[0]}&count=3").get_json()
+    assert st["units"] == [2, 3] and st["values"][0] == [2.0, 2.0, 2.0]
+
+
+def test_match_endpoint_finds_the_other_occurrences(client_and_starts):
+    client, starts = client_and_starts
+    a = starts[0]
+    res = client.get(f"/api/match?row_start={a}&row_end={a + 3}&top=20").get_json()
+    assert set(UNITS) <= set(res["selection"]["units"])
+    assert res["selection"]["text"] == "kick the bucket"
+    first = sorted(m["row_start"] for m in res["matches"][:len(starts) - 1])
+    assert first == starts[1:]
+    assert all(m["text"] == "kick the bucket" for m in res["matches"][:len(starts) - 1])
+    found = client.get("/api/find?phrase=kick the bucket").get_json()
+    assert [h["row_start"] for h in found["hits"]] == starts
+
+
+def test_unit_card_lists_the_planted_contexts(client_and_starts):
+    client, starts = client_and_starts
+    card = client.get("/api/unit?unit=9").get_json()
+    phrase_rows = {r + k for r in starts for k in range(3)}
+    assert {c["row"] for c in card["top_contexts"]} <= phrase_rows
+    assert card["tag"] == "upos" and sum(card["histogram"]["counts"]) > 0
+    assert 0.0 < card["on_rate"] < 0.5
+
+
+@pytest.mark.parametrize("url, status, words", [
+    ("/api/match?row_start=0&row_end=3&threshold=1.5", 400, "threshold"),
+    ("/api/match?row_start=0&row_end=3&threshold=0", 400, "threshold"),
+    ("/api/match?row_start=3&row_end=3", 400, "greater"),
+    ("/api/match?row_start=0&row_end=99999", 400, "out of range"),
+    ("/api/match?row_start=x&row_end=2", 400, "integer"),
+    ("/api/match?row_start=7&row_end=11", 400, "sentence boundary"),
+    ("/api/match?row_end=2", 400, "missing"),
+    ("/api/text?start=-1", 400, "out of range"),
+    ("/api/text?count=100000", 400, "out of range"),
+    ("/api/text?tag=nope", 400, "column"),
+    ("/api/states?units=1,zz", 400, "integers"),
+    ("/api/states?units=99", 400, "out of range"),
+    ("/api/states?key=layer9.h", 400, "no key"),
+    ("/api/unit?unit=16", 400, "out of range"),
+    ("/api/find?phrase=", 400, "phrase"),
+    ("/api/nothing", 404, "no API endpoint"),
+    ("/static/app.py", 404, "no static file"),
+    ("/static/..%2Fapp.py", 404, ""),
+    ("/static/../../store.py", 404, ""),
+    ("/etc/passwd", 404, ""),
+])
+def test_bad_requests_get_4xx_json(client_and_starts, url, status, words):
+    client, _ = client_and_starts
+    r = client.get(url)
+    assert r.status_code == status
+    assert r.is_json and words in r.get_json()["error"]
+
+
+def test_static_page_and_script_are_local(client_and_starts):
+    client, _ = client_and_starts
+    page = client.get("/").get_data(as_text=True)
+    script = client.get("/static/viewer.js").get_data(as_text=True)
+    assert "/static/viewer.js" in page and "function runMatch" in script
+    assert "http://" not in page and "https://" not in page      # nothing fetched from the network
+    assert "https://" not in script
+
+
+def test_store_being_written_is_refused(tmp_path):
+    writer = StoreWriter.create(tmp_path / "half", n_rows=10, keys=["layer1.h"], hidden_size=4)
+    writer.write("layer1.h", 0, np.zeros((5, 4), np.float32))
+    with pytest.raises(StoreError, match="incomplete"):
+        create_app(tmp_path / "half")
+    viewer_store(tmp_path / "done")
+    client = create_app(tmp_path / "done").test_client()
+    (tmp_path / "done" / "COMPLETE").unlink()                   # being rewritten under our feet
+    r = client.get("/api/info")
+    assert r.status_code == 409 and "being written" in r.get_json()["error"]
