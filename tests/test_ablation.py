@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_model
+from tests.conftest import tiny_model
 from rnnscope.agreement import ablation_sweep, generate, load_wordpools, reference_sweep, score
 from rnnscope.agreement.ablation import subset_ablation
 from rnnscope.agreement.tasks import TASKS
