@@ -81,18 +81,25 @@ class _Folder:
         with self.fs.open(self.sub(name), "r", encoding="utf-8") as fh:
             return fh.read()
 
-    def write_text(self, name: str, text: str) -> None:
-        """Write a small file atomically where the filesystem can rename (local disk)."""
+    def read_bytes(self, name: str) -> bytes:
+        with self.fs.open(self.sub(name), "rb") as fh:
+            return fh.read()
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        """Write a small binary file, atomically where the filesystem can rename."""
         self.fs.makedirs(self.root, exist_ok=True)
         target = self.sub(name)
         if {"file", "local"} & set(_protocols(self.fs)):
-            tmp = f"{target}.tmp"
-            with self.fs.open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            self.fs.mv(tmp, target)
-        else:  # object stores write whole objects atomically
-            with self.fs.open(target, "w", encoding="utf-8") as fh:
-                fh.write(text)
+            with self.fs.open(f"{target}.tmp", "wb") as fh:
+                fh.write(data)
+            self.fs.mv(f"{target}.tmp", target)
+        else:
+            with self.fs.open(target, "wb") as fh:
+                fh.write(data)
+
+    def write_text(self, name: str, text: str) -> None:
+        """Write a small text file atomically where the filesystem can rename (local disk)."""
+        self.write_bytes(name, text.encode("utf-8"))
 
     def remove(self, name: str) -> None:
         if self.exists(name):

@@ -1,0 +1,424 @@
+"""Extraction: run a model over a corpus and write every asked-for component to a store.
+
+The corpus is aligned to the model's units (:func:`rnnscope.corpus.align.align_corpus`), the
+token table is built up front (so the total number of rows is known and the arrays are
+preallocated), then the model runs window by window:
+
+* a *window* is a run of consecutive sentences holding about ``chunk_rows`` units;
+* ``reset="sentence"``: each sentence is read as ``[<eos>] + units`` from a zero state (the
+  ``<eos>`` plays beginning-of-sentence; its row is not stored). Inside a window sentences are
+  sorted by length and batched (``batch_size``), right-padded; padding rows are dropped.
+  Because the recurrence is causal, this equals running every sentence alone;
+* ``reset="carry"``: the corpus is one stream ``<eos> s1 <eos> s2 ...`` read with batch 1 and
+  the state carried from window to window; the ``<eos>`` rows are not stored.
+
+Rows land in corpus order (sentence, position) whatever the batching. Memory is bounded by one
+window: finished rows are written only in whole zarr chunks (each chunk written once), and a
+progress file (atomic) records how many rows are safely on disk, plus the carried state in
+carry mode. ``resume=True`` continues from there with identical results; ``COMPLETE`` is written
+last (see :mod:`rnnscope.store`).
+
+>>> from rnnscope.corpus.types import Corpus, Sentence
+>>> from rnnscope.model import ModelConfig, RecurrentLM
+>>> from rnnscope.vocab import Vocabulary
+>>> import tempfile
+>>> vocab = Vocabulary.build("word", ["the cat sat"])
+>>> model = RecurrentLM(ModelConfig(vocab_size=len(vocab), hidden_size=8, emb_dim=4)).eval()
+>>> corpus = Corpus([Sentence(["the", "cat", "sat"], {"upos": ["DET", "NOUN", "VERB"]})])
+>>> store = extract(model, vocab, corpus, tempfile.mkdtemp() + "/s", progress=False)
+>>> store["layer1.c"].shape, list(store.tokens["upos"])
+((3, 8), ['DET', 'NOUN', 'VERB'])
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from rnnscope.corpus.align import align_corpus
+from rnnscope.corpus.types import AlignedSentence, Corpus
+from rnnscope.errors import StoreError
+from rnnscope.keys import all_keys, parse_key
+from rnnscope.model import RecurrentLM
+from rnnscope.store import (DEFAULT_CHUNK_ROWS, TOKEN_COLUMNS, ActivationStore, StoreWriter,
+                            _check_dtype, store_state)
+from rnnscope.vocab import Vocabulary
+
+RESETS = ("sentence", "carry")
+#: Tag columns whose value for separator units (spaces of char/byte models) is ``SPACE``.
+TAG_COLUMNS = ("upos", "xpos")
+SEPARATOR_TAG = "SPACE"
+PROGRESS = "progress.json"
+#: Called after every finished window with (windows done, rows safely on disk).
+Callback = Callable[[int, int], None]
+
+
+@dataclass
+class _Window:
+    """A run of consecutive sentences processed together (the unit of work and of resuming)."""
+
+    index: int
+    sentences: list[int]   # corpus indices, in order
+    start: int             # first row of the window
+    stop: int              # one past its last row
+
+
+def extract(model: RecurrentLM, vocab: Vocabulary, corpus: Corpus, out: Any,
+            components: list[str] | None = None, dtype: str = "float16",
+            reset: str = "sentence", batch_size: int = 64, resume: bool = False,
+            progress: bool = True, layers: list[int] | None = None, overwrite: bool = False,
+            chunk_rows: int = DEFAULT_CHUNK_ROWS, callback: Callback | None = None,
+            ) -> ActivationStore:
+    """Run ``model`` over ``corpus`` and write the components to a new store at ``out``.
+
+    ``components`` (e.g. ``["h", "c"]``) and ``layers`` (1-based) limit what is stored (default:
+    everything). ``resume`` continues an interrupted extraction of the same model, corpus and
+    settings; ``overwrite`` replaces an existing store. Returns the opened store.
+    """
+    if reset not in RESETS:
+        raise StoreError(f"reset must be 'sentence' or 'carry', got {reset!r}")
+    if batch_size < 1:
+        raise StoreError(f"batch size must be positive, got {batch_size}")
+    dtype = _check_dtype(dtype)
+    keys = _keys(model, components, layers)
+    corpus = _with_derived(corpus)
+    aligned = align_corpus(corpus, vocab)
+    tokens = token_table(corpus, aligned)
+    if len(tokens) == 0:
+        raise StoreError(f"corpus {corpus.name!r} has no tokens to extract")
+    chunk_rows = max(1, min(int(chunk_rows), len(tokens)))
+    windows = _windows(aligned, chunk_rows)
+    meta = {
+        "model": model.config.to_dict(), "vocab_kind": vocab.kind,
+        "components": sorted({parse_key(k)[1] for k in keys}, key=model.components.index),
+        "layers": sorted({parse_key(k)[0] for k in keys}), "reset": reset,
+        "corpus": corpus.name, "n_sentences": len(aligned), "batch_size": batch_size,
+        "bos": "<eos>", "plan": _fingerprint(model, vocab, aligned, keys, dtype, reset,
+                                             batch_size, chunk_rows),
+    }
+    writer, flushed, state = _open_writer(out, tokens, keys, model, dtype, chunk_rows, meta,
+                                          resume, overwrite)
+    run = _Run(model, writer, keys, chunk_rows, flushed)
+    first = next((w.index for w in windows if w.stop > flushed), len(windows))
+    bar = tqdm(total=len(tokens), initial=flushed, unit="tok", disable=not progress,
+               desc="extract")
+    with torch.inference_mode(), without_onednn():
+        for window in windows[first:]:
+            if reset == "sentence":
+                rows = _run_sentences(model, aligned, window, keys, batch_size, vocab.eos_id)
+            else:
+                run.remember_state(window.index, state)
+                rows, state = _run_stream(model, vocab, aligned, window, keys, state)
+            run.add(window, rows, state if reset == "carry" else None)
+            bar.update(window.stop - max(window.start, bar.n))
+            if callback is not None:
+                callback(window.index + 1, run.flushed)
+    bar.close()
+    run.flush(final=True)
+    store = writer.finalize(tokens)
+    writer.folder.remove(PROGRESS)
+    for name in _state_files(writer):
+        writer.folder.remove(name)
+    return store
+
+
+# -- the token table ------------------------------------------------------------------------------
+def token_table(corpus: Corpus, aligned: list[AlignedSentence]) -> pd.DataFrame:
+    """One row per model unit: position, token, its word, and the word's annotations.
+
+    Separators of char/byte models have ``word_index == -1``, ``word`` missing and the tag
+    ``SPACE`` in ``upos``/``xpos`` (other annotations missing). FEATS dicts become one column
+    per key (``Number``, ``Tense``, ...). The word-level ``position`` annotation is dropped:
+    ``word_index`` already is the word's position in its sentence.
+    """
+    names = [n for n in corpus.annotation_names if n not in ("feats", "position")]
+    feat_keys: dict[str, None] = {}
+    for s in corpus:
+        for feats in s.annotations.get("feats") or []:
+            feat_keys.update(dict.fromkeys(feats or {}))
+    feat_cols = {f: (f"feats_{f}" if f in names or f in TOKEN_COLUMNS else f) for f in feat_keys}
+    parts: dict[str, list] = {c: [] for c in (*TOKEN_COLUMNS, *names, *feat_cols.values())}
+    for a in aligned:
+        sentence = corpus[a.sentence_index]
+        n = len(a)
+        w = np.asarray(a.word_of_unit, dtype=np.int64)
+        n_words = len(sentence.words)
+        end = np.zeros(n, dtype=bool)
+        end[np.asarray(a.last_unit_of_word, dtype=np.int64)] = True
+        parts["sentence"].append(np.full(n, a.sentence_index, dtype=np.int64))
+        parts["position"].append(np.arange(n, dtype=np.int64))
+        parts["token"].append(np.asarray(a.units, dtype=object))
+        parts["word"].append(_per_unit(sentence.words, w, None))
+        parts["word_index"].append(w)
+        parts["is_word_end"].append(end)
+        for name in names:
+            values = sentence.annotations.get(name) or [None] * n_words
+            parts[name].append(_per_unit(values, w, SEPARATOR_TAG if name in TAG_COLUMNS else None))
+        feats = sentence.annotations.get("feats") or [None] * n_words
+        for f, col in feat_cols.items():
+            parts[col].append(_per_unit([(d or {}).get(f) for d in feats], w, None))
+    if not aligned:
+        return pd.DataFrame({c: [] for c in parts})
+    return pd.DataFrame({c: _column(np.concatenate(v)) for c, v in parts.items()})
+
+
+def _per_unit(values: list, word_of_unit: np.ndarray, separator: Any) -> np.ndarray:
+    """Word-level ``values`` spread over units; index -1 (separators) picks ``separator``."""
+    table = np.empty(len(values) + 1, dtype=object)
+    table[:-1] = values
+    table[-1] = separator
+    return table[word_of_unit]
+
+
+def _column(values: np.ndarray) -> pd.Series:
+    """A typed column: ints with gaps become floats with NaN, mixed types become strings."""
+    if values.dtype != object:
+        return pd.Series(values)
+    col = pd.Series(values.tolist())
+    if col.dtype == object:
+        kinds = {type(v) for v in values if v is not None and v == v}
+        if len(kinds) > 1:
+            col = pd.Series([None if v is None else str(v) for v in values], dtype=object)
+    return col
+
+
+def _with_derived(corpus: Corpus) -> Corpus:
+    """The corpus with derived annotations (depth, length, ...) where the module is available."""
+    try:
+        from rnnscope.corpus.derived import add_derived
+    except ImportError:  # not installed yet in this checkout
+        return corpus
+    result = add_derived(corpus)
+    return corpus if result is None else result
+
+
+@contextmanager
+def without_onednn() -> Iterator[None]:
+    """Route ``nn.LSTM``/``GRU`` to PyTorch's native CPU kernels while inside.
+
+    With oneDNN (mkldnn) enabled, PyTorch builds a new oneDNN RNN primitive for every new input
+    shape, which costs 0.2-1.5 s each on this machine: ruinous when sentence lengths vary from
+    batch to batch. The native kernels give the same results without that cost.
+    """
+    before = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = before
+
+
+# -- planning ------------------------------------------------------------------------------------
+def _keys(model: RecurrentLM, components: list[str] | None, layers: list[int] | None) -> list[str]:
+    n = model.config.num_layers
+    layers = list(layers) if layers else list(range(1, n + 1))
+    bad = [layer for layer in layers if not 1 <= layer <= n]
+    if bad:
+        raise StoreError(f"model has layers 1..{n}; got layer {bad[0]}")
+    return [k for k in all_keys(model.cell, n, components) if parse_key(k)[0] in layers]
+
+
+def _windows(aligned: list[AlignedSentence], target_rows: int) -> list[_Window]:
+    """Split the corpus into consecutive runs of sentences with at least ``target_rows`` units."""
+    windows: list[_Window] = []
+    current: list[int] = []
+    start = row = 0
+    for a in aligned:
+        current.append(a.sentence_index)
+        row += len(a)
+        if row - start >= target_rows:
+            windows.append(_Window(len(windows), current, start, row))
+            current, start = [], row
+    if current:
+        windows.append(_Window(len(windows), current, start, row))
+    return windows
+
+
+def _fingerprint(model: RecurrentLM, vocab: Vocabulary, aligned: list[AlignedSentence],
+                 keys: list[str], dtype: str, reset: str, batch_size: int, chunk_rows: int) -> str:
+    """A hash of everything that determines the result, to refuse resuming something else."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    h.update(json.dumps([vocab.kind, vocab.itos, keys, dtype, reset, batch_size,
+                         chunk_rows]).encode())
+    for a in aligned:
+        h.update(np.asarray(a.ids, dtype=np.int64).tobytes())
+        h.update(b"|")
+    return h.hexdigest()
+
+
+def _open_writer(out: Any, tokens: pd.DataFrame, keys: list[str], model: RecurrentLM,
+                 dtype: str, chunk_rows: int, meta: dict, resume: bool, overwrite: bool):
+    """A fresh writer, or (resume) the interrupted one with its flushed rows and carried state."""
+    state_now = store_state(out)
+    if state_now == "complete" and not overwrite:
+        raise StoreError(f"{out} already holds a complete store; use --overwrite to replace it")
+    if state_now == "incomplete" and resume and not overwrite:
+        writer = StoreWriter.reopen(out)
+        if writer.meta.get("plan") != meta["plan"]:
+            raise StoreError(f"{out} was started with a different model, corpus or settings; "
+                             "cannot resume it (use --overwrite to start again)")
+        flushed, state = _read_progress(writer, model)
+        return writer, flushed, state
+    if state_now == "incomplete" and not overwrite:
+        raise StoreError(f"{out} holds an incomplete store (interrupted extraction); re-run with "
+                         "--resume to continue it, or --overwrite to start again")
+    if state_now == "other" and not overwrite:
+        raise StoreError(f"{out} exists and is not an activation store; choose another folder")
+    writer = StoreWriter.create(out, n_rows=len(tokens), keys=keys,
+                                hidden_size=model.config.hidden_size, dtype=dtype,
+                                chunk_rows=chunk_rows, meta=meta, overwrite=overwrite)
+    return writer, 0, None
+
+
+# -- running the model -------------------------------------------------------------------------
+def _run_sentences(model: RecurrentLM, aligned: list[AlignedSentence], window: _Window,
+                   keys: list[str], batch_size: int, eos: int) -> dict[str, np.ndarray]:
+    """Rows of ``window`` (corpus order) with a fresh state per sentence, batched by length."""
+    n_rows = window.stop - window.start
+    hidden = model.config.hidden_size
+    out = {k: np.empty((n_rows, hidden), dtype=np.float32) for k in keys}
+    offsets = {}
+    row = 0
+    for s in window.sentences:
+        offsets[s] = row
+        row += len(aligned[s])
+    comps = sorted({parse_key(k)[1] for k in keys}, key=model.components.index)
+    order = sorted((s for s in window.sentences if len(aligned[s])), key=lambda s: len(aligned[s]))
+    for b in range(0, len(order), batch_size):
+        batch = order[b:b + batch_size]
+        lengths = [len(aligned[s]) for s in batch]
+        ids = torch.full((len(batch), max(lengths) + 1), eos, dtype=torch.long)
+        for j, s in enumerate(batch):
+            ids[j, 1:lengths[j] + 1] = torch.as_tensor(aligned[s].ids)
+        _, states, _ = model.run_with_states(ids, components=comps, compute_logits=False)
+        b_idx = np.concatenate([np.full(n, j) for j, n in enumerate(lengths)])
+        t_idx = np.concatenate([np.arange(1, n + 1) for n in lengths])
+        dest = np.concatenate([offsets[s] + np.arange(n) for s, n in zip(batch, lengths)])
+        for k in keys:
+            out[k][dest] = states[k][b_idx, t_idx].numpy()
+    return out
+
+
+def _run_stream(model: RecurrentLM, vocab: Vocabulary, aligned: list[AlignedSentence],
+                window: _Window, keys: list[str], state: list | None):
+    """Rows of ``window`` read as one stream ``<eos> s1 <eos> s2 ...`` from ``state``."""
+    pieces, keep = [], []
+    for s in window.sentences:
+        pieces.append([vocab.eos_id] + list(aligned[s].ids))
+        keep.append([False] + [True] * len(aligned[s]))
+    ids = torch.as_tensor([i for p in pieces for i in p], dtype=torch.long)[None]
+    mask = np.array([k for ks in keep for k in ks], dtype=bool)
+    comps = sorted({parse_key(k)[1] for k in keys}, key=model.components.index)
+    _, states, final = model.run_with_states(ids, state=state, components=comps,
+                                             compute_logits=False)
+    return {k: states[k][0].numpy()[mask] for k in keys}, final
+
+
+# -- bounded, chunk-aligned writing and progress ---------------------------------------------
+class _Run:
+    """Buffers finished rows and writes them in whole chunks, recording progress atomically."""
+
+    def __init__(self, model: RecurrentLM, writer: StoreWriter, keys: list[str],
+                 chunk_rows: int, flushed: int):
+        self.model = model
+        self.writer = writer
+        self.keys = keys
+        self.chunk_rows = chunk_rows
+        self.flushed = flushed          # rows [0, flushed) are on disk
+        self.pending: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+        self.pending_rows = 0
+        self.starts: dict[int, tuple[int, Any]] = {}   # window -> (start row, state at start)
+        self.np_dtype = np.dtype(writer.meta["dtype"])
+
+    def remember_state(self, window: int, state: Any) -> None:
+        self.starts[window] = state
+
+    def add(self, window: _Window, rows: dict[str, np.ndarray], end_state: Any) -> None:
+        skip = max(0, self.flushed + self.pending_rows - window.start)  # rows already on disk
+        for k in self.keys:
+            self.pending[k].append(rows[k][skip:].astype(self.np_dtype))
+        self.pending_rows += window.stop - window.start - skip
+        self._windows_seen = getattr(self, "_windows_seen", []) + [window]
+        self.flush(final=False)
+
+    def flush(self, final: bool) -> None:
+        end = self.flushed + self.pending_rows
+        n_rows = self.writer.meta["n_rows"]
+        target = end if (final or end == n_rows) else end - end % self.chunk_rows
+        if target <= self.flushed:
+            return
+        count = target - self.flushed
+        for k in self.keys:
+            block = np.concatenate(self.pending[k]) if len(self.pending[k]) > 1 else self.pending[k][0]
+            self.writer.write(k, self.flushed, block[:count])
+            self.pending[k] = [block[count:]] if count < len(block) else []
+        self.pending_rows -= count
+        self.flushed = target
+        self._save_progress()
+
+    def _save_progress(self) -> None:
+        """Record ``flushed`` (and, in carry mode, the state at the window to resume from)."""
+        windows = getattr(self, "_windows_seen", [])
+        resume_at = next((w for w in windows if w.stop > self.flushed), None)
+        record: dict[str, Any] = {"flushed_rows": self.flushed}
+        if resume_at is not None and resume_at.index in self.starts:
+            name = f"state-{resume_at.index}.npz"
+            _write_state(self.writer, name, self.starts[resume_at.index])
+            record["state_file"] = name
+            record["state_window"] = resume_at.index
+        self.writer.folder.write_text(PROGRESS, json.dumps(record))
+        keep = {record.get("state_file")}
+        for name in _state_files(self.writer):
+            if name not in keep:
+                self.writer.folder.remove(name)
+        self.starts = {i: s for i, s in self.starts.items()
+                       if resume_at is not None and i >= resume_at.index}
+
+
+def _state_files(writer: StoreWriter) -> list[str]:
+    fs, root = writer.folder.fs, writer.folder.root
+    return [p.rsplit("/", 1)[-1] for p in fs.ls(root, detail=False)
+            if p.rsplit("/", 1)[-1].startswith("state-")]
+
+
+def _write_state(writer: StoreWriter, name: str, state: Any) -> None:
+    buf = io.BytesIO()
+    arrays = {} if state is None else {f"s{i}": t.numpy() for i, t in enumerate(_flat(state))}
+    np.savez(buf, **arrays)
+    writer.folder.write_bytes(name, buf.getvalue())
+
+
+def _flat(state: list) -> list[torch.Tensor]:
+    out = []
+    for layer in state:
+        out.extend(layer if isinstance(layer, tuple) else (layer,))
+    return out
+
+
+def _read_progress(writer: StoreWriter, model: RecurrentLM) -> tuple[int, Any]:
+    folder = writer.folder
+    if not folder.exists(PROGRESS):
+        return 0, None
+    record = json.loads(folder.read_text(PROGRESS))
+    state = None
+    if record.get("state_file"):
+        with np.load(io.BytesIO(folder.read_bytes(record["state_file"]))) as data:
+            flat = [torch.from_numpy(data[f"s{i}"]) for i in range(len(data.files))]
+        if flat:
+            if model.cell == "lstm":
+                state = [(flat[2 * i], flat[2 * i + 1]) for i in range(len(flat) // 2)]
+            else:
+                state = flat
+    return int(record["flushed_rows"]), state
