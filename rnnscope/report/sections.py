@@ -1,0 +1,334 @@
+"""Report sections: each takes the :class:`ReportContext` and returns HTML (or raises ``Skip``).
+
+Sections that use other parts of rnnscope (probes, correlations, state-gradient memory, number
+agreement) import them inside the function, so a build without them still produces a report:
+the section then says it is not available, and any failure is shown in its place.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from rnnscope import figures
+from rnnscope.analysis.match import find_phrase, match_spans, word_set_pca
+from rnnscope.errors import RnnscopeError
+from rnnscope.keys import global_unit
+from rnnscope.report.context import ReportContext, Skip
+from rnnscope.report.html import esc, figure, table
+
+
+def overview(ctx: ReportContext) -> str:
+    cfg = ctx.model.config.to_dict()
+    tokens = ctx.store.tokens
+    rows = [("model", f"{cfg['cell']} {cfg['num_layers']}×{cfg['hidden_size']}, embedding {cfg['emb_dim']}, "
+                      f"vocabulary {cfg['vocab_size']} ({ctx.vocab.kind})"),
+            ("corpus", f"{getattr(ctx.corpus, 'name', 'corpus')}: {len(ctx.corpus)} sentences, "
+                       f"{len(tokens)} model units"),
+            ("analysed component", f"{ctx.key} (first {len(ctx.values)} rows)"),
+            ("stored components", ", ".join(ctx.store.keys())),
+            ("annotation columns", ", ".join(c for c in tokens.columns if c not in
+                                             ("sentence", "position", "token", "word", "word_index", "is_word_end")))]
+    return table(pd.DataFrame(rows, columns=["", "value"]))
+
+
+def _sentence_rows(ctx: ReportContext, want=None, max_len: int = 60) -> tuple[int, int]:
+    """Rows of the first sentence of 5..max_len units (containing a ``want`` tag if given)."""
+    tokens = ctx.tokens
+    tags = ctx.tag_values()
+    for sid, part in tokens.groupby("sentence", sort=False):
+        if 5 <= len(part) <= max_len and (want is None or (tags is not None and (tags.loc[part.index] == want).any())):
+            return int(part.index[0]), int(part.index[-1]) + 1
+    a = 0
+    b = int((tokens["sentence"] == tokens["sentence"].iloc[0]).sum())
+    return a, min(b, a + max_len)
+
+
+def positions(ctx: ReportContext) -> str:
+    a, b = _sentence_rows(ctx)
+    toks = ctx.tokens["token"].iloc[a:b].tolist()
+    units = ctx.units[:6]
+    fig = figures.activation_over_positions(toks, ctx.values[a:b][:, units],
+                                            labels=[f"unit {u}" for u in units],
+                                            title=f"{ctx.key}: most variable units along one sentence")
+    return "<p>The most variable units along the first sentence (raw activation).</p>" + \
+        figure(fig, "activation over positions")
+
+
+def tag_units(ctx: ReportContext) -> str:
+    """Seed 002: the unit that best separates the most frequent tag, text coloured by it."""
+    tags = ctx.tag_values()
+    if tags is None:
+        raise Skip("the corpus has no POS annotation (upos/xpos)")
+    valid = tags.notna().to_numpy()
+    cls = str(tags[valid].value_counts().index[0])
+    ctx.focus_class = cls
+    hit = (tags == cls).to_numpy()
+    x = np.tanh(ctx.values[valid])
+    h = hit[valid]
+    if h.all() or not h.any():
+        raise Skip("only one tag class in the corpus")
+    d = (x[h].mean(0) - x[~h].mean(0)) / (x.std(0) + 1e-6)
+    order = np.argsort(-np.abs(d))
+    unit = int(order[0])
+    ctx.focus_unit = unit
+    ctx.add_unit(unit)
+    ctx.note(unit, f"selective for {cls}", f"<p>standardised mean difference for {esc(cls)} "
+             f"vs rest: {d[unit]:+.2f} (rank 1 of {len(d)})</p>")
+    best = pd.DataFrame({"unit": order[:8], "effect (d)": d[order[:8]]})
+    a, b = _sentence_rows(ctx, want=cls)
+    toks = ctx.tokens["token"].iloc[a:b].tolist()
+    sent_tags = tags.iloc[a:b].tolist()
+    parts = [f"<p>Most frequent {esc(ctx.tag_column)} class: <b>{esc(cls)}</b>. Units ranked by "
+             "how far their mean tanh activation on it lies from the rest (in standard deviations):</p>",
+             table(best),
+             figure(figures.text_activation(toks, ctx.values[a:b, unit], tags=sent_tags, highlight=cls,
+                                            title=f"{ctx.key} unit {unit}: tanh(activation), {cls} highlighted"),
+                    "text coloured by unit"),
+             figure(figures.match_histogram(ctx.values[valid, unit], h, labels=(cls, f"not {cls}"),
+                                            title=f"unit {unit}: {cls} vs the rest"), "match histogram")]
+    # a 3-unit logistic classifier for the class, as seed 002's probability colouring
+    from sklearn.linear_model import LogisticRegression
+    top3 = order[:3]
+    clf = LogisticRegression(max_iter=500).fit(ctx.values[valid][:, top3], h)
+    acc = clf.score(ctx.values[valid][:, top3], h)
+    prob = clf.predict_proba(ctx.values[a:b][:, top3])[:, 1]
+    parts.append(f"<p>A logistic classifier on the top three units ({', '.join(map(str, top3))}) "
+                 f"reaches {acc:.1%} training accuracy for {esc(cls)} vs rest; its probability:</p>")
+    parts.append(figure(figures.text_probability(toks, prob, tags=sent_tags, highlight=cls,
+                                                 title=f"P({cls}) from units {', '.join(map(str, top3))}"),
+                        "text coloured by probability"))
+    return "\n".join(parts)
+
+
+NUMERIC_FEATURES = ("position", "length", "depth", "log_frequency", "word_index")
+
+
+def correlations(ctx: ReportContext) -> str:
+    """Pearson r of every unit with the numeric token features (quick screen; seed 000)."""
+    tokens = ctx.tokens
+    feats = [c for c in NUMERIC_FEATURES if c in tokens.columns and pd.api.types.is_numeric_dtype(tokens[c])]
+    if not feats:
+        raise Skip("no numeric token features")
+    x = ctx.values.astype(np.float64)
+    rows = []
+    for f in feats:
+        y = tokens[f].to_numpy(dtype=np.float64)
+        ok = np.isfinite(y)
+        if ok.sum() < 3 or np.std(y[ok]) == 0:
+            continue
+        xs, ys = x[ok] - x[ok].mean(0), y[ok] - y[ok].mean()
+        r = (xs * ys[:, None]).sum(0) / (np.sqrt((xs ** 2).sum(0) * (ys ** 2).sum()) + 1e-12)
+        rows += [{"unit": u, "feature": f, "r": float(r[u])} for u in range(len(r))]
+    if not rows:
+        raise Skip("numeric features are constant")
+    t = pd.DataFrame(rows)
+    t["|r|"] = t["r"].abs()
+    t = t.sort_values("|r|", ascending=False)
+    for u in ctx.units:
+        mine = t[t["unit"] == u].head(3)
+        ctx.note(u, "strongest correlations", table(mine[["feature", "r"]]))
+    return "<p>Strongest Pearson correlations between a unit and a numeric token feature:</p>" + \
+        table(t[["unit", "feature", "r"]], max_rows=12, note_more=False)
+
+
+def lexical(ctx: ReportContext) -> str:
+    if ctx.vocab.kind != "word":
+        raise Skip("the lexical-space picture needs a word-level model")
+    unit = ctx.focus_unit if ctx.focus_unit is not None else ctx.units[0]
+    emb = ctx.model.encoder.weight.detach().cpu().numpy()
+    freq, mean = figures.lexical.word_statistics(ctx.tokens["token"], ctx.values[:, unit], ctx.vocab.itos)
+    fig = figures.lexical_space(emb, ctx.vocab.itos, freq, mean,
+                                title=f"lexical space of {ctx.key} unit {unit}")
+    ctx.note(unit, "lexical space", "<p>see the lexical-space section</p>")
+    return ("<p>Words placed by embedding PCs 1–2, coloured by PCs 1–3; size ∝ log frequency × "
+            "|mean activation|, opacity ∝ relative activation (seed 000).</p>" + figure(fig, "lexical space"))
+
+
+def matching(ctx: ReportContext) -> str:
+    """Seed 001: select the most frequent bigram's first occurrence and rank the corpus."""
+    tokens = ctx.tokens
+    toks = tokens["token"].astype(str).to_numpy()
+    same = tokens["sentence"].to_numpy()[1:] == tokens["sentence"].to_numpy()[:-1]
+    pairs = pd.Series([f"{a}\x00{b}" for a, b in zip(toks[:-1], toks[1:])])[same]
+    if pairs.empty:
+        raise Skip("no two-token span in the corpus")
+    a_tok, b_tok = pairs.value_counts().index[0].split("\x00")
+    hits = find_phrase(tokens, ctx.joiner.join([a_tok, b_tok]), ctx.joiner)
+    a, b = hits[0] if hits else (int(pairs.index[0]), int(pairs.index[0]) + 2)
+    res = match_spans(ctx.values, tokens, a, b, top=10, joiner=ctx.joiner)
+    parts = [f"<p>Selection: <span class='ctx'>“{esc(res.selection.text)}”</span> (sentence "
+             f"{res.selection.sentence}); {len(res.units)} units on across it at tanh &gt; "
+             f"{res.threshold:g}: {esc(', '.join(map(str, res.units.tolist()[:40])))}.</p>"]
+    if len(res.table):
+        parts += [table(res.table[["rank", "sentence", "left", "text", "right", "overlap", "extra"]]),
+                  figure(res.plot(), "match grid")]
+    else:
+        parts.append("<p class='skip'>no other span shares these units</p>")
+    tags = ctx.tag_values()
+    if tags is not None:
+        counts = tags.value_counts()
+        if len(counts) >= 2:
+            groups = {}
+            for cls in counts.index[:2]:
+                words = tokens["token"][tags == cls].value_counts().index[:10].tolist()
+                groups[str(cls)] = words
+            try:
+                pca = word_set_pca(ctx.values, tokens, groups)
+                sep = "n/a" if pca.separation is None else f"{pca.separation:.2f}"
+                parts += [f"<p>PCA of the states of the 10 most frequent {esc(' and '.join(groups))} "
+                          f"tokens (silhouette {sep}):</p>", figure(pca.plot(), "word-set PCA")]
+            except Exception as exc:  # too few occurrences: the match part still stands
+                parts.append(f"<p class='skip'>word-set PCA skipped: {esc(exc)}</p>")
+    return "\n".join(parts)
+
+
+def _call_first(module, names: list[str], *args, **kwargs):
+    for name in names:
+        fn = getattr(module, name, None)
+        if callable(fn):
+            return fn(*args, **kwargs)
+    raise Skip(f"{module.__name__} offers none of {', '.join(names)}")
+
+
+def _result_html(result, what: str) -> str:
+    """A result's ``.table`` and ``.plot()`` as HTML, whatever analysis produced it."""
+    parts = []
+    tab = getattr(result, "table", None)
+    if isinstance(tab, pd.DataFrame):
+        parts.append(table(tab))
+    plot = getattr(result, "plot", None)
+    if callable(plot):
+        parts.append(figure(plot(), what))
+    if not parts:
+        raise Skip(f"{what} returned nothing to show")
+    return "\n".join(parts)
+
+
+def probes(ctx: ReportContext) -> str:
+    """Seed 000: decode the POS tag from every component (softmax probe, control task)."""
+    try:
+        from rnnscope.analysis.probe import probe
+    except ImportError:
+        raise Skip("rnnscope.analysis.probe is not part of this build") from None
+    if ctx.tag_values() is None:
+        raise Skip("no POS annotation to probe")
+    result = probe(ctx.store, ctx.tag_column, progress=False)
+    t = result.table
+    return (f"<p>Decoding {esc(ctx.tag_column)} from each component (held-out accuracy, majority "
+            "baseline and control-task selectivity):</p>"
+            + figure(figures.component_accuracy(t, title=f"{ctx.tag_column} decoding accuracy",
+                                                baseline=float(t["majority"].mean())), "probe accuracy")
+            + table(t[["key", "accuracy", "control_accuracy", "selectivity", "majority", "n_test"]]))
+
+
+def concept_section(ctx: ReportContext) -> str:
+    """Seed 002: one-vs-rest L1 logistic regression per tag; the cards get each unit's weights."""
+    try:
+        from rnnscope.analysis.concepts import concepts
+    except ImportError:
+        raise Skip("rnnscope.analysis.concepts is not part of this build") from None
+    if ctx.tag_values() is None:
+        raise Skip("no POS annotation for concept neurons")
+    result = concepts(ctx.store, feature=ctx.tag_column, key=ctx.key)
+    weights = result.weights
+    for u in ctx.units:
+        if u in weights.columns or str(u) in weights.columns:
+            col = weights[u] if u in weights.columns else weights[str(u)]
+            top = col.reindex(col.abs().sort_values(ascending=False).index).head(4)
+            ctx.note(u, "probe weights", table(pd.DataFrame({"class": top.index, "L1 weight": top.to_numpy()})))
+    parts = [f"<p>One-vs-rest L1 logistic regression per {esc(ctx.tag_column)} class on {esc(result.key)}; "
+             "accuracy / precision / recall with all units and with the top 1..3 units:</p>",
+             table(result.wide().reset_index())]
+    if ctx.focus_class is not None and ctx.focus_class in weights.index:
+        parts.append(figure(result.plot_weights(ctx.focus_class), "concept weights"))
+    return "\n".join(parts)
+
+
+def correlate_section(ctx: ReportContext) -> str:
+    try:
+        from rnnscope.analysis import correlate
+    except ImportError:
+        raise Skip("rnnscope.analysis.correlate is not part of this build") from None
+    return _result_html(_call_first(correlate, ["correlate_store", "correlate"], ctx.store), "correlations")
+
+
+def _sequences(ctx: ReportContext, n: int = 40) -> list[list[int]]:
+    from rnnscope.corpus.align import align_corpus
+    aligned = align_corpus(list(ctx.corpus)[:n], ctx.vocab)
+    return [[ctx.vocab.eos_id] + list(a.ids) for a in aligned if a.ids]
+
+
+def memory_section(ctx: ReportContext) -> str:
+    try:
+        from rnnscope.analysis.memory import memory
+    except ImportError:
+        raise Skip("rnnscope.analysis.memory is not part of this build") from None
+    comp = "c" if ctx.model.config.cell == "lstm" else "h"
+    state = f"layer{ctx.layer}.{comp}"
+    seqs = _sequences(ctx)
+    max_delay = int(min(15, max(len(s) for s in seqs) - 1))
+    if max_delay < 2:
+        raise Skip("sentences too short for state gradients")
+    res = memory(ctx.model, seqs, state, max_delay=max_delay, progress=False)
+    t = res.table.query("group == 'all'")
+    curves = pd.DataFrame({"delay": t["delay"], "sigma1": t["sigma1"], "ratio": t["ratio1"],
+                           "state": state})
+    mean = res.means.get("all") if hasattr(res, "means") else None
+    if mean is not None and comp == ctx.key.split(".")[1]:
+        per_unit = np.linalg.norm(np.asarray(mean), axis=2)     # [delay, H]
+        for u in ctx.units:
+            d = pd.DataFrame({"delay": np.arange(per_unit.shape[0]), "sigma1": per_unit[:, u],
+                              "ratio": per_unit[:, u] / (per_unit[0, u] + 1e-12), "state": f"unit {u}"})
+            ctx.note(u, "memory", figure(figures.memory_curves(d, title=f"unit {u}: |d {state}[t+τ] / d e[t]|"),
+                                         f"memory of unit {u}"))
+    return (f"<p>State-gradient memory of {esc(state)} over {len(seqs)} sentences (seed 003): "
+            "largest singular value of the averaged normalised gradient per delay, and its share.</p>"
+            + figure(figures.memory_curves(curves), "memory curves") + table(curves, max_rows=20))
+
+
+def agreement_section(ctx: ReportContext) -> str:
+    if ctx.vocab.kind != "word":
+        raise Skip("number agreement needs a word-level model")
+    try:
+        from rnnscope.agreement import TASKS, ablation_sweep, generate, score
+    except ImportError:
+        raise Skip("rnnscope.agreement is not part of this build") from None
+    items = generate(tasks=list(TASKS[:2]), n=20, seed=0)
+    try:
+        result = score(ctx.model, ctx.vocab, items)
+    except RnnscopeError as exc:  # e.g. the verbs are not in the vocabulary: not applicable
+        raise Skip(f"the agreement items cannot be scored with this vocabulary ({str(exc)[:160]})") from None
+    if len(result.items) == 0:
+        raise Skip("the agreement tasks' words are not in the model's vocabulary")
+    unk = float((result.items["n_unk"] > 0).mean())
+    if unk > 0.5:
+        raise Skip(f"{unk:.0%} of agreement items contain unknown words for this vocabulary")
+    sweep = ablation_sweep(ctx.model, ctx.vocab, items, mode="h", layers=[ctx.layer],
+                           units=ctx.units, progress=False)
+    worst = sweep.table.groupby("unit")["drop"].max()
+    for u in ctx.units:
+        if u in worst.index:
+            ctx.note(u, "ablation effect", f"<p>largest accuracy drop when this unit's h is zeroed: "
+                     f"{worst[u]:.1f} points (number agreement, {', '.join(TASKS[:2])})</p>")
+    return (f"<p>Number agreement on generated {esc(', '.join(TASKS[:2]))} items (seed 004); "
+            f"{unk:.0%} of items contain unknown words.</p>" + table(result.table)
+            + figure(result.plot(), "agreement accuracy"))
+
+
+#: (anchor, heading, function) in report order; cards come last (they read the notes).
+SECTIONS = [("overview", "Overview", overview),
+            ("positions", "Activation over positions", positions),
+            ("tags", "Units and POS tags (seed 002)", tag_units),
+            ("correlations", "Unit–feature correlations", correlations),
+            ("lexical", "Lexical space (seed 000)", lexical),
+            ("matching", "Span matching (seed 001)", matching),
+            ("probe", "Decoding tags from every component (seed 000)", probes),
+            ("concepts", "Concept neurons (seed 002)", concept_section),
+            ("correlate", "Correlation analysis", correlate_section),
+            ("memory", "Memory from state gradients (seed 003)", memory_section),
+            ("agreement", "Number agreement (seed 004)", agreement_section)]
+
+
+def unit_title(ctx: ReportContext, unit: int) -> str:
+    g = global_unit(ctx.layer, unit, ctx.model.config.hidden_size)
+    return f"{ctx.key} unit {unit} (global {g})"
