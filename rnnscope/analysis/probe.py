@@ -1,0 +1,191 @@
+"""Per-component decoding (seed 000 §4.1, §4.2): a softmax probe on every layer x component.
+
+For one word feature (UPOS, XPOS, DEPREL, a FEATS key such as ``Case``, tree depth …) a
+multinomial logistic regression is trained on the standardised activations of each component
+(``h c i f o g`` of every layer). As in seed 000, words without the feature get the class
+``N/A`` for training, and accuracy is computed only on words that have it. Every row of the
+result also carries
+
+* the majority-class baseline (most frequent class of the training words, scored on the test
+  words), and
+* a control task (Hewitt & Liang 2019): the same probe on labels re-assigned at random per word
+  type; ``selectivity = accuracy - control_accuracy`` tells decoding from memorising words.
+
+Context offsets decode the feature of the word at ``w+k`` (k = -2..2) from the activations at
+``w`` (seed 000 Fig. 9).
+
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> y = rng.choice(["A", "B"], 400); X = {"layer1.h": rng.normal(size=(400, 8))}
+>>> X["layer1.h"][:, 3] += 3 * (y == "A")
+>>> res = probe_arrays(X, y, words=rng.integers(0, 50, 400).astype(str))
+>>> bool(res.table.loc[0, "accuracy"] > 0.9), list(res.table.columns[:3])
+(True, ['key', 'layer', 'component'])
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
+
+from rnnscope.analysis.labels import (NA, check_class_counts, check_feature_present,  # noqa: E402
+                                      control_labels, feature_labels, load_rows, rare_to_other,
+                                      select_keys, select_rows, split_mask)
+from rnnscope.analysis.sparse_logreg import LinearProbe  # noqa: E402
+from rnnscope.errors import RnnscopeError  # noqa: E402
+from rnnscope.figures.curves import component_accuracy  # noqa: E402
+from rnnscope.keys import parse_key  # noqa: E402
+
+COLUMNS = ["key", "layer", "component", "offset", "accuracy", "control_accuracy", "selectivity",
+           "majority", "n_train", "n_test", "n_classes"]
+
+
+@dataclass
+class ProbeResult:
+    """Decoding accuracies, one row per (key, offset); ``feature`` names what was decoded."""
+
+    table: pd.DataFrame
+    feature: str
+
+    def pivot(self, value: str = "accuracy") -> pd.DataFrame:
+        """Components as columns, layers (and offsets) as rows: seed 000's Fig. 7 numbers."""
+        index = ["layer", "offset"] if self.table["offset"].nunique() > 1 else ["layer"]
+        return self.table.pivot_table(index=index, columns="component", values=value, sort=False)
+
+    def plot(self) -> plt.Figure:
+        """Accuracy per component and layer at offset 0, majority baseline dashed (Fig. 7)."""
+        t = self.table[self.table["offset"] == 0] if (self.table["offset"] == 0).any() else self.table
+        return component_accuracy(t, title=f"decoding {self.feature}",
+                                  baseline=float(t["majority"].iloc[0]))
+
+    def plot_offsets(self) -> plt.Figure:
+        """Accuracy against context offset w-2..w+2, one line per component (seed 000 Fig. 9)."""
+        fig, ax = plt.subplots(figsize=(4.5, 3.2))
+        for key, grp in self.table.groupby("key", sort=False):
+            grp = grp.sort_values("offset")
+            ax.plot(grp["offset"], grp["accuracy"], marker="o", label=key)
+        ax.set_xlabel("offset of the decoded word (w+k)")
+        ax.set_ylabel("accuracy")
+        ax.set_title(f"{self.feature} of context words")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        return fig
+
+
+def _accuracy(probe: LinearProbe, X: np.ndarray, y: np.ndarray, scored: np.ndarray) -> float:
+    """Accuracy on the rows that have the feature (``scored``), as seed 000 computes it."""
+    if not scored.any():
+        return float("nan")
+    return float(np.mean(probe.predict(X[scored]) == y[scored]))
+
+
+def _fit_score(X: np.ndarray, labels: np.ndarray, is_test: np.ndarray, C: float) -> float:
+    y = np.array([NA if v is None else v for v in labels], dtype=object).astype(str)
+    probe = LinearProbe(C=C, penalty="l2").fit(X[~is_test], y[~is_test])
+    scored = is_test & np.array([v is not None for v in labels])
+    return _accuracy(probe, X[is_test], y[is_test], scored[is_test])
+
+
+def probe_arrays(X: Mapping[str, np.ndarray], labels: Sequence, words: Sequence | None = None,
+                 is_test: np.ndarray | None = None, C: float = 1.0, test_size: float = 0.1,
+                 seed: int = 0, offset: int = 0, feature: str = "feature",
+                 progress: bool = False) -> ProbeResult:
+    """Train and score a softmax probe for each array of ``X`` (key -> ``[rows, units]``).
+
+    ``labels``: one per row, ``None`` for N/A. ``words``: the word type of each row's labelled
+    word, for the control task (omit to skip it). ``is_test``: boolean mask of test rows
+    (default: a seeded random ``test_size`` split).
+    """
+    labels = np.asarray(labels, dtype=object)
+    n = len(labels)
+    check_feature_present(labels, feature)
+    check_class_counts(labels, what=f"{feature} class")
+    if is_test is None:
+        is_test = split_mask(n, test_size, seed, stratify=labels)
+    is_test = np.asarray(is_test, dtype=bool)
+    has = np.array([v is not None for v in labels])
+    if not (has & is_test).any() or not (has & ~is_test).any():
+        raise RnnscopeError(f"the split leaves no labelled {feature} tokens in train or test")
+    train_lab = labels[has & ~is_test].astype(str)
+    classes, counts = np.unique(train_lab, return_counts=True)
+    majority_class = classes[np.argmax(counts)]
+    majority = float(np.mean(labels[has & is_test].astype(str) == majority_class))
+    control = control_labels(words, labels, seed=seed + 1) if words is not None else None
+    rows = []
+    for key, arr in tqdm(X.items(), desc=f"probe {feature}", disable=not progress, leave=False):
+        arr = np.asarray(arr, dtype=np.float32)
+        if arr.shape[0] != n:
+            raise RnnscopeError(f"{key} has {arr.shape[0]} rows but there are {n} labels")
+        acc = _fit_score(arr, labels, is_test, C)
+        ctrl = _fit_score(arr, control, is_test, C) if control is not None else float("nan")
+        layer, comp = parse_key(key)
+        rows.append([key, layer, comp, offset, acc, ctrl, acc - ctrl, majority,
+                     int((~is_test).sum()), int((has & is_test).sum()), len(classes)])
+    return ProbeResult(pd.DataFrame(rows, columns=COLUMNS), feature)
+
+
+def probe(store, feature: str, components: Sequence[str] | None = None,
+          layers: Sequence[int] | None = None, offsets: Sequence[int] = (0,),
+          read: str = "word_end", test_store=None, control: bool = True, C: float = 1.0,
+          test_size: float = 0.1, seed: int = 0, min_count: int = 1,
+          progress: bool = True) -> ProbeResult:
+    """Decode ``feature`` from every selected component of ``store`` (an ActivationStore).
+
+    ``read="word_end"`` reads each word where the model has finished it (the last character
+    for char/byte models); ``"every"`` reads every stored unit. With ``test_store`` (e.g. the
+    corpus' test split extracted separately) the probe fits on ``store`` and scores on it;
+    otherwise a seeded random ``test_size`` split is used. ``min_count`` merges rarer classes
+    into ``OTHER``.
+    """
+    keys = select_keys(store, components=components, layers=layers)
+    if test_store is not None:
+        select_keys(test_store, keys=keys)
+    results = []
+    for offset in offsets:
+        parts = [_store_rows(s, feature, offset, read) for s in (store, test_store) if s is not None]
+        labels = np.concatenate([p[0] for p in parts])
+        words = np.concatenate([p[1] for p in parts]) if control else None
+        if min_count > 1:
+            labels = rare_to_other(labels, min_count)
+        is_test = (np.concatenate([np.zeros(len(parts[0][0]), bool), np.ones(len(parts[1][0]), bool)])
+                   if test_store is not None else split_mask(len(labels), test_size, seed, labels))
+        X = _LazyArrays(keys, [(s, p[2]) for s, p in zip((store, test_store), parts)])
+        results.append(probe_arrays(X, labels, words=words, is_test=is_test, C=C, seed=seed,
+                                    offset=offset, feature=feature, progress=progress).table)
+    return ProbeResult(pd.concat(results, ignore_index=True), feature)
+
+
+def _store_rows(store, feature: str, offset: int, read: str):
+    """Labels, word types and row indices of ``store`` for ``feature`` at ``offset``."""
+    tokens = store.tokens
+    rows = select_rows(tokens, read)
+    labels, valid = feature_labels(tokens, feature, offset)
+    keep = rows & valid
+    word_col = tokens["word"] if "word" in tokens.columns else tokens["token"]
+    target = tokens.assign(_w=word_col)
+    # the control label belongs to the decoded word (w+offset), so take that word's type
+    words, _ = feature_labels(target, "_w", offset)
+    return labels[keep], words[keep].astype(str), np.flatnonzero(keep)
+
+
+class _LazyArrays(Mapping):
+    """key -> rows of one or two stores, loaded only when the probe reaches that key."""
+
+    def __init__(self, keys: list[str], sources: list[tuple]):
+        self._keys, self._sources = keys, sources
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return np.concatenate([load_rows(s, key, rows) for s, rows in self._sources])
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
