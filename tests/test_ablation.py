@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from threadpoolctl import threadpool_limits
 
 from tests.conftest import tiny_model
 from rnnscope.agreement import ablation_sweep, generate, load_wordpools, reference_sweep, score
@@ -74,10 +75,11 @@ def number_unit_model(pools: dict, vocab: Vocabulary) -> RecurrentLM:
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    """Tiny tensors: intra-op threads only add contention on a shared machine."""
+    """Tiny tensors: intra-op threads (torch, BLAS) only add contention on a shared machine."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
+    with threadpool_limits(1):
+        yield
     torch.set_num_threads(before)
 
 

@@ -6,7 +6,6 @@ from collections import Counter
 
 import numpy as np
 import pytest
-import torch
 
 from rnnscope.agreement import (CONDITIONS, TASKS, generate, load_wordpools, read_gulordava,
                                 read_lakretz, read_linzen, score, write_lakretz)
@@ -14,15 +13,7 @@ from rnnscope.agreement.tasks import canonical_task
 from rnnscope.errors import RnnscopeError
 from rnnscope.vocab import Vocabulary
 from tests.conftest import tiny_model
-from tests.test_ablation import na_vocab, number_unit_model
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from tests.test_ablation import na_vocab, number_unit_model, one_thread  # noqa: F401
 
 
 def test_generator_counts_conditions_and_seed():

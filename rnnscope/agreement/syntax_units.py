@@ -1,0 +1,309 @@
+"""Syntax units: decode syntactic depth (open nodes per word) from unit activity (seed §4.3).
+
+**Data set.** A small phrase-structure grammar generates sentences of varied but unambiguous
+structure (determiners/numerals, adjective phrases, prepositional phrases, subject relatives,
+auxiliaries and adverbs). The *number of open nodes* at a word follows Nelson et al. (2017)
+as in the paper's example "Ten(1) really(2) ecstatic(3) cousins(3) of(4) four(5) teachers(6)
+are(2) quickly(3) laughing(4)": reading bottom-up, constituents that ended before the word
+are closed into one item, and the count is the number of items on the stack after pushing
+the word, i.e. ``1 + sum over the word's ancestors of their children before the word's
+branch``. Because depth grows with position, data points are sampled to cover all
+(position, depth) combinations of a window uniformly (default positions 7-12, depths 3-8), which
+removes the correlation between the two.
+
+**Regression.** Ridge regression of depth from the activity of all units, with word
+frequency as a covariate, nested cross-validation: outer folds grouped by sentence give the
+test-set R²; inside each training fold a grouped 5-fold CV picks the penalty (all penalties
+from one SVD per inner fold). The weights
+of a final fit on all points (standardised features) are z-scored across units; units with
+``|z| > 3`` are the syntax-unit candidates.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.metrics import r2_score  # noqa: E402
+from sklearn.model_selection import GroupKFold  # noqa: E402
+
+from rnnscope.agreement.states import sentence_states  # noqa: E402
+from rnnscope.errors import RnnscopeError  # noqa: E402
+from rnnscope.keys import global_unit, key  # noqa: E402
+from rnnscope.model import RecurrentLM  # noqa: E402
+from rnnscope.vocab import Vocabulary  # noqa: E402
+
+Tree = tuple  # (label, [children: Tree | str])
+
+
+def open_nodes(tree: Tree) -> list[int]:
+    """Open-node count of every word of ``tree`` (see the module docstring)."""
+    counts: list[int] = []
+
+    def walk(node, before: int) -> None:
+        _, children = node
+        for k, child in enumerate(children):
+            if isinstance(child, str):
+                counts.append(before + k + 1)
+            else:
+                walk(child, before + k)
+
+    walk(tree, 0)
+    return counts
+
+
+def tree_words(tree: Tree) -> list[str]:
+    _, children = tree
+    return [w for c in children for w in ([c] if isinstance(c, str) else tree_words(c))]
+
+
+def load_depth_pools(path: str | Path | None = None) -> dict:
+    """Word pools of the depth grammar (shipped JSON, or ``path`` with the same keys)."""
+    if path is None:
+        return json.loads(resources.files("rnnscope").joinpath("data/wordpools/depth.json").read_text())
+    p = Path(path)
+    if not p.is_file():
+        raise RnnscopeError(f"word-pool file not found: {p}")
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise RnnscopeError(f"{p}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+
+
+class _Grammar:
+    """Random trees; ``depth`` budgets limit recursion through PPs and relative clauses."""
+
+    def __init__(self, pools: dict, rng: np.random.Generator):
+        self.p, self.rng = pools, rng
+
+    def pick(self, pool):
+        return pool[int(self.rng.integers(len(pool)))]
+
+    def np_(self, plural: bool, budget: int) -> Tree:
+        p, r = self.p, self.rng
+        kids: list = []
+        if plural:
+            if r.random() < 0.8:
+                kids.append(self.pick(p["numbers"] + ["the"]))
+        else:
+            kids.append(self.pick(p["determiners"]))
+        if r.random() < 0.4:
+            adj = self.pick(p["adjectives"])
+            kids.append(("AdjP", [self.pick(p["degree_adverbs"]), adj]) if r.random() < 0.5 else adj)
+        kids.append(self.pick(p["nouns"])[int(plural)])
+        if budget > 0 and r.random() < 0.45:
+            kids.append(("PP", [self.pick(p["prepositions"]), self.np_(r.random() < 0.5, budget - 1)]))
+        elif budget > 0 and r.random() < 0.3:
+            kids.append(("RC", [self.pick(p["complementizers"]), self.vp(plural, budget - 1)]))
+        if not plural and len(kids) == 1:
+            kids.insert(0, "the")
+        return ("NP", kids)
+
+    def vp(self, plural: bool, budget: int) -> Tree:
+        p, r = self.p, self.rng
+        kind = r.integers(4)
+        if kind == 0:
+            kids = [self.pick(p["intransitive"])[int(plural)]]
+            if r.random() < 0.5:
+                kids.append(self.pick(p["adverbs"]))
+        elif kind == 1:
+            kids = [self.pick(p["transitive"])[int(plural)], self.np_(r.random() < 0.5, budget)]
+        elif kind == 2:
+            kids = [p["auxiliaries"][int(plural)]]
+            if r.random() < 0.5:
+                kids.append(self.pick(p["adverbs"]))
+            kids.append(self.pick(p["intransitive"])[2])
+        else:
+            kids = [p["auxiliaries"][int(plural)], self.pick(p["transitive"])[2],
+                    self.np_(r.random() < 0.5, budget)]
+        return ("VP", kids)
+
+    def sentence(self, budget: int) -> Tree:
+        plural = bool(self.rng.random() < 0.5)
+        return ("S", [self.np_(plural, budget), self.vp(plural, budget)])
+
+
+@dataclass
+class DepthDataset:
+    """Sentences, open-node counts per word, and the sampled data points.
+
+    ``points``: one row per sampled word: ``sentence`` (index), ``position`` (0-based word
+    index), ``depth`` (open nodes).
+    """
+
+    sentences: list[list[str]]
+    depths: list[list[int]]
+    points: pd.DataFrame
+    info: dict = field(default_factory=dict)
+
+
+def generate_depth_dataset(per_length: int = 300, lengths: tuple[int, int] = (2, 25),
+                           positions: tuple[int, int] = (7, 12), depths: tuple[int, int] = (3, 8),
+                           per_cell: int | None = None, seed: int = 0, pools: dict | None = None,
+                           max_budget: int = 4) -> DepthDataset:
+    """Generate ``per_length`` sentences of each length, then sample points uniformly over the
+    (position, depth) grid (1-based positions, inclusive ranges); ``per_cell`` defaults to the
+    smallest non-empty cell."""
+    rng = np.random.default_rng(seed)
+    grammar = _Grammar(pools or load_depth_pools(), rng)
+    lo, hi = lengths
+    buckets: dict[int, list] = {n: [] for n in range(lo, hi + 1)}
+    seen = set()
+    for _ in range(per_length * (hi - lo + 1) * 60):
+        tree = grammar.sentence(int(rng.integers(max_budget + 1)))
+        words = tree_words(tree)
+        n = len(words)
+        if n in buckets and len(buckets[n]) < per_length and tuple(words) not in seen:
+            seen.add(tuple(words))
+            buckets[n].append((words, open_nodes(tree)))
+        if all(len(b) >= per_length for b in buckets.values()):
+            break
+    sentences, dep = [], []
+    for n in range(lo, hi + 1):
+        for words, d in buckets[n]:
+            sentences.append(words)
+            dep.append(d)
+    rows = [(s, j, d[j]) for s, d in enumerate(dep) for j in range(len(d))
+            if positions[0] <= j + 1 <= positions[1] and depths[0] <= d[j] <= depths[1]]
+    allp = pd.DataFrame(rows, columns=["sentence", "position", "depth"])
+    if allp.empty:
+        raise RnnscopeError("no word falls in the position/depth window; widen it")
+    cells = allp.groupby([allp["position"], allp["depth"]])
+    k = per_cell or int(cells.size().min())
+    points = cells.sample(n=k, replace=False, random_state=seed) if per_cell is None else \
+        cells.apply(lambda g: g.sample(n=min(k, len(g)), random_state=seed)).reset_index(drop=True)
+    points = points.sort_values(["sentence", "position"]).reset_index(drop=True)
+    info = {"sentences_per_length": {n: len(b) for n, b in buckets.items()}, "per_cell": k,
+            "cells": int(cells.ngroups)}
+    return DepthDataset(sentences, dep, points, info)
+
+
+@dataclass
+class SyntaxUnitsResult:
+    """Nested-CV R² on test folds and the z-scored ridge weights per unit (``table``)."""
+
+    r2: np.ndarray            # test R² per outer fold (units + covariate)
+    r2_covariate: np.ndarray  # test R² per outer fold, covariate only
+    table: pd.DataFrame       # layer, unit, global_unit, weight, z, outlier
+    alphas: list[float]
+
+    @property
+    def outliers(self) -> pd.DataFrame:
+        return self.table[self.table["outlier"]].sort_values("z", key=np.abs, ascending=False)
+
+    def summary(self) -> str:
+        return (f"R2 test = {self.r2.mean():.3f} ± {self.r2.std():.3f} (covariate alone "
+                f"{self.r2_covariate.mean():.3f}); {int(self.table['outlier'].sum())} units with "
+                f"|z| > 3: {', '.join(str(u) for u in self.outliers['global_unit'])}")
+
+    def plot(self) -> plt.Figure:
+        """Ridge weights of all units; outliers in red."""
+        t = self.table
+        fig, ax = plt.subplots(figsize=(8, 3))
+        ax.plot(t["global_unit"], t["weight"], ".", ms=3, color="#888")
+        o = t[t["outlier"]]
+        ax.plot(o["global_unit"], o["weight"], "o", color="#d9534f", ms=4)
+        for r in o.itertuples():
+            ax.annotate(str(r.global_unit), (r.global_unit, r.weight), fontsize=7)
+        ax.set_xlabel("unit (global number)")
+        ax.set_ylabel("ridge weight")
+        ax.set_title(f"depth decoding: R2 = {self.r2.mean():.2f}")
+        fig.tight_layout()
+        return fig
+
+
+def _ridge_path(X: np.ndarray, y: np.ndarray, alphas: np.ndarray) -> np.ndarray:
+    """Ridge coefficients ``[alphas, features]`` of centred data, all penalties from one SVD."""
+    u, sv, vt = np.linalg.svd(X, full_matrices=False)
+    uty = u.T @ y
+    return (vt.T @ ((sv / (sv[None, :] ** 2 + alphas[:, None])) * uty).T).T
+
+
+def _fit_ridge(X: np.ndarray, y: np.ndarray, alphas: np.ndarray, inner: int, groups: np.ndarray):
+    """Standardise, choose the penalty by ``inner``-fold CV (grouped), refit; returns a predictor."""
+    mu, sd = X.mean(0), X.std(0)
+    sd[sd == 0] = 1.0
+    Z = (X - mu) / sd
+    errors = np.zeros(len(alphas))
+    for tr, va in GroupKFold(inner).split(Z, y, groups):
+        m = Z[tr].mean(0)
+        coef = _ridge_path(Z[tr] - m, y[tr] - y[tr].mean(), alphas)
+        pred = (Z[va] - m) @ coef.T + y[tr].mean()
+        errors += ((pred - y[va, None]) ** 2).sum(0)
+    alpha = float(alphas[int(np.argmin(errors))])
+    coef = _ridge_path(Z - Z.mean(0), y - y.mean(), np.array([alpha]))[0]
+    intercept = y.mean() - Z.mean(0) @ coef
+    return (lambda Xn: ((Xn - mu) / sd) @ coef + intercept), coef, alpha
+
+
+def fit_depth(X: np.ndarray, depth: np.ndarray, covariate: np.ndarray | None = None,
+              groups: np.ndarray | None = None, units: Sequence[tuple[int, int]] | None = None,
+              hidden: int | None = None, alphas: Sequence[float] = tuple(np.logspace(-2, 5, 15)),
+              outer: int = 5, inner: int = 5, outlier_z: float = 3.0) -> SyntaxUnitsResult:
+    """Nested-CV ridge regression of ``depth`` from ``X [points, units]`` (+ ``covariate``).
+
+    Outer and inner folds are grouped (``groups``, e.g. the sentence of each point), features
+    standardised on the training part; the inner CV picks the penalty among ``alphas``.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(depth, dtype=np.float64)
+    n = len(y)
+    if X.ndim != 2 or len(X) != n:
+        raise RnnscopeError(f"X must be [points, units] with one depth per point; got {X.shape}, {n}")
+    cov = np.zeros((n, 0)) if covariate is None else np.asarray(covariate, dtype=np.float64).reshape(n, -1)
+    groups = np.arange(n) if groups is None else np.asarray(groups)
+    if len(np.unique(groups)) < outer * inner / (inner - 1) + 1:
+        raise RnnscopeError(f"need at least {outer + 2} sentences for nested {outer}x{inner}-fold "
+                            "cross-validation")
+    full = np.hstack([X, cov])
+    alphas = np.asarray(alphas, dtype=np.float64)
+    r2, r2c, chosen = [], [], []
+    for train, test in GroupKFold(outer).split(full, y, groups):
+        predict, _, alpha = _fit_ridge(full[train], y[train], alphas, inner, groups[train])
+        r2.append(r2_score(y[test], predict(full[test])))
+        chosen.append(alpha)
+        if cov.shape[1]:
+            predict_c, _, _ = _fit_ridge(cov[train], y[train], alphas, inner, groups[train])
+            r2c.append(r2_score(y[test], predict_c(cov[test])))
+        else:
+            r2c.append(0.0)
+    _, coef, _ = _fit_ridge(full, y, alphas, inner, groups)
+    w = coef[: X.shape[1]]
+    z = (w - w.mean()) / w.std() if w.std() > 0 else np.zeros_like(w)
+    units = list(units) if units is not None else [(1, j) for j in range(X.shape[1])]
+    hidden = hidden or X.shape[1]
+    table = pd.DataFrame({"layer": [u[0] for u in units], "unit": [u[1] for u in units],
+                          "global_unit": [global_unit(a, b, hidden) for a, b in units],
+                          "weight": w, "z": z, "outlier": np.abs(z) > outlier_z})
+    return SyntaxUnitsResult(np.array(r2), np.array(r2c), table, chosen)
+
+
+def syntax_units(model: RecurrentLM, vocab: Vocabulary, dataset: DepthDataset,
+                 component: str = "h", frequency: Mapping[str, float] | None = None,
+                 **kwargs) -> SyntaxUnitsResult:
+    """Run ``model`` on the data set and fit :func:`fit_depth` on all units of all layers.
+
+    The covariate is the log frequency of each word (``frequency``: word -> count); without
+    it, ``-log(1 + id)`` stands in (vocabularies built by rnnscope are sorted by frequency).
+    """
+    L, H = model.config.num_layers, model.config.hidden_size
+    keys = [key(n, component) for n in range(1, L + 1)]
+    states = sentence_states(model, vocab, dataset.sentences, keys)
+    pts = dataset.points
+    X = np.hstack([np.stack([states[k][s][p] for s, p in zip(pts["sentence"], pts["position"])])
+                   for k in keys])
+    words = [dataset.sentences[s][p] for s, p in zip(pts["sentence"], pts["position"])]
+    if frequency is not None:
+        cov = np.log1p([float(frequency.get(w, 0.0)) for w in words])
+    else:
+        cov = -np.log1p([vocab.stoi.get(w, len(vocab)) for w in words])
+    units = [(n, u) for n in range(1, L + 1) for u in range(H)]
+    return fit_depth(X, pts["depth"].to_numpy(), cov, pts["sentence"].to_numpy(), units, H, **kwargs)
