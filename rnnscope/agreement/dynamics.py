@@ -47,8 +47,12 @@ class DynamicsResult:
         task = t["task"].iloc[0]
         t = t[t["task"] == task]
         comps = list(dict.fromkeys(t["component"]))
-        fig, axes = plt.subplots(1, len(comps), figsize=(3.2 * len(comps), 3), squeeze=False)
-        for ax, comp in zip(axes[0], comps):
+        cols = min(3, len(comps))
+        rows = -(-len(comps) // cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.8 * rows), squeeze=False)
+        for ax in axes.ravel()[len(comps):]:
+            ax.axis("off")
+        for ax, comp in zip(axes.ravel(), comps):
             tc = t[t["component"] == comp]
             for cond, g in tc.groupby("condition", sort=False):
                 color, ls = _STYLE.get(cond, (None, "-"))
@@ -57,6 +61,7 @@ class DynamicsResult:
             labels = tc.drop_duplicates("position").sort_values("position")
             ax.set_xticks(labels["position"], labels["label"], rotation=60, fontsize=7)
             ax.set_title(comp)
+            ax.ticklabel_format(axis="y", useOffset=False)
         axes[0][0].legend(fontsize=7)
         fig.suptitle(f"{task}: unit {layer}:{unit} (global {t['global_unit'].iloc[0]})")
         fig.tight_layout()

@@ -1,0 +1,302 @@
+"""CLI of the number-agreement analyses (seed 004): ``na-tasks``, ``agreement``, ``ablate``,
+``dynamics``, ``time-decoding``, ``syntax-units``, ``connectivity``.
+
+Items come from the built-in generator (``--tasks``, ``--n``, ``--seed``) or from files
+(``--lakretz FILE`` repeatable, ``--linzen X.text``, ``--gulordava generated.text``).
+Tables are printed and, with ``--out DIR``, written as CSV next to PNG figures.
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import click
+
+from rnnscope.errors import RnnscopeError
+
+
+def _threads(n: int) -> None:
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(n)
+    threadpool_limits(n)
+
+
+def _model(path: str, vocab: str | None, trust_pickle: bool):
+    from rnnscope.checkpoint import load_model
+
+    return load_model(path, vocab=vocab, trust_pickle=trust_pickle)
+
+
+def model_options(f):
+    @click.argument("model", type=click.Path(exists=True))
+    @click.option("--vocab", type=click.Path(exists=True), help="Vocabulary of a foreign checkpoint.")
+    @click.option("--trust-pickle", is_flag=True, help="Allow loading pickled foreign checkpoints.")
+    @click.option("--threads", default=1, show_default=True, help="CPU threads (torch and BLAS).")
+    @click.option("--out", type=click.Path(file_okay=False), help="Directory for CSV tables and PNG figures.")
+    @functools.wraps(f)
+    def wrapper(model, vocab, trust_pickle, threads, out, **kw):
+        _threads(threads)
+        m, v = _model(model, vocab, trust_pickle)
+        outdir = Path(out) if out else None
+        if outdir:
+            outdir.mkdir(parents=True, exist_ok=True)
+        return f(m, v, outdir, **kw)
+    return wrapper
+
+
+def item_options(f):
+    @click.option("--tasks", default=None, help="Comma-separated generated tasks (default: the seven "
+                  "NA tasks; also SubjRel, DoubleSubjRel).")
+    @click.option("--n", "n", default=600, show_default=True, help="Generated sentences per condition.")
+    @click.option("--seed", default=0, show_default=True)
+    @click.option("--wordpools", type=click.Path(exists=True), help="JSON word pools replacing the shipped ones.")
+    @click.option("--lowercase", is_flag=True, help="Generate 'the boy ...' instead of 'The boy ...'.")
+    @click.option("--lakretz", multiple=True, type=click.Path(exists=True), help="Lakretz NA-task file (repeatable).")
+    @click.option("--linzen", type=click.Path(exists=True), help="Linzen X.text (X.gold next to it).")
+    @click.option("--gulordava", type=click.Path(exists=True), help="generated.text (generated.gold next to it).")
+    @functools.wraps(f)
+    def wrapper(*a, tasks, n, seed, wordpools, lowercase, lakretz, linzen, gulordava, **kw):
+        from rnnscope.agreement import formats, tasks as T
+
+        items = []
+        for path in lakretz:
+            items += formats.read_lakretz(path)
+        if linzen:
+            items += formats.read_linzen(linzen)
+        if gulordava:
+            items += formats.read_gulordava(gulordava)
+        if tasks or not items:
+            names = [t for t in (tasks or ",".join(T.TASKS)).split(",") if t.strip()]
+            items += T.generate(names, n=n, seed=seed, pools=T.load_wordpools(wordpools),
+                                capitalize=not lowercase)
+        return f(*a, items=items, **kw)
+    return wrapper
+
+
+def _show(title: str, table, outdir: Path | None, name: str) -> None:
+    click.echo(f"\n{title}")
+    click.echo(table.to_string(index=False) if len(table) else "(empty)")
+    if outdir:
+        table.to_csv(outdir / f"{name}.csv", index=False)
+
+
+def _save(fig, outdir: Path | None, name: str) -> None:
+    if outdir:
+        fig.savefig(outdir / f"{name}.png", dpi=120)
+        click.echo(f"wrote {outdir / name}.png")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def _skips(result) -> None:
+    if len(result.skipped):
+        click.echo(f"\nskipped {len(result.skipped)} items (never scored):", err=True)
+        for reason, k in result.skipped["reason"].value_counts().items():
+            click.echo(f"  {k} x {reason}", err=True)
+    for w in result.warnings:
+        click.echo(f"warning: {w}", err=True)
+
+
+@click.command("na-tasks")
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--tasks", default=None, help="Comma-separated tasks (default: the seven NA tasks).")
+@click.option("--extra", is_flag=True, help="Also SubjRel and DoubleSubjRel.")
+@click.option("--n", "n", default=600, show_default=True, help="Sentences per condition.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--wordpools", type=click.Path(exists=True), help="JSON word pools replacing the shipped ones.")
+@click.option("--lowercase", is_flag=True)
+def na_tasks(out_dir, tasks, extra, n, seed, wordpools, lowercase):
+    """Generate NA-task files (Lakretz format, one file per task) into OUT_DIR."""
+    from rnnscope.agreement import tasks as T
+    from rnnscope.agreement.formats import write_lakretz
+
+    names = tasks.split(",") if tasks else list(T.TASKS) + (list(T.EXTRA_TASKS) if extra else [])
+    items = T.generate(names, n=n, seed=seed, pools=T.load_wordpools(wordpools),
+                       capitalize=not lowercase)
+    for task in dict.fromkeys(it.task for it in items):
+        path = write_lakretz([it for it in items if it.task == task], Path(out_dir) / f"{task}.txt")
+        click.echo(f"wrote {path} ({sum(it.task == task for it in items)} items)")
+
+
+@click.command("agreement")
+@model_options
+@item_options
+def agreement(model, vocab, outdir, items):
+    """Number-agreement accuracy of MODEL per task and condition."""
+    from rnnscope.agreement import score
+
+    res = score(model, vocab, items)
+    t = res.table.assign(accuracy=lambda d: (100 * d["accuracy"]).round(1))
+    _show("accuracy (%) per task and condition", t, outdir, "agreement")
+    _skips(res)
+    if outdir:
+        res.items.to_csv(outdir / "agreement_items.csv", index=False)
+        res.skipped.to_csv(outdir / "agreement_skipped.csv", index=False)
+        _save(res.plot(), outdir, "agreement")
+
+
+@click.command("ablate")
+@model_options
+@item_options
+@click.option("--mode", type=click.Choice(["h", "c", "both", "outgoing"]), default="h", show_default=True,
+              help="What is ablated: hidden state, cell state, both, or outgoing weights.")
+@click.option("--layers", default=None, help="Comma-separated 1-based layers to sweep (default all).")
+@click.option("--subset", default=None, help="Ablate these units together instead (e.g. 2:126,2:338) "
+              "against --n-random random sets of the same size.")
+@click.option("--n-random", default=1000, show_default=True)
+@click.option("--threshold", default=10.0, show_default=True, help="Accuracy drop (points) to report.")
+@click.option("--max-rows", default=1024, show_default=True, help="Rows per batched pass.")
+def ablate(model, vocab, outdir, items, mode, layers, subset, n_random, threshold, max_rows):
+    """Single-unit ablation sweep (Table 2), or subset ablation with a permutation p-value."""
+    from rnnscope.agreement.ablation import ablation_sweep, subset_ablation
+    from rnnscope.agreement.units import parse_units
+
+    if subset:
+        res = subset_ablation(model, vocab, items, parse_units(subset, model.config),
+                              n_random=n_random, mode=mode, max_rows=max_rows)
+        _show(f"subset ablation of {subset} vs {n_random} random sets", res.table.round(4), outdir,
+              "subset_ablation")
+        if outdir:
+            res.random_accuracy.to_csv(outdir / "subset_random_accuracy.csv", index=False)
+            _save(res.plot(), outdir, "subset_ablation")
+        return
+    try:
+        layer_list = [int(x) for x in layers.split(",")] if layers else None
+    except ValueError:
+        raise RnnscopeError(f"--layers must be comma-separated integers, got {layers!r}") from None
+    res = ablation_sweep(model, vocab, items, mode=mode, layers=layer_list, max_rows=max_rows)
+    _skips(res.full)
+    _show(f"Table 2: accuracy (%) with single units ablated ({mode}); '-' = drop < {threshold:g} points",
+          res.report(threshold), outdir, "ablation_report")
+    _show("units whose ablation brings incongruent conditions to chance", res.chance_units(),
+          outdir, "chance_units")
+    if outdir:
+        res.table.to_csv(outdir / "ablation_sweep.csv", index=False)
+        _save(res.plot(), outdir, "ablation_sweep")
+
+
+@click.command("dynamics")
+@model_options
+@item_options
+@click.option("--units", required=True, help="Units, e.g. 2:126,2:338 (1-based layer:unit).")
+@click.option("--components", default="i,f,o,g,c,h", show_default=True)
+@click.option("--no-verb", is_flag=True, help="Stop at the last prefix word.")
+def dynamics(model, vocab, outdir, items, units, components, no_verb):
+    """Gate and cell dynamics of UNITS per condition, and their efferent verb weights."""
+    from rnnscope.agreement.dynamics import efferent_weights, unit_dynamics
+    from rnnscope.agreement.units import parse_units
+
+    chosen = parse_units(units, model.config)
+    res = unit_dynamics(model, vocab, items, chosen, components.split(","), include_verb=not no_verb)
+    _show("mean activity per word position", res.table.round(4), outdir, "dynamics")
+    for task in dict.fromkeys(res.table["task"]):
+        for n, u in chosen:
+            _save(res.plot(n, u, task), outdir, f"dynamics_{task}_{n}_{u}")
+    top = [(n, u) for n, u in chosen if n == model.config.num_layers]
+    pairs = list(dict.fromkeys((it.correct, it.wrong) if it.subject_number == "singular"
+                               else (it.wrong, it.correct) for it in items
+                               if it.subject_number is not None))
+    if top and pairs:
+        eff = efferent_weights(model, vocab, top, pairs)
+        _show("efferent weights to verb forms (mean per number)",
+              eff.table.groupby(["global_unit", "number"])["weight"].agg(["mean", "std", "count"])
+              .reset_index().round(4), outdir, "efferent_summary")
+        if outdir:
+            eff.table.to_csv(outdir / "efferent_weights.csv", index=False)
+        _save(eff.plot(), outdir, "efferent_weights")
+
+
+@click.command("time-decoding")
+@model_options
+@item_options
+@click.option("--units", default=None, help="Units to decode from (default: all units of all layers).")
+@click.option("--exclude", default=None, help="Units to leave out (e.g. the number units).")
+@click.option("--component", default="c", show_default=True)
+@click.option("--conditions", default="incongruent", show_default=True,
+              help="'incongruent', 'all', or a comma-separated list (e.g. SP,PS).")
+@click.option("--cv", default=5, show_default=True)
+def time_decoding_cmd(model, vocab, outdir, items, units, exclude, component, conditions, cv):
+    """Decode subject number across time (train x test ROC-AUC, cross-validated)."""
+    from rnnscope.agreement.time_decoding import time_decoding
+    from rnnscope.agreement.units import parse_units
+
+    cfg = model.config
+    spec = units or ",".join(f"{n}:*" for n in range(1, cfg.num_layers + 1))
+    chosen = parse_units(spec, cfg)
+    if exclude:
+        drop = set(parse_units(exclude, cfg))
+        chosen = [u for u in chosen if u not in drop]
+    if conditions == "incongruent":
+        items = [it for it in items if it.incongruent]
+    elif conditions != "all":
+        wanted = set(conditions.split(","))
+        items = [it for it in items if it.condition in wanted]
+    tasks = list(dict.fromkeys(it.task for it in items))
+    if len(tasks) != 1:
+        raise RnnscopeError(f"time decoding needs one task (one structure); got {tasks or 'none'} "
+                            "(use --tasks NounPP)")
+    res = time_decoding(model, vocab, items, chosen, component=component, cv=cv)
+    _show(f"{tasks[0]}: AUC of the classifier trained at the subject", res.from_position().round(3),
+          outdir, "time_decoding_subject")
+    if outdir:
+        res.table.to_csv(outdir / "time_decoding_matrix.csv", index=False)
+    _save(res.plot(), outdir, "time_decoding_subject")
+    _save(res.plot_matrix(), outdir, "time_decoding_matrix")
+
+
+@click.command("syntax-units")
+@model_options
+@click.option("--per-length", default=300, show_default=True, help="Sentences per length 2..25.")
+@click.option("--component", default="h", show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--frequencies", type=click.Path(exists=True),
+              help="TSV word<TAB>count for the frequency covariate (default: vocabulary rank).")
+def syntax_units_cmd(model, vocab, outdir, per_length, component, seed, frequencies):
+    """Find syntax units: ridge regression of syntactic depth with nested 5-fold CV."""
+    from rnnscope.agreement.syntax_units import generate_depth_dataset, syntax_units
+
+    freq = None
+    if frequencies:
+        freq = {}
+        for n, line in enumerate(Path(frequencies).read_text(encoding="utf-8").splitlines(), 1):
+            parts = line.split("\t")
+            try:
+                freq[parts[0]] = float(parts[1])
+            except (IndexError, ValueError):
+                raise RnnscopeError(f"{frequencies}:{n}: expected word<TAB>count") from None
+    ds = generate_depth_dataset(per_length=per_length, seed=seed)
+    click.echo(f"depth data set: {len(ds.points)} points from {ds.points['sentence'].nunique()} sentences")
+    res = syntax_units(model, vocab, ds, component=component, frequency=freq)
+    click.echo(res.summary())
+    _show("units with |z| > 3", res.outliers.round(4), outdir, "syntax_units_outliers")
+    if outdir:
+        res.table.to_csv(outdir / "syntax_units_weights.csv", index=False)
+        ds.points.to_csv(outdir / "depth_points.csv", index=False)
+    _save(res.plot(), outdir, "syntax_units")
+
+
+@click.command("connectivity")
+@model_options
+@click.option("--sources", required=True, help="Projecting units, e.g. 2:500.")
+@click.option("--targets", required=True, help="Receiving units, e.g. 2:126,2:338.")
+@click.option("--scale-task", default=None, help="Scale weights by the sources' max |h| on this task.")
+@click.option("--n", "n", default=100, show_default=True, help="Sentences per condition for --scale-task.")
+def connectivity_cmd(model, vocab, outdir, sources, targets, scale_task, n):
+    """Recurrent weights from SOURCES to the gates of TARGETS, as z-scores."""
+    from rnnscope.agreement.connectivity import connectivity, max_activity
+    from rnnscope.agreement.tasks import generate
+    from rnnscope.agreement.units import parse_units
+
+    scale = max_activity(model, vocab, generate([scale_task], n=n)) if scale_task else None
+    res = connectivity(model, parse_units(sources, model.config), parse_units(targets, model.config),
+                       scale=scale)
+    _show("connectivity (z against all afferent weights of the target gate)", res.table.round(4),
+          outdir, "connectivity")
+    _save(res.plot(), outdir, "connectivity")
+
+
+COMMANDS = [na_tasks, agreement, ablate, dynamics, time_decoding_cmd, syntax_units_cmd,
+            connectivity_cmd]
