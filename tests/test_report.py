@@ -71,8 +71,8 @@ def test_report_is_self_contained_with_all_sections(report_html):
     html = report_html.read_text()
     sections = dict(re.findall(r'<section id="(\w+)">(.*?)</section>', html, flags=re.S))
     assert list(sections) == ["overview", "positions", "tags", "correlations", "lexical", "matching",
-                              "probe", "concepts", "correlate", "memory", "agreement", "cards"]
-    for own in ("overview", "positions", "tags", "correlations", "lexical", "matching", "memory", "cards"):
+                              "probe", "concepts", "memory", "agreement", "cards"]
+    for own in ("overview", "positions", "tags", "lexical", "matching", "memory", "cards"):
         assert "class='error'" not in sections[own] and "class='skip'>Not shown" not in sections[own], own
     assert "not in the model's vocabulary" in sections["agreement"] or "cannot be scored" in sections["agreement"] \
         or "<img" in sections["agreement"]
@@ -112,7 +112,8 @@ def test_cli_report_match_figure_and_errors(model_vocab_corpus, tmp_path):
     runner = CliRunner()
     out = tmp_path / "r.html"
     res = runner.invoke(main, ["report", "--model", str(tmp_path / "model"), "--corpus",
-                               str(tmp_path / "c.conllu"), "--out", str(out), "--units", "2"])
+                               str(tmp_path / "c.conllu"), "--out", str(out), "--units", "1",
+                               "--max-sentences", "12"])
     assert res.exit_code == 0, res.output
     assert out.exists() and "<section id=\"cards\">" in out.read_text()
     from rnnscope.extract import extract

@@ -12,7 +12,7 @@ import pandas as pd
 from rnnscope import figures
 from rnnscope.analysis.match import find_phrase, match_spans, word_set_pca
 from rnnscope.errors import RnnscopeError
-from rnnscope.keys import global_unit
+from rnnscope.keys import global_unit, parse_key
 from rnnscope.report.context import ReportContext, Skip
 from rnnscope.report.html import esc, figure, table
 
@@ -100,35 +100,26 @@ def tag_units(ctx: ReportContext) -> str:
     return "\n".join(parts)
 
 
-NUMERIC_FEATURES = ("position", "length", "depth", "log_frequency", "word_index")
-
-
 def correlations(ctx: ReportContext) -> str:
-    """Pearson r of every unit with the numeric token features (quick screen; seed 000)."""
-    tokens = ctx.tokens
-    feats = [c for c in NUMERIC_FEATURES if c in tokens.columns and pd.api.types.is_numeric_dtype(tokens[c])]
-    if not feats:
-        raise Skip("no numeric token features")
-    x = ctx.values.astype(np.float64)
-    rows = []
-    for f in feats:
-        y = tokens[f].to_numpy(dtype=np.float64)
-        ok = np.isfinite(y)
-        if ok.sum() < 3 or np.std(y[ok]) == 0:
-            continue
-        xs, ys = x[ok] - x[ok].mean(0), y[ok] - y[ok].mean()
-        r = (xs * ys[:, None]).sum(0) / (np.sqrt((xs ** 2).sum(0) * (ys ** 2).sum()) + 1e-12)
-        rows += [{"unit": u, "feature": f, "r": float(r[u])} for u in range(len(r))]
-    if not rows:
-        raise Skip("numeric features are constant")
-    t = pd.DataFrame(rows)
-    t["|r|"] = t["r"].abs()
-    t = t.sort_values("|r|", ascending=False)
+    """Seed 000: Pearson/Spearman r of every unit with position, length, depth, log frequency."""
+    try:
+        from rnnscope.analysis.correlate import correlate
+    except ImportError:
+        raise Skip("rnnscope.analysis.correlate is not part of this build") from None
+    layer, comp = parse_key(ctx.key)
+    result = correlate(ctx.store, components=[comp], layers=[layer])
+    t = result.table
     for u in ctx.units:
-        mine = t[t["unit"] == u].head(3)
-        ctx.note(u, "strongest correlations", table(mine[["feature", "r"]]))
-    return "<p>Strongest Pearson correlations between a unit and a numeric token feature:</p>" + \
-        table(t[["unit", "feature", "r"]], max_rows=12, note_more=False)
+        mine = t[t["unit"] == u].assign(_a=lambda d: d["pearson"].abs()).sort_values("_a", ascending=False)
+        ctx.note(u, "strongest correlations", table(mine[["feature", "pearson", "spearman"]].head(4)))
+    parts = ["<p>Correlation of each unit with the numeric word features (read at word ends); "
+             "strongest units per feature:</p>",
+             table(result.top(n=3)[["key", "unit", "feature", "pearson", "spearman", "n"]])]
+    for feature in t["feature"].unique()[:4]:
+        parts.append(figure(result.plot(feature), f"correlations with {feature}"))
+    if result.skipped:
+        parts.append(f"<p class='skip'>features not available: {esc(', '.join(result.skipped))}</p>")
+    return "\n".join(parts)
 
 
 def lexical(ctx: ReportContext) -> str:
@@ -182,28 +173,6 @@ def matching(ctx: ReportContext) -> str:
     return "\n".join(parts)
 
 
-def _call_first(module, names: list[str], *args, **kwargs):
-    for name in names:
-        fn = getattr(module, name, None)
-        if callable(fn):
-            return fn(*args, **kwargs)
-    raise Skip(f"{module.__name__} offers none of {', '.join(names)}")
-
-
-def _result_html(result, what: str) -> str:
-    """A result's ``.table`` and ``.plot()`` as HTML, whatever analysis produced it."""
-    parts = []
-    tab = getattr(result, "table", None)
-    if isinstance(tab, pd.DataFrame):
-        parts.append(table(tab))
-    plot = getattr(result, "plot", None)
-    if callable(plot):
-        parts.append(figure(plot(), what))
-    if not parts:
-        raise Skip(f"{what} returned nothing to show")
-    return "\n".join(parts)
-
-
 def probes(ctx: ReportContext) -> str:
     """Seed 000: decode the POS tag from every component (softmax probe, control task)."""
     try:
@@ -242,14 +211,6 @@ def concept_section(ctx: ReportContext) -> str:
     if ctx.focus_class is not None and ctx.focus_class in weights.index:
         parts.append(figure(result.plot_weights(ctx.focus_class), "concept weights"))
     return "\n".join(parts)
-
-
-def correlate_section(ctx: ReportContext) -> str:
-    try:
-        from rnnscope.analysis import correlate
-    except ImportError:
-        raise Skip("rnnscope.analysis.correlate is not part of this build") from None
-    return _result_html(_call_first(correlate, ["correlate_store", "correlate"], ctx.store), "correlations")
 
 
 def _sequences(ctx: ReportContext, n: int = 40) -> list[list[int]]:
@@ -319,12 +280,11 @@ def agreement_section(ctx: ReportContext) -> str:
 SECTIONS = [("overview", "Overview", overview),
             ("positions", "Activation over positions", positions),
             ("tags", "Units and POS tags (seed 002)", tag_units),
-            ("correlations", "Unit–feature correlations", correlations),
+            ("correlations", "Unit–feature correlations (seed 000)", correlations),
             ("lexical", "Lexical space (seed 000)", lexical),
             ("matching", "Span matching (seed 001)", matching),
             ("probe", "Decoding tags from every component (seed 000)", probes),
             ("concepts", "Concept neurons (seed 002)", concept_section),
-            ("correlate", "Correlation analysis", correlate_section),
             ("memory", "Memory from state gradients (seed 003)", memory_section),
             ("agreement", "Number agreement (seed 004)", agreement_section)]
 
