@@ -132,6 +132,9 @@ def test_batched_sweep_equals_one_unit_at_a_time(cell, mode):
         got = res.diffs[(res.units["layer"] == layer).to_numpy()]
         np.testing.assert_allclose(got, ref, atol=1e-5)
         assert np.array_equal(got > 0, ref > 0)
+    # many ablations per pass give the same numbers as one per pass
+    wide = ablation_sweep(model, vocab, items, mode=mode, max_rows=4096, progress=False)
+    np.testing.assert_allclose(wide.diffs, res.diffs, atol=1e-5)
     # ablation really changes the scores (the sweep is not returning the clean run)
     assert np.abs(res.diffs - res.full.items["logit_diff"].to_numpy()).max() > 1e-3
 

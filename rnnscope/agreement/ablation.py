@@ -143,8 +143,7 @@ def ablation_sweep(model: RecurrentLM, vocab: Vocabulary, items: list[NAItem], m
     pairs = _units_to_sweep(model, layers, units)
     hidden = model.config.hidden_size
     diffs = np.empty((len(pairs), engine.n_items), dtype=np.float32)
-    bar = tqdm(total=len(pairs) * len(engine.groups), disable=not progress, unit="unit×group",
-               desc=f"ablation sweep ({mode})")
+    bar = tqdm(total=len(pairs), disable=not progress, unit="unit", desc=f"ablation sweep ({mode})")
     for n in sorted({p[0] for p in pairs}):
         rows = [i for i, p in enumerate(pairs) if p[0] == n]
         m = unit_masks([pairs[i][1] for i in rows], hidden)
@@ -223,8 +222,7 @@ def subset_ablation(model: RecurrentLM, vocab: Vocabulary, items: list[NAItem],
         for r in range(1, n_random + 1):
             m[r, rng.choice(cfg.hidden_size, size=len(chosen), replace=False)] = True
         masks[n] = {c: m for c in comps}
-    bar = tqdm(total=(n_random + 1) * len(engine.groups), disable=not progress, unit="set×group",
-               desc="subset ablation")
+    bar = tqdm(total=n_random + 1, disable=not progress, unit="set", desc="subset ablation")
     diffs = engine.diffs(masks, progress=bar)
     bar.close()
     accs = np.stack([accuracy_table(engine.encoded, d > 0)["accuracy"].to_numpy() for d in diffs])

@@ -5,12 +5,14 @@ Here every batch row is one (ablation, sentence) pair and only the two verb logi
 computed, as their difference: ``logit(correct) - logit(wrong)`` from the top layer's last
 hidden state (the softmax normaliser is shared, so its sign is the log-probability comparison).
 
-Two more savings, both exact:
+More savings, all exact:
 
-* sentences are grouped by token length, so no padding is ever fed to the model;
-* layers below the lowest ablated layer are run once per sentence (without ablation) and their
-  outputs reused, and the ablated layer's input projection ``x W_ih^T`` is computed once per
-  sentence and shared by all ablation rows of that sentence.
+* the items' token sequences form a prefix tree ("The boy near the" is shared by the SS and SP
+  versions of a frame, ``<eos> The`` by all); the recurrence runs once per tree node, level by
+  level, never on padding (2x fewer steps at 2 sentences per condition, 6x at 600);
+* layers below the lowest ablated layer are run once (without ablation) and their outputs
+  reused, and the ablated layer's input projection ``x W_ih^T`` is computed once per node and
+  shared by all ablation rows.
 
 Sentences are fed as ``[<eos>] + prefix`` from a zero state (``<eos>`` acts as the beginning of
 sentence); the model predicts the verb from the state after the last prefix word.
@@ -34,14 +36,6 @@ _STEP = {"lstm": _lstm_layer, "gru": _gru_layer, "rnn": _rnn_layer}
 
 #: layer (1-based) -> component -> bool mask [R, H] (which units each row holds at zero)
 Masks = Mapping[int, Mapping[str, torch.Tensor]]
-
-
-@dataclass
-class _Group:
-    index: np.ndarray       # positions of these items in Encoded.items
-    tokens: torch.Tensor    # [S, T] ids: <eos> + prefix
-    direction: torch.Tensor  # [S, H] decoder row of the correct form minus the wrong one
-    offset: torch.Tensor    # [S] the same for the decoder bias
 
 
 @dataclass
@@ -90,10 +84,6 @@ def encode_items(items: list[NAItem], vocab: Vocabulary) -> Encoded:
     return Encoded(kept, ids, n_unk, table, conds)
 
 
-def _zero_state(model: RecurrentLM, rows: int):
-    return model.init_state(rows)
-
-
 class _Mask:
     """Hold the masked units at zero (the ``clamp.apply(t, x)`` interface of interventions)."""
 
@@ -104,11 +94,40 @@ class _Mask:
         return x.masked_fill(self.mask, 0.0)
 
 
+class _Trie:
+    """The token prefixes of all items as a tree, level by level.
+
+    ``tokens[d]`` / ``parent[d]``: token id and parent node (index into level ``d - 1``) of
+    every node at depth ``d``; item ``i`` ends at node ``end_node[i]`` of level ``end_depth[i]``.
+    Items that share a prefix ("The boy near the" in SS and SP) share its nodes, so the
+    recurrence runs once per distinct prefix instead of once per item and token.
+    """
+
+    def __init__(self, sequences: list[list[int]]):
+        levels: list[dict[tuple[int, int], int]] = []
+        self.end_depth = np.empty(len(sequences), dtype=np.int64)
+        self.end_node = np.empty(len(sequences), dtype=np.int64)
+        for i, seq in enumerate(sequences):
+            node = 0
+            for d, tok in enumerate(seq):
+                if d == len(levels):
+                    levels.append({})
+                node = levels[d].setdefault((node if d else 0, tok), len(levels[d]))
+            self.end_depth[i], self.end_node[i] = len(seq) - 1, node
+        self.tokens = [torch.tensor([t for _, t in lv], dtype=torch.long) for lv in levels]
+        self.parent = [torch.tensor([p for p, _ in lv], dtype=torch.long) for lv in levels]
+        self.ends = [np.flatnonzero(self.end_depth == d) for d in range(len(levels))]
+
+    @property
+    def widest(self) -> int:
+        return max(len(t) for t in self.tokens)
+
+
 class AblationEngine:
     """Logit differences of encoded items, clean or under batches of ablations.
 
-    ``max_rows`` bounds the rows of one pass (rows = ablations x sentences of one length);
-    memory grows with it (``max_rows * T * 4H`` floats for an LSTM layer's input projection).
+    Each pass runs ``rows`` ablations over the prefix tree of all items; ``max_rows`` bounds
+    ``rows x`` (nodes of the widest tree level), but a pass holds at least one ablation.
     """
 
     def __init__(self, model: RecurrentLM, encoded: Encoded, max_rows: int = 1024):
@@ -117,69 +136,80 @@ class AblationEngine:
                                 + "; ".join(encoded.skipped["reason"].head(3)))
         self.model = model.eval()
         self.encoded = encoded
-        self.max_rows = max(1, int(max_rows))
         self.n_items = len(encoded.items)
-        self.groups = self._group(encoded)
-        self._inputs: dict[tuple[int, int], torch.Tensor] = {}
+        self.trie = _Trie([t for t, _, _ in encoded.ids])
+        self.chunk = max(1, int(max_rows) // self.trie.widest)
+        w, b = model.decoder.weight.detach(), model.decoder.bias.detach()
+        c = torch.tensor([i[1] for i in encoded.ids], dtype=torch.long)
+        r = torch.tensor([i[2] for i in encoded.ids], dtype=torch.long)
+        self.direction, self.offset = w[c] - w[r], b[c] - b[r]  # [items, H], [items]
+        self._inputs: dict[int, list[torch.Tensor]] = {}
 
-    def _group(self, enc: Encoded) -> list[_Group]:
-        w, b = self.model.decoder.weight.detach(), self.model.decoder.bias.detach()
-        lengths = np.array([len(t) for t, _, _ in enc.ids])
-        groups = []
-        for length in np.unique(lengths):
-            idx = np.flatnonzero(lengths == length)
-            for start in range(0, len(idx), self.max_rows):
-                part = idx[start: start + self.max_rows]
-                tok = torch.tensor([enc.ids[i][0] for i in part], dtype=torch.long)
-                c = torch.tensor([enc.ids[i][1] for i in part], dtype=torch.long)
-                r = torch.tensor([enc.ids[i][2] for i in part], dtype=torch.long)
-                groups.append(_Group(part, tok, w[c] - w[r], b[c] - b[r]))
-        return groups
-
-    # -- running layers -----------------------------------------------------------------
-    def _layer(self, n: int, x: torch.Tensor, masks: Mapping[str, torch.Tensor] | None,
-               gi: torch.Tensor | None = None) -> torch.Tensor:
-        """Run 1-based layer ``n`` over ``x [R, T, D]`` (or its projection ``gi``); h [R, T, H]."""
+    # -- one step of one layer ----------------------------------------------------------
+    def _step(self, n: int, x: torch.Tensor, prev, masks: Mapping[str, torch.Tensor], gi=None):
+        """Advance 1-based layer ``n`` one step for every row: (h, c or None), each ``[R, H]``."""
         layer = self.model.layers[n - 1]
-        rows = (x if gi is None else gi).shape[0]
-        hx = _zero_state(self.model, rows)[n - 1]
-        clamps = {c: _Mask(m) for c, m in (masks or {}).items()}
-        # with gi given, the step function reads only gi and the time length of its x argument
-        out = _STEP[self.model.cell](layer, x if gi is None else gi, hx, clamps.get, (), gi=gi)
-        return out["h"]
+        lstm = self.model.cell == "lstm"
+        hx = (prev[0][None], prev[1][None]) if lstm else prev[0][None]
+        clamps = {c: _Mask(m) for c, m in masks.items()}
+        x3 = (x if gi is None else gi)[:, None, :]
+        out = _STEP[self.model.cell](layer, x3, hx, clamps.get, ("c",) if lstm else (),
+                                     gi=None if gi is None else x3)
+        return out["h"][:, 0], (out["c"][:, 0] if lstm else None)
 
-    def _clean_input(self, g: int, n: int) -> torch.Tensor:
-        """Input ``[S, T, D]`` of 1-based layer ``n`` for group ``g``, without ablation (cached)."""
-        if (g, n) not in self._inputs:
-            x = self.model.embed(self.groups[g].tokens) if n == 1 else \
-                self._layer(n - 1, self._clean_input(g, n - 1), None)
-            self._inputs[(g, n)] = x
-        return self._inputs[(g, n)]
+    def _zeros(self, rows: int):
+        z = self.model.decoder.weight.new_zeros(rows, self.model.config.hidden_size)
+        return (z, z)
 
-    def _projection(self, layer: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-        if self.model.cell == "gru":
-            return torch.nn.functional.linear(x, layer.weight_ih_l0, layer.bias_ih_l0)
-        return torch.nn.functional.linear(x, layer.weight_ih_l0, layer.bias_ih_l0 + layer.bias_hh_l0)
+    @staticmethod
+    def _gather(state, idx):
+        return tuple(None if s is None else s.index_select(0, idx) for s in state)
+
+    def _clean_input(self, n: int) -> list[torch.Tensor]:
+        """Input of 1-based layer ``n`` at every tree level, without ablation (cached)."""
+        if n not in self._inputs:
+            if n == 1:
+                self._inputs[n] = [self.model.embed(t) for t in self.trie.tokens]
+            else:
+                below, outs, state = self._clean_input(n - 1), [], None
+                for d, x in enumerate(below):
+                    prev = self._zeros(len(x)) if d == 0 else self._gather(state, self.trie.parent[d])
+                    state = self._step(n - 1, x, prev, {})
+                    outs.append(state[0])
+                self._inputs[n] = outs
+        return self._inputs[n]
+
+    def _projection(self, n: int, x: torch.Tensor) -> torch.Tensor:
+        layer = self.model.layers[n - 1]
+        bias = layer.bias_ih_l0 if self.model.cell == "gru" else layer.bias_ih_l0 + layer.bias_hh_l0
+        return torch.nn.functional.linear(x, layer.weight_ih_l0, bias)
 
     @torch.no_grad()
-    def _group_diffs(self, g: int, masks: Masks, rows: int) -> torch.Tensor:
-        """``[rows, S]`` logit differences of group ``g`` under ``rows`` ablation rows."""
-        grp = self.groups[g]
-        s = grp.tokens.shape[0]
+    def _pass(self, masks: Masks, rows: int) -> torch.Tensor:
+        """``[rows, n_items]`` logit differences under ``rows`` ablation rows."""
         top = self.model.config.num_layers
         start = min(masks) if masks else top
-        layer = self.model.layers[start - 1]
-        gi = self._projection(layer, self._clean_input(g, start))
-        gi = gi.repeat(rows, 1, 1)  # row r * S + s: ablation r on sentence s
-
-        def rowmasks(n):
-            return {c: m.repeat_interleave(s, dim=0) for c, m in masks.get(n, {}).items()}
-
-        h = self._layer(start, None, rowmasks(start), gi=gi)
-        for n in range(start + 1, top + 1):
-            h = self._layer(n, h, rowmasks(n))
-        last = h[:, -1].reshape(rows, s, -1)
-        return (last * grp.direction).sum(-1) + grp.offset
+        trie = self.trie
+        out = torch.empty(rows, self.n_items)
+        states: dict[int, tuple] = {}
+        width_prev = 0
+        for d, tokens in enumerate(trie.tokens):
+            width = len(tokens)
+            if d:
+                idx = (torch.arange(rows)[:, None] * width_prev + trie.parent[d][None, :]).reshape(-1)
+            x = None
+            for n in range(start, top + 1):
+                prev = self._zeros(rows * width) if d == 0 else self._gather(states[n], idx)
+                m = {c: mk.repeat_interleave(width, dim=0) for c, mk in masks.get(n, {}).items()}
+                gi = self._projection(n, self._clean_input(n)[d]).repeat(rows, 1) if n == start else None
+                states[n] = self._step(n, x, prev, m, gi=gi)
+                x = states[n][0]
+            ends = trie.ends[d]
+            if len(ends):
+                h = x.reshape(rows, width, -1)[:, torch.as_tensor(trie.end_node[ends])]
+                out[:, ends] = (h * self.direction[ends]).sum(-1) + self.offset[ends]
+            width_prev = width
+        return out
 
     def diffs(self, masks: Masks | None = None, progress=None) -> np.ndarray:
         """Logit differences ``[R, n_items]`` (``[n_items]`` without masks).
@@ -200,15 +230,12 @@ class AblationEngine:
                     raise RnnscopeError(f"mask of layer{n}.{c} has shape {tuple(m.shape)}, "
                                         f"expected ({r_total}, {self.model.config.hidden_size})")
         out = np.empty((r_total, self.n_items), dtype=np.float32)
-        for g, grp in enumerate(self.groups):
-            s = grp.tokens.shape[0]
-            chunk = max(1, self.max_rows // s)
-            for r0 in range(0, r_total, chunk):
-                r1 = min(r_total, r0 + chunk)
-                sub = {n: {c: m[r0:r1] for c, m in mm.items()} for n, mm in masks.items()}
-                out[r0:r1, grp.index] = self._group_diffs(g, sub, r1 - r0).numpy()
-                if progress is not None:
-                    progress.update(r1 - r0)
+        for r0 in range(0, r_total, self.chunk):
+            r1 = min(r_total, r0 + self.chunk)
+            sub = {n: {c: m[r0:r1] for c, m in mm.items()} for n, mm in masks.items()}
+            out[r0:r1] = self._pass(sub, r1 - r0).numpy()
+            if progress is not None:
+                progress.update(r1 - r0)
         return out if masks else out[0]
 
 
