@@ -1,0 +1,173 @@
+"""Training: learning, exact resume, early stopping / lr decay, metrics, bad input."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from click.testing import CliRunner
+from safetensors.torch import load_file
+
+from rnnscope.checkpoint import load_model
+from rnnscope.cli import main
+from rnnscope.errors import CorpusError, RnnscopeError
+from rnnscope.training import TrainConfig, train_lm
+from rnnscope.training.data import batchify, encode_text, num_windows, split_text, windows
+from rnnscope.vocab import Vocabulary
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models run fastest single-threaded (and do not fight other processes for cores)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+
+def _texts(tmp_path, train="abcdefgh\n" * 120, valid="abcdefgh\n" * 12):
+    (tmp_path / "train.txt").write_text(train)
+    (tmp_path / "valid.txt").write_text(valid)
+    return str(tmp_path / "train.txt"), str(tmp_path / "valid.txt")
+
+
+def _config(tmp_path, out="run", **kw):
+    tr, va = _texts(tmp_path)
+    base = dict(out=str(tmp_path / out), corpus_train=tr, corpus_valid=va, level="char",
+                hidden=24, emb=8, bptt=10, batch_size=4, epochs=2, lr=1e-2, dropout=0.3,
+                seed=7, progress=False, save_every=5)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _weights(run_dir):
+    return load_file(str(run_dir / "checkpoint" / "model" / "model.safetensors"))
+
+
+def test_batchify_and_windows_cover_the_stream_in_order():
+    stream = torch.arange(23)
+    data = batchify(stream, 3)  # 3 rows of 7, tail of 2 dropped
+    assert data.tolist()[1] == list(range(7, 14))
+    got = list(windows(data, 4))
+    assert len(got) == num_windows(data, 4) == 2
+    x, y = got[1]
+    assert x[:, 0].tolist() == [4, 11, 18] and torch.equal(y, data[:, 5:7])
+    assert torch.equal(torch.cat([w[0] for w in got], 1), data[:, :-1])
+
+
+def test_word_stream_ends_lines_with_eos_and_char_keeps_newlines():
+    v = Vocabulary.build("word", ["a b", "b"])
+    assert encode_text("a b\nb\n", v).tolist() == [v.stoi["a"], v.stoi["b"], v.eos_id, v.stoi["b"], v.eos_id]
+    c = Vocabulary.build("char", ["ab\n"])
+    assert c.decode(encode_text("ab\nb", c).tolist()) == "ab\nb"
+    head, tail = split_text("l1\nl2\nl3\nl4\n", 0.25)
+    assert head + tail == "l1\nl2\nl3\nl4\n" and tail == "l4\n"
+
+
+def test_training_learns_a_deterministic_pattern(tmp_path):
+    result = train_lm(_config(tmp_path, epochs=6, dropout=0.0))
+    hist = result.history
+    assert hist[-1]["valid_loss"] < 0.25 * hist[0]["train_loss"]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["metric"] == "bpc"
+    assert metrics["valid_bpc"] == pytest.approx(metrics["valid_loss"] / math.log(2))
+    assert metrics["valid_bpc"] < 0.5  # the pattern is fully predictable
+    model, vocab = load_model(tmp_path / "run" / "model")
+    assert vocab.kind == "char" and model.config.hidden_size == 24
+
+
+def test_resume_after_epoch_equals_straight_run(tmp_path):
+    train_lm(_config(tmp_path, "straight", epochs=2))
+    train_lm(_config(tmp_path, "resumed", epochs=1))
+    train_lm(_config(tmp_path, "resumed", epochs=2, resume=True))
+    a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "resumed")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    ha = json.loads((tmp_path / "straight" / "metrics.json").read_text())["history"]
+    hb = json.loads((tmp_path / "resumed" / "metrics.json").read_text())["history"]
+    assert [h["valid_loss"] for h in ha] == [h["valid_loss"] for h in hb]
+
+
+def test_resume_mid_epoch_equals_straight_run(tmp_path):
+    """Interrupted after 13 batches (a mid-epoch checkpoint with carried state, dropout RNG)."""
+    train_lm(_config(tmp_path, "straight", epochs=2))
+    stopped = train_lm(_config(tmp_path, "resumed", epochs=2, stop_after=13))
+    assert stopped.interrupted and not (tmp_path / "resumed" / "metrics.json").exists()
+    state = json.loads((tmp_path / "resumed" / "checkpoint" / "train_state.json").read_text())
+    assert state["step"] == 13 and state["epoch"] == 0
+    train_lm(_config(tmp_path, "resumed", epochs=2, resume=True))
+    a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "resumed")
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_early_stopping_and_lr_decay(tmp_path):
+    """Validation text of unseen characters only gets worse: stop after `patience` bad epochs."""
+    tr, _ = _texts(tmp_path)
+    (tmp_path / "bad_valid.txt").write_text("xyz" * 50)
+    result = train_lm(_config(tmp_path, corpus_valid=str(tmp_path / "bad_valid.txt"), epochs=6,
+                              patience=2, lr_decay=0.5, lr=1e-2))
+    hist = result.history
+    assert len(hist) == 3  # best at epoch 1, then two worse epochs
+    assert [h["lr"] for h in hist] == pytest.approx([1e-2, 1e-2, 5e-3])
+    assert result.metrics["best_epoch"] == 1
+
+
+def test_bf16_training_runs_and_stays_fp32(tmp_path):
+    result = train_lm(_config(tmp_path, epochs=1, bf16=True))
+    assert all(p.dtype == torch.float32 for p in result.model.parameters())
+    assert math.isfinite(result.metrics["valid_loss"])
+
+
+def test_word_level_valid_fraction_and_test_perplexity(tmp_path):
+    lines = "\n".join(["the cat sat", "the dog ran", "a cat ran"] * 40) + "\n"
+    (tmp_path / "words.txt").write_text(lines)
+    (tmp_path / "test.txt").write_text("the cat ran\n")
+    result = train_lm(TrainConfig(out=str(tmp_path / "w"), corpus_train=str(tmp_path / "words.txt"),
+                                  valid_fraction=0.1, corpus_test=str(tmp_path / "test.txt"),
+                                  level="word", hidden=16, emb=8, bptt=5, batch_size=2, epochs=1,
+                                  max_vocab=5, progress=False))
+    assert len(result.vocab) == 5  # 3 most frequent words + <unk> + <eos>
+    m = result.metrics
+    assert m["metric"] == "ppl" and m["test_ppl"] == pytest.approx(math.exp(m["test_loss"]))
+    out = CliRunner().invoke(main, ["evaluate", "--model", str(tmp_path / "w"),
+                                    "--corpus", str(tmp_path / "test.txt")])
+    assert out.exit_code == 0, out.output
+    assert float(out.output.split()[1]) == pytest.approx(m["test_ppl"], rel=1e-3)
+
+
+def test_cli_train_and_resume_flags(tmp_path):
+    tr, va = _texts(tmp_path)
+    args = ["train", "--corpus-train", tr, "--corpus-valid", va, "--level", "byte", "--hidden", "16",
+            "--emb", "8", "--bptt", "10", "--batch-size", "4", "--epochs", "1", "--no-progress",
+            "--out", str(tmp_path / "cli")]
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code == 0, out.output
+    assert "valid bpc" in out.output
+    more = CliRunner().invoke(main, ["train", "--resume", "--epochs", "2", "--out", str(tmp_path / "cli"),
+                                     "--no-progress"])
+    assert more.exit_code == 0, more.output
+    assert len(json.loads((tmp_path / "cli" / "metrics.json").read_text())["history"]) == 2
+
+
+@pytest.mark.parametrize("problem", ["missing", "empty", "no_resume", "tie_mismatch"])
+def test_bad_input_is_one_line_exit_2(tmp_path, problem):
+    tr, va = _texts(tmp_path)
+    (tmp_path / "empty.txt").write_text("  \n")
+    args = {"missing": ["--corpus-train", str(tmp_path / "nope.txt"), "--corpus-valid", va],
+            "empty": ["--corpus-train", str(tmp_path / "empty.txt"), "--corpus-valid", va],
+            "no_resume": ["--resume"],
+            "tie_mismatch": ["--corpus-train", tr, "--corpus-valid", va, "--tie", "--emb", "8"]}[problem]
+    out = CliRunner().invoke(main, ["train", "--out", str(tmp_path / "o"), "--hidden", "16", *args])
+    assert out.exit_code == 2
+    assert out.output.startswith("error: ") and out.output.count("\n") == 1, out.output
+
+
+def test_empty_corpus_error_names_the_file(tmp_path):
+    (tmp_path / "empty.txt").write_text("")
+    with pytest.raises(CorpusError, match="empty.txt"):
+        train_lm(_config(tmp_path, corpus_train=str(tmp_path / "empty.txt")))
+    with pytest.raises(RnnscopeError, match="--corpus-valid or --valid-fraction"):
+        train_lm(_config(tmp_path, corpus_valid=None))
