@@ -1,7 +1,7 @@
 """Alignment of words with word, char and byte units."""
 from __future__ import annotations
 
-from rnnscope.corpus.align import align_corpus, align_sentence, surface_text
+from rnnscope.corpus.align import align_corpus, align_sentence, split_multiword, surface_text
 from rnnscope.corpus.types import Corpus, Sentence
 from rnnscope.vocab import Vocabulary
 
@@ -65,3 +65,29 @@ def test_align_corpus_indexes_sentences():
     out = align_corpus(corpus, Vocabulary.bytes())
     assert [a.sentence_index for a in out] == [0, 1]
     assert [len(a) for a in out] == [3, 1]
+
+
+def test_multiword_token_read_as_its_surface_form():
+    # French "du" = de + le: a char/byte model reads "du", not "dele"
+    s = Sentence(["Il", "parle", "de", "le", "café"], space_after=[True, True, False, True, True],
+                 multiword_tokens=[(2, 3, "du")])
+    assert surface_text(s) == "Il parle du café"
+    a = align_sentence(s, 0, Vocabulary.bytes())
+    assert bytes(a.ids).decode("utf-8") == "Il parle du café"
+    du = [w for w in a.word_of_unit[9:11]]
+    assert du == [2, 3]                     # "d" -> de, "u" -> le
+    assert a.last_unit_of_word[2:4] == [9, 10]
+    _check_consistent(a, s)
+    w = align_sentence(s, 0, Vocabulary.build("word", ["de le"]))
+    assert w.units == s.words               # word models still read syntactic words
+
+
+def test_split_multiword_shares_characters():
+    assert split_multiword("don't", ["do", "n't"]) == ["do", "n't"]
+    assert split_multiword("del", ["de", "el"]) == ["de", "l"]
+    assert split_multiword("dámelo", ["da", "me", "lo"]) == ["dá", "me", "lo"]
+    assert split_multiword("au", ["à", "le"]) == ["a", "u"]
+    # fewer characters than words: the first word gets nothing and shares the last unit
+    s = Sentence(["a", "b"], multiword_tokens=[(0, 1, "x")])
+    a = align_sentence(s, 0, Vocabulary.bytes())
+    assert a.units == ["x"] and a.last_unit_of_word == [0, 0]

@@ -40,6 +40,8 @@ def test_conllu_skips_ranges_and_empty_nodes(tmp_path):
     assert s.annotations["deprel"][2] == "root"
     # inside the multiword token no space; SpaceAfter=No on "stop"
     assert s.space_after == [False, True, False, True]
+    assert s.multiword_tokens == [(0, 1, "Don't")]
+    assert corpus[1].multiword_tokens is None
     assert corpus[1].annotations["feats"][0] == {"Number": "Plur"}
 
 
@@ -105,3 +107,17 @@ def test_ptb_valid_text(shared_data):
     corpus = read_corpus(shared_data / "ptb/ptb.valid.txt.gz")
     assert len(corpus) == 3370
     assert corpus.n_words == 70390
+
+
+@pytest.mark.parametrize("treebank", ["en_ewt/en_ewt-ud-dev", "fr_gsd/fr_gsd-ud-dev"])
+def test_surface_text_equals_the_text_comment(shared_data, treebank):
+    """Words + SpaceAfter + multiword tokens rebuild every sentence's `# text` exactly."""
+    import conllu
+
+    from rnnscope.corpus.align import surface_text
+    path = shared_data / f"ud/{treebank}.conllu.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        texts = [s.metadata["text"] for s in conllu.parse_incr(f)]
+    corpus = read_corpus(path)
+    assert len(texts) == len(corpus)
+    assert [surface_text(s) for s in corpus] == texts

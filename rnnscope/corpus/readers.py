@@ -50,8 +50,9 @@ def read_conllu(path: str | Path) -> Corpus:
 
     Columns: ``upos``, ``xpos`` (None for ``_``), ``feats`` (dict, ``{}`` for ``_``), ``deprel``,
     ``head`` (int, 0 = root). ``space_after`` is False after a word whose MISC (or whose
-    multiword token's MISC) says ``SpaceAfter=No``, and inside multiword tokens (English
-    ``do|n't`` becomes ``don't`` again in the surface text).
+    multiword token's MISC) says ``SpaceAfter=No``, and inside multiword tokens. Multiword
+    tokens are kept in ``Sentence.multiword_tokens`` so that char/byte models read their surface
+    form (French ``du``, not ``dele``).
     """
     p = _existing(path)
     sentences = [_conllu_sentence(p.name, block) for block in _conllu_blocks(p)]
@@ -88,6 +89,7 @@ def _conllu_sentence(fname: str, block: list[tuple[int, str]]) -> Sentence:
     sent_id = ""
     range_end = 0                # last word id covered by the current multiword token
     range_space = True           # SpaceAfter of that multiword token
+    multiword: list[tuple[int, int, str]] = []
     for lineno, line in block:
         where = f"{fname}:{lineno}"
         if line.startswith("#"):
@@ -104,8 +106,12 @@ def _conllu_sentence(fname: str, block: list[tuple[int, str]]) -> Sentence:
             raise CorpusError(f"{where}: bad word id {fields[0]!r}") from None
         if isinstance(tid, tuple):
             if tid[1] == "-":                         # multiword token range "1-2"
+                if tid[0] != len(words) + 1 or tid[2] < tid[0]:
+                    raise CorpusError(f"{where}: multiword token {fields[0]} does not start at "
+                                      f"word {len(words) + 1}")
                 range_end = tid[2]
                 range_space = _space_after(fields[9], where)
+                multiword.append((tid[0] - 1, tid[2] - 1, fields[1]))
             continue                                  # empty node "8.1"
         if tid != len(words) + 1:
             raise CorpusError(f"{where}: expected word id {len(words) + 1}, found {tid}")
@@ -128,7 +134,11 @@ def _conllu_sentence(fname: str, block: list[tuple[int, str]]) -> Sentence:
             space_after.append(_space_after(fields[9], where))
     if not words:
         raise CorpusError(f"{fname}:{block[0][0]}: sentence has no words")
-    return Sentence(words=words, annotations=cols, sent_id=sent_id, space_after=space_after)
+    if range_end > len(words):
+        raise CorpusError(f"{fname}:{block[0][0]}: multiword token ends at word {range_end}, "
+                          f"but the sentence has {len(words)} words")
+    return Sentence(words=words, annotations=cols, sent_id=sent_id, space_after=space_after,
+                    multiword_tokens=multiword or None)
 
 
 def _space_after(misc: str, where: str) -> bool:
@@ -186,5 +196,5 @@ def _existing(path: str | Path) -> Path:
 def open_text(p: Path) -> io.TextIOBase:
     """Open a UTF-8 text file for reading, transparently gunzipping `.gz` files."""
     if p.name.endswith(".gz"):
-        return gzip.open(p, "rt", encoding="utf-8")
-    return open(p, encoding="utf-8")
+        return gzip.open(p, "rt", encoding="utf-8-sig")
+    return open(p, encoding="utf-8-sig")

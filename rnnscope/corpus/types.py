@@ -25,6 +25,9 @@ class Sentence:
     annotations: dict[str, list] = field(default_factory=dict)
     sent_id: str = ""
     space_after: list[bool] | None = None  # False where the original text had no space (CoNLL-U MISC)
+    # CoNLL-U multiword tokens as (first word, last word, surface form), 0-based inclusive word
+    # indices: "du" = de + le is (k, k + 1, "du"); char/byte models read the surface form.
+    multiword_tokens: list[tuple[int, int, str]] | None = None
 
     def __len__(self) -> int:
         return len(self.words)
