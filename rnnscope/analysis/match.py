@@ -14,7 +14,7 @@ Overlapping candidates are thinned greedily (the best span of a cluster wins), s
 the selection are skipped, and the top matches come back with their context and the shared
 units. The scan reads the states block by block (whole sentences per block), so it works on a
 lazily read store of a million tokens without loading it whole; "other units on across the
-span" is counted on bit-packed rows.
+span" is counted (on bit-packed rows) only for candidates sharing enough selected units.
 
 Also here: :func:`idiom_check` (seed 001's idiom study: which units fire for one phrase only)
 and :func:`word_set_pca` (PCA of the states of a chosen word set, the seed's quantitative
@@ -236,33 +236,35 @@ class MatchResult:
 
 def _score_block(on: np.ndarray, sids: np.ndarray, units: np.ndarray, lengths: Sequence[int],
                  min_overlap: int) -> list[np.ndarray]:
-    """Candidates of one block: rows ``[start, length, overlap, extra]`` (local starts)."""
+    """Candidates of one block: rows ``[start, length, overlap, extra]`` (local starts).
+
+    The overlap with the selected units is computed for every start with running ANDs over the
+    few selected columns; the (costlier) count of other units on across the span is computed
+    only for the starts that pass ``min_overlap``, on bit-packed rows.
+    """
     n, h = on.shape
     sel = on[:, units]
     rest_mask = np.ones(h, dtype=bool)
     rest_mask[units] = False
-    rest = np.packbits(on[:, rest_mask], axis=1)
-    acc_sel, acc_rest = sel, rest
+    acc = sel
     out = []
-    max_len = max(lengths)
-    for length in range(1, max_len + 1):
-        if length > 1:
-            m = n - length + 1
-            if m <= 0:
-                break
-            acc_sel = acc_sel[:m] & sel[length - 1:]
-            acc_rest = acc_rest[:m] & rest[length - 1:]
-        if length not in lengths:
-            continue
+    for length in range(1, max(lengths) + 1):
         m = n - length + 1
         if m <= 0:
             break
-        overlap = acc_sel.sum(axis=1)
+        if length > 1:
+            acc = acc[:m] & sel[length - 1:]
+        if length not in lengths:
+            continue
+        overlap = np.count_nonzero(acc, axis=1)
         ok = (sids[:m] == sids[length - 1:length - 1 + m]) & (overlap >= min_overlap)
         idx = np.flatnonzero(ok)
         if len(idx) == 0:
             continue
-        extra = np.bitwise_count(acc_rest[idx]).sum(axis=1, dtype=np.int64)
+        both = np.packbits(on[idx][:, rest_mask], axis=1)
+        for j in range(1, length):
+            both &= np.packbits(on[idx + j][:, rest_mask], axis=1)
+        extra = np.bitwise_count(both).sum(axis=1, dtype=np.int64)
         out.append(np.stack([idx, np.full(len(idx), length), overlap[idx], extra], axis=1))
     return out
 
