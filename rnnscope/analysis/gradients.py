@@ -355,3 +355,67 @@ def reverse_mode_gradients(model, tokens: torch.Tensor, state: str, starts: Sequ
             for k, tau in wanted:
                 out[k, tau, j] = grad[0, starts[k]].double().numpy()
     return out
+
+
+# -- inputs from a corpus -----------------------------------------------------------------------
+_PTB_DROP_TAGS = {",", ".", ":", "``", "''", "-LRB-", "-RRB-", "-NONE-"}
+_NUMBER = __import__("re").compile(r"^[+-]?(\d[\d,./:-]*|[.,]\d[\d,./:-]*)$")
+
+
+def ptb_normalise(corpus):
+    """Words and tags of a tagged WSJ corpus normalised like the Mikolov PTB text.
+
+    Lowercase; numbers become ``N``; punctuation tokens (tags ``, . : `` '' -LRB- -RRB-``) and
+    traces are dropped. Unknown words become ``<unk>`` later, through the vocabulary.
+    """
+    from rnnscope.corpus.types import Corpus, Sentence
+
+    out = []
+    for s in corpus:
+        tags = s.annotations.get("xpos") or [None] * len(s.words)
+        keep = [k for k, t in enumerate(tags) if t not in _PTB_DROP_TAGS]
+        words = ["N" if _NUMBER.match(s.words[k]) else s.words[k].lower() for k in keep]
+        ann = {c: [v[k] for k in keep] for c, v in s.annotations.items() if v is not None}
+        if words:
+            out.append(Sentence(words, ann, s.sent_id))
+    return Corpus(out, getattr(corpus, "name", "ptb-normalised"))
+
+
+def corpus_sequences(corpus, vocab, group_by: str | None = None, window: int | None = 200,
+                     eos: bool = True) -> tuple[list[np.ndarray], list[list] | None]:
+    """Token-id sequences and per-position group labels of ``corpus`` for :func:`state_gradient_sums`.
+
+    Sentences are aligned to the vocabulary's units (``<eos>`` after each when ``eos``), joined
+    into one stream and cut into windows of ``window`` units, each run from the zero state
+    (``window=None``: one sequence per sentence). ``group_by``: ``None``, ``"word"`` (the unit
+    string; ``<eos>`` included) or an annotation column such as ``"xpos"``/``"upos"`` (a unit gets
+    the tag of its word; separators and ``<eos>`` get no group).
+    """
+    from rnnscope.corpus.align import align_sentence
+
+    ids: list[list[int]] = []
+    labs: list[list] = []
+    for i, sent in enumerate(corpus):
+        a = align_sentence(sent, i, vocab)
+        seq, lab = list(a.ids), []
+        if group_by == "word":
+            lab = [vocab.itos[t] for t in a.ids]
+        elif group_by is not None:
+            col = sent.annotations.get(group_by)
+            if col is None:
+                raise RnnscopeError(f"sentence {sent.sent_id or i}: no {group_by!r} annotation to group by")
+            lab = [None if w < 0 else col[w] for w in a.word_of_unit]
+        if eos:
+            seq.append(vocab.eos_id)
+            lab.append("<eos>" if group_by == "word" else None)
+        ids.append(seq)
+        labs.append(lab)
+    if window is not None:
+        flat = [t for s in ids for t in s]
+        flat_lab = [x for s in labs for x in s]
+        ids = [flat[a:a + window] for a in range(0, len(flat), window)]
+        labs = [flat_lab[a:a + window] for a in range(0, len(flat_lab), window)] if group_by else []
+    seqs = [np.asarray(s, dtype=np.int64) for s in ids if len(s)]
+    if not seqs:
+        raise RnnscopeError("the corpus has no units to analyse")
+    return seqs, (labs if group_by else None)

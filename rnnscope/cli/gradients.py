@@ -1,0 +1,269 @@
+"""CLI verbs of the state-gradient memory analysis (seed 003).
+
+``gradients`` (memory curves, per-class ranking, per-word decay fits), ``memory-compare``
+(several models / states on one plot), ``synthetic-data`` (the A B B ... dataset) and
+``lda-probe`` (Table 1 and the Fig 3 projections on a model trained on it).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+_OUT = click.option("--out", default=None, help="Folder for tables (CSV) and plots (PNG).")
+
+
+def _load(path: str):
+    """Our checkpoint folder or a training run folder (its ``model/``)."""
+    from rnnscope.checkpoint import is_native, load_model
+
+    p = Path(path)
+    if not is_native(p) and is_native(p / "model"):
+        p = p / "model"
+    return load_model(p)
+
+
+def _read(corpus: str, ptb: bool):
+    from rnnscope.analysis.gradients import ptb_normalise
+    from rnnscope.corpus.readers import read_corpus
+
+    c = read_corpus(corpus)
+    return ptb_normalise(c) if ptb else c
+
+
+def _sequences(corpus, vocab, group_by, window, max_units):
+    from rnnscope.analysis.gradients import corpus_sequences
+
+    seqs, labels = corpus_sequences(corpus, vocab, group_by, window or None)
+    if max_units:
+        keep, total = [], 0
+        for s in seqs:
+            if total >= max_units:
+                break
+            keep.append(s[: max_units - total])
+            total += len(keep[-1])
+        labels = [lab[: len(s)] for lab, s in zip(labels, keep)] if labels is not None else None
+        seqs = keep
+    return seqs, labels
+
+
+def _save(out, name, table=None, fig=None) -> None:
+    if out is None:
+        return
+    p = Path(out)
+    p.mkdir(parents=True, exist_ok=True)
+    if table is not None:
+        table.to_csv(p / f"{name}.csv", index=False)
+    if fig is not None:
+        fig.savefig(p / f"{name}.png", dpi=120)
+
+
+def _common(fn):
+    opts = [
+        click.option("--corpus", required=True, help="Text, CoNLL-U or the WSJ treebank .zip."),
+        click.option("--ptb-normalise", is_flag=True,
+                     help="Lowercase, numbers -> N, drop punctuation (like the PTB LM text)."),
+        click.option("--state", "states", multiple=True, default=["layer1.c"], show_default=True,
+                     help="State key(s): layer{n}.c / layer{n}.h."),
+        click.option("--max-delay", type=int, default=50, show_default=True),
+        click.option("--window", type=int, default=200, show_default=True,
+                     help="Units per sequence (each from the zero state); 0 = one sequence per sentence."),
+        click.option("--max-units", type=int, default=None, help="Analyse only the first N units."),
+        click.option("--basis", type=click.Choice(["normalised", "raw", "onehot"]), default="normalised",
+                     show_default=True, help="G D (normalised), G, or G w.r.t. the one-hot input."),
+        click.option("--threads", type=int, default=1, show_default=True),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+    return fn
+
+
+@click.command("gradients")
+@click.option("--model", "model_path", required=True, help="Model folder or training run folder.")
+@_common
+@click.option("--group-by", default=None,
+              help="Average per class of the token at t: an annotation column (xpos, upos) or 'word'.")
+@click.option("--freq-from", default=None, help="Corpus to count word frequencies in (default: --corpus).")
+@click.option("--min-count", type=int, default=1, show_default=True, help="With --group-by word: minimum tokens.")
+@_OUT
+def gradients_cmd(model_path, corpus, ptb_normalise, states, max_delay, window, max_units, basis, threads,
+                  group_by, freq_from, min_count, out):
+    """State-gradient memory: sigma1 and sigma1/sum over delays, per class ranking, decay fits."""
+    import torch
+
+    from rnnscope.analysis.memory import memory
+
+    torch.set_num_threads(threads)
+    model, vocab = _load(model_path)
+    c = _read(corpus, ptb_normalise)
+    seqs, labels = _sequences(c, vocab, group_by, window, max_units)
+    freqs = None
+    if group_by == "word":
+        freqs = _frequencies(freq_from, c, ptb_normalise)
+        counts = {}
+        for lab in labels:
+            for w in lab:
+                counts[w] = counts.get(w, 0) + 1
+        labels = [[w if counts[w] >= min_count else None for w in lab] for lab in labels]
+    for state in states:
+        res = memory(model, seqs, state, max_delay, labels, basis=basis, frequencies=freqs, label=state)
+        tab = res.table
+        tag = state.replace(".", "_")
+        _save(out, f"memory_{tag}", tab, res.plot())
+        show = tab[tab.group == "all"].set_index("delay")
+        click.echo(f"{state} ({basis}), {int(show['count'].iloc[0])} positions")
+        click.echo(show.loc[[d for d in (0, 1, 2, 5, 10, 20, 30, 40, 50) if d in show.index],
+                            ["count", "sigma1", "ratio1", "ratio5"]].to_string(float_format="%.4g"))
+        if labels is not None and group_by != "word":
+            rank = res.ranking(0)
+            click.echo(f"\nper {group_by} at delay 0 (by sigma1):")
+            click.echo(rank[["group", "count", "sigma1", "sigma_sum"]].head(20).to_string(index=False,
+                                                                                        float_format="%.4g"))
+            _save(out, f"ranking_{tag}", rank)
+        if group_by == "word":
+            fit = res.fit_decay()
+            _save(out, f"decay_{tag}", fit.table)
+            rel = fit.relation("b", bins=[0, 0.1, 0.2, 0.4, 0.8, float("inf")])
+            rel0 = fit.relation("sigma1_0")
+            click.echo("\n% of words per frequency bin (rows) by fitted decay b (columns):")
+            click.echo(rel.to_string())
+            click.echo("\n% of words per frequency bin (rows) by sigma1 at delay 0 (columns):")
+            click.echo(rel0.to_string())
+            if out:
+                _save(out, f"decay_relation_{tag}", rel.reset_index(), fit.plot_relation("b"))
+
+
+def _frequencies(freq_from, corpus, ptb):
+    from collections import Counter
+
+    from rnnscope.corpus.derived import word_frequencies
+
+    if freq_from is None:
+        counts = Counter(w for s in corpus for w in s.words)
+    else:
+        counts = word_frequencies(freq_from)
+    counts.setdefault("<eos>", len(corpus))  # one end of sentence per sentence
+    return dict(counts)
+
+
+@click.command("memory-compare")
+@click.option("--model", "models", multiple=True, required=True, help="Model folder(s); repeat.")
+@click.option("--name", "names", multiple=True, help="A label per --model (default: folder name).")
+@click.option("--random-init", is_flag=True, help="Also show a randomly initialised copy of the first model.")
+@_common
+@_OUT
+def compare_cmd(models, names, random_init, corpus, ptb_normalise, states, max_delay, window, max_units,
+                basis, threads, out):
+    """sigma1 and sigma1/sum against delay for several models and states on one plot."""
+    import torch
+
+    from rnnscope.analysis.memory import compare_memory, memory
+    from rnnscope.errors import RnnscopeError
+    from rnnscope.model import RecurrentLM
+
+    torch.set_num_threads(threads)
+    if names and len(names) != len(models):
+        raise RnnscopeError(f"{len(names)} --name for {len(models)} --model")
+    c = _read(corpus, ptb_normalise)
+    loaded = []
+    for k, path in enumerate(models):
+        model, vocab = _load(path)
+        loaded.append((names[k] if names else Path(path).name, model, vocab))
+    if random_init:
+        name, model, vocab = loaded[0]
+        torch.manual_seed(0)
+        fresh = RecurrentLM(model.config).eval()
+        loaded.append((f"{name} random init", fresh, vocab))
+    results = {}
+    for name, model, vocab in loaded:
+        seqs, _ = _sequences(c, vocab, None, window, max_units)
+        for state in states:
+            if state.endswith(".c") and model.cell != "lstm":
+                state = state[:-1] + "h"
+            results[f"{name} {state}"] = memory(model, seqs, state, max_delay, basis=basis)
+    comp = compare_memory(results)
+    _save(out, "memory_compare", comp.table, comp.plot())
+    t = comp.table
+    wide = t.pivot(index="delay", columns="name", values="sigma1")
+    click.echo("sigma1 by delay:")
+    click.echo(wide.loc[[d for d in (0, 1, 5, 10, 20, 30, 40, 50) if d in wide.index]].to_string(float_format="%.4g"))
+    wide = t.pivot(index="delay", columns="name", values="ratio1")
+    click.echo("\nsigma1/sum by delay:")
+    click.echo(wide.loc[[d for d in (0, 1, 5, 10, 20, 30, 40, 50) if d in wide.index]].to_string(float_format="%.4g"))
+
+
+@click.command("synthetic-data")
+@click.option("--out", required=True, help="Folder for train.txt, valid.txt, test.txt.")
+@click.option("--train-tokens", type=int, default=1_000_000, show_default=True)
+@click.option("--valid-tokens", type=int, default=50_000, show_default=True)
+@click.option("--test-tokens", type=int, default=50_000, show_default=True)
+@click.option("--vocab-size", type=int, default=10, show_default=True)
+@click.option("--repeats", type=int, default=15, show_default=True)
+@click.option("--min-cycles", type=int, default=5, show_default=True)
+@click.option("--max-cycles", type=int, default=10, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def synthetic_cmd(out, train_tokens, valid_tokens, test_tokens, vocab_size, repeats, min_cycles, max_cycles, seed):
+    """Write the synthetic "A B B ... B C A A ..." dataset (seed 003, section 4.2)."""
+    from rnnscope.synthetic import theoretical_perplexity, token_perplexity_floor, write_splits
+
+    settings = dict(vocab_size=vocab_size, repeats=repeats, min_cycles=min_cycles, max_cycles=max_cycles)
+    paths = write_splits(out, train_tokens, valid_tokens, test_tokens, seed=seed, **settings)
+    for split, p in paths.items():
+        click.echo(f"{split}: {p}")
+    click.echo(f"theoretical perplexity (appendix formula): {theoretical_perplexity(**settings):.4f}; "
+               f"per-token floor {token_perplexity_floor(**settings):.4f}")
+
+
+@click.command("lda-probe")
+@click.option("--model", "model_path", required=True, help="A model trained on the synthetic data.")
+@click.option("--data", required=True, help="A synthetic split, e.g. valid.txt.")
+@click.option("--layer", type=int, default=1, show_default=True)
+@click.option("--test-size", type=int, default=10_000, show_default=True, help="Last N positions test the LDA.")
+@click.option("--k", type=int, default=5, show_default=True, help="Dimensions of the counting subspace.")
+@click.option("--max-delay", type=int, default=0, show_default=True,
+              help="Also project state gradients on the subspaces for delays 0..N (Fig 3).")
+@click.option("--basis", type=click.Choice(["normalised", "raw", "onehot"]), default="onehot", show_default=True)
+@click.option("--threads", type=int, default=1, show_default=True)
+@_OUT
+def lda_cmd(model_path, data, layer, test_size, k, max_delay, basis, threads, out):
+    """Table 1 of seed 003: LDA on cell/hidden states for token id, new token and counting."""
+    import numpy as np
+    import torch
+
+    from rnnscope.analysis.lda_probe import delay_decoding, lda_table, synthetic_states
+    from rnnscope.synthetic import read_lines
+
+    torch.set_num_threads(threads)
+    model, vocab = _load(model_path)
+    comps = ("c", "h") if model.cell == "lstm" else ("h",)
+    lines = read_lines(data)
+    states, labels = synthetic_states(model, vocab, lines, layer, comps)
+    res = lda_table(states, labels, test_size, k, subspace_from=comps[0])
+    click.echo(res.pivot.to_string())
+    click.echo(f"\nfirst {k} counting directions carry {100 * res.explained:.1f}% of the LDA eigenvalues")
+    _save(out, "lda_table", res.table)
+    if max_delay:
+        from rnnscope.analysis.memory import memory
+
+        ids = np.asarray(vocab.encode(list(labels.token)))
+        group = [[("new" if n == "1" else None) for n in labels.new]]
+        state = f"layer{layer}.{comps[0]}"
+        mem = memory(model, [ids], state, max_delay, group, basis=basis)
+        rows = []
+        for part, B in (("counting", res.counting_basis[:, :k]), ("ID", res.counting_basis[:, k:])):
+            t = mem.project(B).table
+            t["subspace"] = part
+            rows.append(t)
+        import pandas as pd
+
+        tab = pd.concat(rows, ignore_index=True)
+        dec = {c: delay_decoding(states[c], labels, range(max_delay + 1)) for c in comps}
+        wide = tab.pivot_table(index="delay", columns=["group", "subspace"], values="sigma_sum")
+        for c, d in dec.items():
+            wide[(f"LDA acc {c}", "")] = d.set_index("delay")["accuracy"]
+        click.echo("\nsum of singular values of projected gradient matrices, and LDA accuracy of the new token:")
+        click.echo(wide.to_string(float_format="%.3g"))
+        _save(out, "lda_gradients", wide.reset_index())
+
+
+COMMANDS = [gradients_cmd, compare_cmd, synthetic_cmd, lda_cmd]
