@@ -100,10 +100,13 @@ def _conllu_sentence(fname: str, block: list[tuple[int, str]]) -> Sentence:
         fields = line.split("\t")
         if len(fields) != _N_FIELDS:
             raise CorpusError(f"{where}: expected {_N_FIELDS} tab-separated columns, found {len(fields)}")
-        try:
-            tid = parse_id_value(fields[0])
-        except ParseException:
-            raise CorpusError(f"{where}: bad word id {fields[0]!r}") from None
+        if fields[0].isdigit():                       # the common case, parsed fast
+            tid = int(fields[0])
+        else:
+            try:
+                tid = parse_id_value(fields[0])
+            except ParseException:
+                raise CorpusError(f"{where}: bad word id {fields[0]!r}") from None
         if isinstance(tid, tuple):
             if tid[1] == "-":                         # multiword token range "1-2"
                 if tid[0] != len(words) + 1 or tid[2] < tid[0]:
@@ -117,8 +120,8 @@ def _conllu_sentence(fname: str, block: list[tuple[int, str]]) -> Sentence:
             raise CorpusError(f"{where}: expected word id {len(words) + 1}, found {tid}")
         words.append(fields[1])
         try:
-            head = parse_int_value(fields[6])
-            feats = parse_dict_value(fields[5])
+            head = int(fields[6]) if fields[6].isdigit() else parse_int_value(fields[6])
+            feats = {} if fields[5] == "_" else parse_dict_value(fields[5])
         except (ParseException, ValueError):
             raise CorpusError(f"{where}: bad HEAD {fields[6]!r} or FEATS {fields[5]!r}") from None
         cols["upos"].append(_nullable(fields[3]))
