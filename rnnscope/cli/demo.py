@@ -1,0 +1,24 @@
+"""``rnnscope demo``: the main job on the shipped model and sentences (no download)."""
+from __future__ import annotations
+
+import click
+
+from rnnscope.demo import DEMO_MODEL, DEMO_SENTENCES, run_demo
+
+
+@click.command()
+@click.option("--out", default="rnnscope-demo", show_default=True, type=click.Path(),
+              help="Folder for the activation store and report.html (replaced if present).")
+@click.option("--model", "model_path", default=str(DEMO_MODEL), show_default=False,
+              type=click.Path(), help="A checkpoint to use instead of the shipped demo model.")
+@click.option("--corpus", "corpus_path", default=str(DEMO_SENTENCES), show_default=False,
+              type=click.Path(), help="Text (one sentence per line) instead of the demo sentences.")
+@click.option("--no-report", is_flag=True, help="Skip the HTML report.")
+@click.option("--top", default=5, show_default=True, help="How many units to list.")
+def demo(out: str, model_path: str, corpus_path: str, no_report: bool, top: int) -> None:
+    """Open the shipped demo LSTM: perplexity, activation store, position units, report."""
+    run_demo(out, model_path=model_path, corpus_path=corpus_path, report=not no_report,
+             top=top, say=click.echo)
+
+
+COMMANDS = [demo]
