@@ -38,6 +38,15 @@ def test_text_activation_colours_by_tanh_and_highlights_the_class():
     assert "VERB" in texts and "dog" in texts
 
 
+def test_text_activation_normalise_stretches_small_units():
+    plain = text_activation(["a", "b"], [0.05, -0.01])
+    stretched = text_activation(["a", "b"], [0.05, -0.01], normalise=True)
+    blue = lambda fig: np.array(_cells(fig)[0].get_facecolor()[:3])  # noqa: E731
+    assert blue(plain).min() > 0.9                              # nearly white
+    assert blue(stretched)[0] < 0.2                             # the peak token is full blue
+    assert "/" in stretched.axes[-1].get_xlabel()
+
+
 def test_text_probability_checks_range_and_colours_high_probability_darker():
     fig = text_probability(list("ab c"), [0.0, 1.0, 0.5, 0.0])
     c = [np.array(p.get_facecolor()[:3]).sum() for p in _cells(fig)]

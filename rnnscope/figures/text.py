@@ -26,15 +26,22 @@ _VISIBLE = {" ": "␣", "\n": "⏎", "\t": "⇥"}
 
 def text_activation(tokens: Sequence[str], values: Sequence[float], tags: Sequence | None = None,
                     highlight: str | None = None, title: str | None = None,
-                    width: int = 80) -> Figure:
+                    width: int = 80, normalise: bool = False) -> Figure:
     """Tokens coloured by ``tanh(value)``: -1 red, 0 white, +1 blue (seed 002's picture).
 
     ``values`` are raw states (tanh is applied here); ``tags`` (optional) are written under the
-    tokens, and those equal to ``highlight`` are marked yellow.
+    tokens, and those equal to ``highlight`` are marked yellow. ``normalise`` colours by
+    ``tanh(value) / max |tanh(value)|`` instead, for units whose activations stay small.
     """
     colours = np.tanh(np.asarray(values, dtype=float))
+    label = "tanh(activation)"
+    if normalise:
+        peak = float(np.nanmax(np.abs(colours))) if colours.size else 0.0
+        if peak > 0:
+            colours = colours / peak
+            label = f"tanh(activation) / {peak:.3g}"
     return _text_grid(tokens, colours, plt.get_cmap("RdBu"), Normalize(-1, 1), tags, highlight,
-                      title, width, label="tanh(activation)")
+                      title, width, label=label)
 
 
 def text_probability(tokens: Sequence[str], probabilities: Sequence[float],

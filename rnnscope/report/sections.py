@@ -82,7 +82,8 @@ def tag_units(ctx: ReportContext) -> str:
              "how far their mean tanh activation on it lies from the rest (in standard deviations):</p>",
              table(best),
              figure(figures.text_activation(toks, ctx.values[a:b, unit], tags=sent_tags, highlight=cls,
-                                            title=f"{ctx.key} unit {unit}: tanh(activation), {cls} highlighted"),
+                                            title=f"{ctx.key} unit {unit}: tanh(activation), {cls} highlighted",
+                                            normalise=bool(np.abs(np.tanh(ctx.values[:, unit])).max() < 0.3)),
                     "text coloured by unit"),
              figure(figures.match_histogram(ctx.values[valid, unit], h, labels=(cls, f"not {cls}"),
                                             title=f"unit {unit}: {cls} vs the rest"), "match histogram")]
