@@ -55,3 +55,23 @@ def test_corpus_info_text_and_errors(tmp_path):
     assert result.exit_code == 2
     assert "bad.conllu:1: expected 10 tab-separated columns" in result.output
     assert "Traceback" not in result.output
+
+
+def test_vocabulary_coverage_counts_unknowns(tmp_path):
+    from rnnscope.corpus.summary import vocabulary_coverage
+    from rnnscope.vocab import Vocabulary
+    corpus = Corpus([Sentence(["the", "cat", "sat"]), Sentence(["The", "dog"])])
+    vocab = Vocabulary.build("word", ["the cat sat"])
+    cov = vocabulary_coverage(corpus, vocab)
+    assert (cov.units, cov.unknown, cov.separators) == (5, 2, 0)
+    assert dict(cov.top_unknown) == {"The": 1, "dog": 1}
+    char = vocabulary_coverage(corpus, Vocabulary.build("char", ["the cat sat"]))
+    assert char.separators == 3 and char.unknown == 4  # T, d, o, g
+    vocab.save(tmp_path / "vocab.json")
+    path = tmp_path / "c.txt"
+    path.write_text("the cat sat\nThe dog\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["corpus-info", str(path), "--vocab", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "word vocabulary: 5 units (0 separators), 2 unknown (40.00%)" in result.output
+    result = CliRunner().invoke(main, ["corpus-info", str(path), "--vocab", "byte"])
+    assert "byte vocabulary: 18 units (3 separators), 0 unknown" in result.output

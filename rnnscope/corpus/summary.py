@@ -86,3 +86,43 @@ def _columns(corpus: Corpus) -> dict[str, list]:
             for s in corpus:
                 col.extend((d or {}).get(key) for d in s.annotations.get(name, []))
     return out
+
+
+@dataclass
+class Coverage:
+    """How a vocabulary reads a corpus: units, unknown units, separators."""
+
+    kind: str
+    units: int
+    unknown: int
+    separators: int
+    top_unknown: list[tuple[str, int]]
+
+    @property
+    def unknown_rate(self) -> float:
+        return self.unknown / max(self.units, 1)
+
+    def format(self) -> str:
+        lines = [f"{self.kind} vocabulary: {self.units:,} units ({self.separators:,} separators), "
+                 f"{self.unknown:,} unknown ({self.unknown_rate:.2%})"]
+        if self.top_unknown:
+            lines.append("  most frequent unknown: "
+                         + ", ".join(f"{u!r} {n:,}" for u, n in self.top_unknown))
+        return "\n".join(lines)
+
+
+def vocabulary_coverage(corpus: Corpus, vocab, top: int = 5) -> Coverage:
+    """Align ``corpus`` to ``vocab`` and count units that map to ``<unk>``.
+
+    A word model trained on lowercased PTB reads capitalised UD words as ``<unk>``: check this
+    before trusting word-level results on another corpus.
+    """
+    from rnnscope.corpus.align import align_corpus
+    unknown: Counter[str] = Counter()
+    units = separators = 0
+    for a in align_corpus(corpus, vocab):
+        units += len(a.units)
+        separators += sum(1 for w in a.word_of_unit if w < 0)
+        unknown.update(u for u, i in zip(a.units, a.ids) if i == vocab.unk_id)
+    return Coverage(kind=vocab.kind, units=units, unknown=sum(unknown.values()),
+                    separators=separators, top_unknown=unknown.most_common(top))
