@@ -95,3 +95,36 @@ def test_model_without_embedding_is_refused():
     model.encoder = None
     with pytest.raises(RnnscopeError, match="no input embedding"):
         state_gradient_sums(model, [torch.arange(5)], "layer1.c", 2)
+
+
+def test_ptb_normalise_and_corpus_sequences():
+    from rnnscope.analysis.gradients import corpus_sequences, ptb_normalise
+    from rnnscope.corpus.types import Corpus, Sentence
+    from rnnscope.vocab import Vocabulary
+
+    s = Sentence(["Pierre", "Vinken", ",", "61", "years", "old", ",", "rose", "3\\/4", "%", "."],
+                 {"xpos": ["NNP", "NNP", ",", "CD", "NNS", "JJ", ",", "VBD", "CD", "NN", "."]})
+    c = ptb_normalise(Corpus([s], "t"))
+    assert c.sentences[0].words == ["pierre", "vinken", "N", "years", "old", "rose", "N", "N"]
+    assert c.sentences[0].annotations["xpos"] == ["NNP", "NNP", "CD", "NNS", "JJ", "VBD", "CD", "NN"]
+    vocab = Vocabulary("word", ["N", "years", "old", "rose"])
+    seqs, labels = corpus_sequences(list(c) * 3, vocab, "xpos", window=10)
+    assert [len(x) for x in seqs] == [10, 10, 7]  # 3 x (8 words + <eos>) = 27 units
+    assert labels[0][:3] == ["NNP", "NNP", "CD"] and labels[0][8] is None  # <eos> has no tag
+    assert seqs[0][0] == vocab.unk_id and seqs[0][8] == vocab.eos_id
+
+
+def test_wsj_sample_pos_groups(shared_data):
+    from rnnscope.analysis.gradients import corpus_sequences, ptb_normalise
+    from rnnscope.analysis.memory import memory
+    from rnnscope.corpus.ptb_trees import read_wsj_treebank
+    from rnnscope.vocab import Vocabulary
+
+    c = ptb_normalise(read_wsj_treebank(shared_data / "nltk_treebank" / "treebank.zip", max_files=2))
+    vocab = Vocabulary.build("word", [" ".join(s.words) for s in c])
+    model = tiny_model("lstm", layers=1, hidden=8, vocab=len(vocab), emb=4)
+    seqs, labels = corpus_sequences(c, vocab, "xpos", window=40)
+    res = memory(model, seqs, "layer1.c", 5, labels, basis="raw")
+    rank = res.ranking(0)
+    assert {"NN", "DT", "IN"} <= set(rank.group) and "," not in set(rank.group)
+    assert rank["count"].sum() == res.counts["all"][0] - len(c.sentences)  # every <eos> is untagged

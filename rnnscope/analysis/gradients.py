@@ -19,6 +19,8 @@ E = embedding size, H = hidden size, T = max delay.
 """
 from __future__ import annotations
 
+import re
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -161,7 +163,6 @@ def state_gradient_sums(model, sequences, state: str = "layer1.c", max_delay: in
 
 
 def _tty() -> bool:
-    import sys
     return sys.stderr.isatty()
 
 
@@ -359,13 +360,14 @@ def reverse_mode_gradients(model, tokens: torch.Tensor, state: str, starts: Sequ
 
 # -- inputs from a corpus -----------------------------------------------------------------------
 _PTB_DROP_TAGS = {",", ".", ":", "``", "''", "-LRB-", "-RRB-", "-NONE-"}
-_NUMBER = __import__("re").compile(r"^[+-]?(\d[\d,./:-]*|[.,]\d[\d,./:-]*)$")
+_NUMBER = re.compile(r"^([+-]?[\d.,]*\d[\d,./:\\-]*|%)$")  # 3,000 1.5 3\/4 % -> N
 
 
 def ptb_normalise(corpus):
     """Words and tags of a tagged WSJ corpus normalised like the Mikolov PTB text.
 
-    Lowercase; numbers become ``N``; punctuation tokens (tags ``, . : `` '' -LRB- -RRB-``) and
+    Lowercase; numbers (also fractions ``3\\/4`` and ``%``, which the PTB text writes as ``N``)
+    become ``N``; punctuation tokens (tags ``, . : `` '' -LRB- -RRB-``) and
     traces are dropped. Unknown words become ``<unk>`` later, through the vocabulary.
     """
     from rnnscope.corpus.types import Corpus, Sentence
