@@ -213,6 +213,45 @@ def _identity(obj: Any) -> Any:
     return obj
 
 
+def model_handle(client: Any, model: Any) -> Any:
+    """What shard functions get for ``model``: a checkpoint path (each worker loads it once,
+    see :func:`load_model_cached`) or, for a model object, a :func:`share` future of its
+    weights (Dask's generic ``nn.Module`` serialiser chokes on recurrent layers, so the
+    module itself is never shipped)."""
+    if isinstance(model, (str, os.PathLike)):
+        return ("checkpoint", str(model))
+    weights = {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
+    return share(client, ModelBlob(type(model), model.config.to_dict(), weights, uuid.uuid4().hex))
+
+
+def resolve_model(handle: Any) -> Any:
+    """The model behind a :func:`model_handle`, inside a shard function (built once per worker)."""
+    if isinstance(handle, ModelBlob):
+        return worker_cached(("model-blob", handle.token), handle.build)
+    if isinstance(handle, tuple) and len(handle) == 2 and handle[0] == "checkpoint":
+        return load_model_cached(handle[1])[0]
+    return handle
+
+
+@dataclass(frozen=True)
+class ModelBlob:
+    """A model as plain data: its class, config and weights (numpy), plus a unique token."""
+
+    cls: type
+    config: dict
+    weights: dict[str, np.ndarray]
+    token: str
+
+    def build(self) -> Any:
+        import torch
+
+        from rnnscope.model import ModelConfig
+
+        model = self.cls(ModelConfig.from_dict(self.config))
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in self.weights.items()})
+        return model.eval()
+
+
 def _worker_name() -> str:
     try:
         from distributed import get_worker

@@ -1,0 +1,132 @@
+"""Sharded extraction: the same store as :func:`rnnscope.extract.extract`, written by many workers.
+
+The single-process extractor cuts the corpus into *windows* (consecutive sentences holding
+about ``chunk_rows`` units) and, inside a window, batches sentences by length. Floating-point
+results depend (in the last bit) on which sentences share a batch, so the shards here reuse
+exactly those windows and batches. A shard owns a chunk-aligned row range ``[start, stop)`` of
+the store; it runs every window overlapping that range (a window straddling two shards is run
+by both, identically) and writes only its own rows, so no two workers ever touch one zarr chunk.
+The token table, meta and ``COMPLETE`` marker are written by the client at the end.
+
+Only ``reset="sentence"`` can be sharded: with the state carried across sentences every row
+depends on all the text before it.
+
+Shard markers live in ``<store>/shards/`` while the store is incomplete: ``resume=True``
+re-runs only unmarked shards (after a crash of the client, a worker or the whole cluster).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Any
+
+import torch
+
+from rnnscope import extract as single
+from rnnscope.corpus.align import align_corpus
+from rnnscope.corpus.types import AlignedSentence, Corpus
+from rnnscope.distributed.shards import (Shard, ShardRun, model_handle, resolve_model, row_shards,
+                                         run_sharded)
+from rnnscope.errors import StoreError
+from rnnscope.keys import parse_key
+from rnnscope.store import DEFAULT_CHUNK_ROWS, ActivationStore, StoreWriter, _check_dtype
+from rnnscope.vocab import Vocabulary
+
+LEDGER = "shards"
+
+
+def default_shard_rows(n_rows: int, chunk_rows: int) -> int:
+    """About 16 chunks per shard, but at least 8 shards when the corpus has 8 chunks or more.
+
+    Depends only on the corpus and the chunking (not on the number of workers), so a resumed run
+    cuts the same shards and finds its markers.
+    """
+    eighth = math.ceil(n_rows / 8 / chunk_rows) * chunk_rows
+    return max(chunk_rows, min(16 * chunk_rows, eighth))
+
+
+def extract_distributed(model: Any, vocab: Vocabulary, corpus: Corpus, out: Any, *,
+                        client: Any = None, components: list[str] | None = None,
+                        dtype: str = "float16", reset: str = "sentence", batch_size: int = 64,
+                        resume: bool = False, progress: bool = True,
+                        layers: list[int] | None = None, overwrite: bool = False,
+                        chunk_rows: int = DEFAULT_CHUNK_ROWS, shard_rows: int | None = None,
+                        ) -> tuple[ActivationStore, ShardRun]:
+    """:func:`rnnscope.extract.extract` sharded by sentence windows over a Dask cluster.
+
+    ``model`` is a :class:`~rnnscope.model.RecurrentLM` or a checkpoint path (then every worker
+    loads it once from there; the path must be readable by the workers). Returns the finished
+    store (identical to a single-process run with the same settings) and the
+    :class:`~rnnscope.distributed.shards.ShardRun` with per-worker throughput.
+    """
+    if reset != "sentence":
+        raise StoreError("only reset='sentence' extraction can be sharded: with the state carried "
+                         "across sentences every row depends on all text before it "
+                         "(run it without --cluster/--workers)")
+    if batch_size < 1:
+        raise StoreError(f"batch size must be positive, got {batch_size}")
+    source = model
+    if not hasattr(model, "run_with_states"):
+        from rnnscope.checkpoint import load_model
+
+        model = load_model(model)[0]
+    dtype = _check_dtype(dtype)
+    keys = single._keys(model, components, layers)
+    corpus = single._with_derived(corpus)
+    aligned = align_corpus(corpus, vocab)
+    tokens = single.token_table(corpus, aligned)
+    if len(tokens) == 0:
+        raise StoreError(f"corpus {corpus.name!r} has no tokens to extract")
+    chunk_rows = max(1, min(int(chunk_rows), len(tokens)))
+    windows = single._windows(aligned, chunk_rows)
+    meta = {
+        "model": model.config.to_dict(), "vocab_kind": vocab.kind,
+        "components": sorted({parse_key(k)[1] for k in keys}, key=model.components.index),
+        "layers": sorted({parse_key(k)[0] for k in keys}), "reset": reset,
+        "corpus": corpus.name, "n_sentences": len(aligned), "batch_size": batch_size,
+        "bos": "<eos>", "plan": single._fingerprint(model, vocab, aligned, keys, dtype, reset,
+                                                    batch_size, chunk_rows),
+    }
+    writer, _, _ = single._open_writer(out, tokens, keys, model, dtype, chunk_rows, meta,
+                                       resume, overwrite)
+    ledger = writer.folder.url_of(LEDGER)
+    shards = []
+    for s in row_shards(len(tokens), shard_rows or default_shard_rows(len(tokens), chunk_rows),
+                        align=chunk_rows):
+        start, stop = s.payload
+        mine = [w for w in windows if w.start < stop and w.stop > start]
+        sentences = {i: _ids_only(aligned[i]) for w in mine for i in w.sentences}
+        shards.append(Shard(s.name, (start, stop, mine, sentences), size=s.size))
+    if client is None:
+        from rnnscope.distributed.cluster import require_distributed
+
+        client = require_distributed().get_client()
+    handle = model_handle(client, source)
+    run = run_sharded(_extract_shard, shards, client=client, ledger=ledger,
+                      args=(handle, writer.path, keys, batch_size, vocab.eos_id),
+                      desc="extract", unit="tokens", progress=progress)
+    store = writer.finalize(tokens)
+    writer.folder.remove(single.PROGRESS)
+    writer.folder.remove(LEDGER)
+    return store, run
+
+
+def _ids_only(a: AlignedSentence) -> AlignedSentence:
+    """The parts of an aligned sentence a worker needs (ids and length), to ship less."""
+    return AlignedSentence(a.sentence_index, [""] * len(a), list(a.ids), [], [])
+
+
+def _extract_shard(shard: Shard, handle: Any, path: str, keys: list[str], batch_size: int,
+                   eos: int) -> None:
+    """Run the windows overlapping this shard's rows and write rows ``[start, stop)``."""
+    start, stop, windows, sentences = shard.payload
+    model = resolve_model(handle)
+    writer = StoreWriter.reopen(path)
+    kernels = getattr(single, "without_onednn", contextlib.nullcontext)  # as extract() runs
+    with torch.inference_mode(), kernels():
+        for window in windows:
+            rows = single._run_sentences(model, sentences, window, keys, batch_size, eos)
+            lo, hi = max(start, window.start), min(stop, window.stop)
+            for k in keys:
+                block = rows[k][lo - window.start:hi - window.start]
+                writer.write(k, lo, block.astype(writer.meta["dtype"]))
