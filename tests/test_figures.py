@@ -134,3 +134,8 @@ def test_match_result_plots():
     rng = np.random.default_rng(0)
     res = word_set_pca(rng.normal(size=(12, 5)), tokens, {"ab": ["a", "b"], "xy": ["x", "y"]})
     assert len(res.plot().axes[0].collections) == 2
+
+
+def test_match_histogram_with_one_empty_group_draws_only_the_other():
+    fig = match_histogram(np.arange(10.0), np.zeros(10, bool), labels=("x", "all tokens"))
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["all tokens (n=10)"]

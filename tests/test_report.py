@@ -157,3 +157,29 @@ def test_report_figures_render_in_chromium(report_html, tmp_path):
         driver.save_screenshot(str(ARTIFACTS / "report_top.png"))
     finally:
         driver.quit()
+
+
+def test_report_on_the_shipped_demo_model_renders_in_chromium(tmp_path):
+    """``rnnscope report`` on the demo model + demo sentences: every figure renders."""
+    from pathlib import Path
+
+    import rnnscope
+    from rnnscope.checkpoint import is_native
+    data = Path(rnnscope.__file__).parent / "data"
+    model_dir = data / "demo_model"
+    if not (model_dir.is_dir() and is_native(model_dir)):
+        pytest.skip(f"no demo model shipped yet at {model_dir}")
+    out = tmp_path / "demo.html"
+    res = CliRunner().invoke(main, ["report", "--model", str(model_dir), "--corpus",
+                                    str(data / "demo_sentences.txt"), "--out", str(out), "--units", "2"])
+    assert res.exit_code == 0, res.output
+    from test_viewer_browser import chromium_driver
+    driver = chromium_driver(tmp_path / "profile")
+    try:
+        driver.get(out.as_uri())
+        total = driver.execute_script("return document.images.length")
+        rendered = driver.execute_script(
+            "return Array.from(document.images).filter(i => i.complete && i.naturalWidth > 0).length")
+        assert total >= 5 and rendered == total
+    finally:
+        driver.quit()

@@ -40,10 +40,10 @@ def match_histogram(values: Sequence[float], match: Sequence[bool], title: str |
         raise RnnscopeError("no values to draw")
     edges = np.histogram_bin_edges(v[np.isfinite(v)], bins=bins)
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.hist(v[~m], bins=edges, alpha=0.6, color="#d62728", label=f"{labels[1]} (n={int((~m).sum())})",
-            density=True)
-    ax.hist(v[m], bins=edges, alpha=0.6, color="#1f77b4", label=f"{labels[0]} (n={int(m.sum())})",
-            density=True)
+    for part, colour, label in ((v[~m], "#d62728", labels[1]), (v[m], "#1f77b4", labels[0])):
+        if part.size:  # an empty group has no density to draw
+            ax.hist(part, bins=edges, alpha=0.6, color=colour, label=f"{label} (n={part.size})",
+                    density=True)
     ax.set_xlabel("activation")
     ax.set_ylabel("density")
     ax.legend(fontsize=8)

@@ -147,7 +147,10 @@ def matching(ctx: ReportContext) -> str:
     a_tok, b_tok = pairs.value_counts().index[0].split("\x00")
     hits = find_phrase(tokens, ctx.joiner.join([a_tok, b_tok]), ctx.joiner)
     a, b = hits[0] if hits else (int(pairs.index[0]), int(pairs.index[0]) + 2)
-    res = match_spans(ctx.values, tokens, a, b, top=10, joiner=ctx.joiner)
+    for threshold in (0.3, 0.1, 0.03):  # seed 001's 0.3 first; weakly trained models need less
+        res = match_spans(ctx.values, tokens, a, b, top=10, joiner=ctx.joiner, threshold=threshold)
+        if len(res.units):
+            break
     parts = [f"<p>Selection: <span class='ctx'>“{esc(res.selection.text)}”</span> (sentence "
              f"{res.selection.sentence}); {len(res.units)} units on across it at tanh &gt; "
              f"{res.threshold:g}: {esc(', '.join(map(str, res.units.tolist()[:40])))}.</p>"]
