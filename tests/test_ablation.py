@@ -84,14 +84,14 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def setup():
+def hand():
     pools = load_wordpools()
     vocab = na_vocab(pools)
     return pools, vocab, number_unit_model(pools, vocab)
 
 
-def test_sweep_finds_exactly_the_number_unit(setup):
-    pools, vocab, model = setup
+def test_sweep_finds_exactly_the_number_unit(hand):
+    pools, vocab, model = hand
     items = generate(TASKS, n=200, seed=1)
     intact = score(model, vocab, items)
     assert (intact.table["accuracy"] == 1.0).all()
@@ -112,8 +112,8 @@ def test_sweep_finds_exactly_the_number_unit(setup):
         assert set(res_m.table.loc[res_m.table["drop"] > 10, "unit"]) == {NUMBER_UNIT}
 
 
-def test_outgoing_mode_equals_weight_ablated_model(setup):
-    pools, vocab, model = setup
+def test_outgoing_mode_equals_weight_ablated_model(hand):
+    pools, vocab, model = hand
     items = generate(["NounPP"], n=30, seed=2)
     res = ablation_sweep(model, vocab, items, mode="outgoing", units=[NUMBER_UNIT], progress=False)
     by_weights = score(ablate_outgoing(model, 1, [NUMBER_UNIT]), vocab, items)
@@ -139,8 +139,8 @@ def test_batched_sweep_equals_one_unit_at_a_time(cell, mode):
     assert np.abs(res.diffs - res.full.items["logit_diff"].to_numpy()).max() > 1e-3
 
 
-def test_subset_ablation_permutation_p(setup):
-    pools, vocab, model = setup
+def test_subset_ablation_permutation_p(hand):
+    pools, vocab, model = hand
     items = generate(["NounPP"], n=60, seed=5)
     res = subset_ablation(model, vocab, items, [(1, NUMBER_UNIT), (1, 0)], n_random=40, seed=0,
                           progress=False)
@@ -154,8 +154,8 @@ def test_subset_ablation_permutation_p(setup):
     assert (no_effect.table["subset"] == 1.0).all() and (no_effect.table["p"] == 1.0).all()
 
 
-def test_bad_mode_and_units(setup):
-    pools, vocab, model = setup
+def test_bad_mode_and_units(hand):
+    pools, vocab, model = hand
     items = generate(["Simple"], n=2)
     with pytest.raises(RnnscopeError, match="mode"):
         ablation_sweep(model, vocab, items, mode="weights", progress=False)

@@ -4,23 +4,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import roc_auc_score
 
-from rnnscope.agreement import generate, load_wordpools
+from rnnscope.agreement import generate
 from rnnscope.agreement.connectivity import connectivity, max_activity
 from rnnscope.agreement.dynamics import efferent_weights, unit_dynamics
 from rnnscope.agreement.tasks import verb_pairs
-from rnnscope.agreement.time_decoding import decode_across_time, time_decoding
+from rnnscope.agreement.time_decoding import auc_columns, decode_across_time, time_decoding
 from rnnscope.agreement.units import parse_units
 from rnnscope.errors import RnnscopeError
 from tests.conftest import tiny_model
-from tests.test_ablation import NUMBER_UNIT, na_vocab, number_unit_model, one_thread  # noqa: F401
-
-
-@pytest.fixture(scope="module")
-def hand():
-    pools = load_wordpools()
-    vocab = na_vocab(pools)
-    return pools, vocab, number_unit_model(pools, vocab)
+from tests.test_ablation import NUMBER_UNIT, hand, na_vocab, one_thread  # noqa: F401
 
 
 def test_dynamics_of_the_number_unit(hand):
@@ -61,7 +55,7 @@ def test_efferent_weights_segregate(hand):
 
 def test_decode_across_time_planted():
     rng = np.random.default_rng(0)
-    n, T = 200, 6
+    n, T = 120, 6
     subj = rng.integers(0, 2, n)
     attr = 1 - subj  # incongruent items only
     X = rng.normal(scale=0.3, size=(n, T, 2))
@@ -77,6 +71,9 @@ def test_decode_across_time_planted():
     assert len(lr.table) == T * T and lr.plot_matrix() is not None
     with pytest.raises(RnnscopeError, match="two classes"):
         decode_across_time(X, np.zeros(n))
+    scores = rng.normal(size=(n, 3)).round(1)  # with ties
+    np.testing.assert_allclose(auc_columns(subj, scores),
+                               [roc_auc_score(subj, scores[:, k]) for k in range(3)])
 
 
 def test_time_decoding_on_a_model(hand):

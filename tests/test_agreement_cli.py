@@ -49,10 +49,10 @@ def test_ablate_sweep_and_subset(model_dir, tmp_path):
 
 
 def test_analysis_commands(model_dir, tmp_path):
-    r = run("dynamics", model_dir, "--tasks", "NounPP", "--n", 10, "--units", "1:3", "--out", tmp_path)
+    r = run("dynamics", model_dir, "--tasks", "NounPP", "--n", 5, "--units", "1:3", "--out", tmp_path)
     assert r.exit_code == 0, r.output
     assert (tmp_path / "dynamics_NounPP_1_3.png").is_file() and (tmp_path / "efferent_weights.csv").is_file()
-    r = run("time-decoding", model_dir, "--tasks", "NounPP", "--n", 20, "--units", "1:3", "--cv", 3)
+    r = run("time-decoding", model_dir, "--tasks", "NounPP", "--n", 12, "--units", "1:3", "--cv", 3)
     assert r.exit_code == 0, r.output
     assert "subj" in r.output
     r = run("connectivity", model_dir, "--sources", "1:5", "--targets", "1:3,1:0")

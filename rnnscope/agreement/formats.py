@@ -43,12 +43,22 @@ def _lines(path: str | Path) -> list[str]:
     return lines
 
 
-def _paired(text_path: str | Path, gold_path: str | Path) -> list[tuple[int, list[str], list[str]]]:
+def _paired(text_path: str | Path, gold_path: str | Path | None, min_cols: int, expected: str
+            ) -> list[tuple[str, list[str], list[str]]]:
+    """``(file:line of the gold line, tokens, gold columns)`` per line (gold defaults to X.gold)."""
+    text_path = Path(text_path)
+    gold_path = Path(gold_path) if gold_path else text_path.with_suffix(".gold")
     text, gold = _lines(text_path), _lines(gold_path)
     if len(text) != len(gold):
         raise RnnscopeError(f"{gold_path} has {len(gold)} lines but {text_path} has {len(text)}; "
                             "the files must be line-aligned")
-    return [(n, t.split(), g.split("\t")) for n, (t, g) in enumerate(zip(text, gold), start=1)]
+    out = []
+    for n, (t, g) in enumerate(zip(text, gold), start=1):
+        cols = g.split("\t")
+        if len(cols) < min_cols:
+            raise RnnscopeError(f"{gold_path}:{n}: expected {expected}, got {len(cols)} columns")
+        out.append((f"{gold_path}:{n}", t.split(), cols))
+    return out
 
 
 def _target(value: str, tokens: list[str], where: str) -> int:
@@ -65,29 +75,19 @@ def _target(value: str, tokens: list[str], where: str) -> int:
 def read_linzen(text_path: str | Path, gold_path: str | Path | None = None,
                 task: str = "Linzen") -> list[NAItem]:
     """Items of a Linzen-style ``X.text``/``X.gold`` pair (gold defaults to ``X.gold``)."""
-    text_path = Path(text_path)
-    gold_path = Path(gold_path) if gold_path else text_path.with_suffix(".gold")
     items = []
-    for n, tokens, cols in _paired(text_path, gold_path):
-        where = f"{gold_path}:{n}"
-        if len(cols) < 4:
-            raise RnnscopeError(f"{where}: expected 4 tab-separated columns "
-                                f"(index, correct, wrong, attractors), got {len(cols)}")
+    for where, tokens, cols in _paired(text_path, gold_path, 4,
+                                       "4 tab-separated columns (index, correct, wrong, attractors)"):
         idx = _target(cols[0], tokens, where)
         items.append(NAItem(task, cols[3].strip(), tuple(tokens[:idx]), cols[1].strip(),
-                            cols[2].strip(), f"{task}-{n}", source=where))
+                            cols[2].strip(), f"{task}-{where.rsplit(':', 1)[1]}", source=where))
     return items
 
 
 def read_gulordava(text_path: str | Path, gold_path: str | Path | None = None) -> list[NAItem]:
     """Items of the "colorless green" ``generated.text``/``generated.gold`` sets."""
-    text_path = Path(text_path)
-    gold_path = Path(gold_path) if gold_path else text_path.with_suffix(".gold")
     items = []
-    for n, tokens, cols in _paired(text_path, gold_path):
-        where = f"{gold_path}:{n}"
-        if len(cols) < 8:
-            raise RnnscopeError(f"{where}: expected 12 tab-separated columns, got {len(cols)}")
+    for where, tokens, cols in _paired(text_path, gold_path, 8, "12 tab-separated columns"):
         try:
             variant = int(cols[2])
         except ValueError:
@@ -95,7 +95,7 @@ def read_gulordava(text_path: str | Path, gold_path: str | Path | None = None) -
         idx = _target(cols[3], tokens, where)
         condition = "original" if variant == 0 else "nonce"
         items.append(NAItem(cols[0].strip() or "Gulordava", condition, tuple(tokens[:idx]),
-                            cols[6].strip(), cols[7].strip(), f"{n}", source=where,
+                            cols[6].strip(), cols[7].strip(), where.rsplit(":", 1)[1], source=where,
                             extra={"variant": variant}))
     return items
 
