@@ -2,16 +2,18 @@
 
 A job is a list of :class:`Shard` (a sentence range, a unit range, a (component, feature)
 pair, ...) and a shard function ``fn(shard, *args) -> result``. :func:`run_sharded` submits one
-task per shard and, on the worker, after ``fn`` has written the shard's data (if any) and
-returned, records the shard as complete in a :class:`ShardLedger`: the small result (a pandas
+task per shard; when a task has returned (so the shard's data, if it writes any, is on disk),
+the client records the shard as complete in a :class:`ShardLedger`: the small result (a pandas
 table, a dict of numpy arrays, or JSON-able values) first, then a marker file, each written
-atomically. Hence:
+atomically. Markers are written by the client, so the ledger only needs to be reachable from
+the client (any local path or fsspec URL). Hence:
 
 * **resume** — re-running a job skips every shard that has a marker and reads its result back;
 * **fault tolerance** — when a worker process dies, its nanny starts a new one and the scheduler
   re-runs the shards that were on it; a shard function must therefore write only into its own,
   distinct chunks (overwriting them is harmless: the same values land in the same place), and a
-  shard whose marker exists is never run again, so nothing is written twice or lost;
+  shard whose marker exists is never run again, so nothing is written twice or lost (a shard
+  whose worker died after writing but before reporting is simply written again, identically);
 * **one progress bar** fed by ``distributed.as_completed`` and a per-worker throughput table.
 
 Workers load expensive things (a model from a checkpoint) once per process through
@@ -261,18 +263,12 @@ def _worker_name() -> str:
         return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _execute(fn: Callable, shard: Shard, ledger: ShardLedger | None, args: tuple,
-             kwargs: dict) -> ShardReport:
-    """Run one shard on a worker: skip it if already marked, else run ``fn`` then mark it."""
-    if ledger is not None and ledger.is_done(shard.name):
-        return ledger.load(shard.name)  # an earlier attempt finished: never redo its writes
+def _execute(fn: Callable, shard: Shard, args: tuple, kwargs: dict) -> ShardReport:
+    """Run one shard on a worker and report where and how fast."""
     start = time.perf_counter()
     result = fn(shard, *args, **kwargs)
-    report = ShardReport(name=shard.name, worker=_worker_name(), items=shard.size,
-                         seconds=time.perf_counter() - start, result=result)
-    if ledger is not None:
-        ledger.mark(report)
-    return report
+    return ShardReport(name=shard.name, worker=_worker_name(), items=shard.size,
+                       seconds=time.perf_counter() - start, result=result)
 
 
 # -- the runner ------------------------------------------------------------------------------------------
@@ -362,7 +358,7 @@ def run_sharded(fn: Callable, shards: Sequence[Shard], *, client: Any = None,
                desc=desc, unit=f" {unit}", disable=(None if progress is None else not progress),
                dynamic_ncols=True)
     tag = uuid.uuid4().hex[:8]
-    futures = {client.submit(_execute, fn, s, ledger, args, kwargs, key=f"{desc}-{s.name}-{tag}",
+    futures = {client.submit(_execute, fn, s, args, kwargs, key=f"{desc}-{s.name}-{tag}",
                              pure=False): s for s in todo}
     workers: set[str] = set()
     try:
@@ -374,6 +370,8 @@ def run_sharded(fn: Callable, shards: Sequence[Shard], *, client: Any = None,
                 raise RnnscopeError(f"shard {shard.name} was running on every worker that died "
                                     "(it may exhaust memory or crash the process); completed "
                                     "shards are kept, re-run to resume") from None
+            if ledger is not None:  # the shard's data is written: mark it complete
+                ledger.mark(report)
             reports[shard.name] = report
             workers.add(report.worker)
             bar.update(report.items)
@@ -399,3 +397,53 @@ def row_shards(n_rows: int, rows_per_shard: int, align: int = 1, prefix: str = "
     return [Shard(f"{prefix}-{s:0{width}d}-{min(s + step, n_rows):0{width}d}", (s, min(s + step, n_rows)),
                   size=min(s + step, n_rows) - s)
             for s in range(0, n_rows, step)]
+
+
+# -- naming a job, for resuming it -----------------------------------------------------------------
+def fingerprint(*parts: Any) -> str:
+    """A short hash of everything that determines a job's result (models, arrays, settings).
+
+    Models (anything with ``state_dict``) hash their weights; numpy arrays and tensors their
+    bytes; everything else its JSON (or ``repr``). Used to name a job's ledger, so a re-run of
+    the *same* job finds its completed shards and a different job never does.
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+
+    def feed(x: Any) -> None:
+        if hasattr(x, "state_dict"):
+            for name, t in sorted(x.state_dict().items()):
+                h.update(name.encode())
+                feed(t)
+        elif hasattr(x, "detach"):
+            h.update(x.detach().cpu().contiguous().numpy().tobytes())
+        elif isinstance(x, np.ndarray):
+            h.update(str(x.dtype).encode() + str(x.shape).encode())
+            h.update(np.ascontiguousarray(x).tobytes())
+        elif isinstance(x, (list, tuple)):
+            h.update(b"[")
+            for y in x:
+                feed(y)
+            h.update(b"]")
+        else:
+            try:
+                h.update(json.dumps(x, sort_keys=True, default=str).encode())
+            except TypeError:
+                h.update(repr(x).encode())
+        h.update(b"|")
+
+    for part in parts:
+        feed(part)
+    return h.hexdigest()[:20]
+
+
+def default_ledger(job: str, key: str) -> str:
+    """Where a job keeps its shard markers unless told otherwise.
+
+    ``$RNNSCOPE_SHARDS/<job>-<key>`` (default ``~/.cache/rnnscope/shards``); only the client
+    reads and writes it.
+    """
+    base = os.environ.get("RNNSCOPE_SHARDS") or os.path.join(os.path.expanduser("~"), ".cache",
+                                                              "rnnscope", "shards")
+    return os.path.join(base, f"{job}-{key}")

@@ -1,0 +1,109 @@
+"""Sharded single-unit ablation sweeps: the same :class:`SweepResult`, units spread over workers.
+
+:func:`rnnscope.agreement.ablation.ablation_sweep` ablates the units of each layer in batched
+passes of ``engine.chunk`` units (one ablated unit per batch row). Floating-point results depend
+in the last bit on which rows share a pass, so shards here are contiguous runs of whole passes
+of one layer's units: every shard runs exactly the passes the single-process sweep runs, and the
+merged logit differences — hence the table — are identical to it.
+
+Each worker builds the model and the :class:`~rnnscope.agreement.batched.AblationEngine` (with
+its cached clean inputs) once and reuses them for all its shards. Shard results are small
+(``[units, items]`` logit differences) and go to a ledger (default under
+``~/.cache/rnnscope/shards``, named by a hash of model, items and settings), so an interrupted
+sweep resumes where it stopped.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rnnscope.agreement import ablation as single
+from rnnscope.agreement.batched import AblationEngine, encode_items, unit_masks
+from rnnscope.agreement.scoring import score_encoded
+from rnnscope.agreement.tasks import NAItem
+from rnnscope.distributed.shards import (Shard, ShardRun, default_ledger, fingerprint,
+                                         model_handle, resolve_model, run_sharded, share,
+                                         worker_cached)
+from rnnscope.keys import global_unit
+from rnnscope.vocab import Vocabulary
+
+
+def sweep_shards(pairs: list[tuple[int, int]], chunk: int, passes_per_shard: int) -> list[Shard]:
+    """Shards of ``passes_per_shard`` whole passes (``chunk`` units each) within one layer.
+
+    Payload: ``(layer, units, rows)`` with ``rows`` the positions of those units in ``pairs``.
+    """
+    shards = []
+    step = chunk * max(1, passes_per_shard)
+    for n in sorted({p[0] for p in pairs}):
+        rows = [i for i, p in enumerate(pairs) if p[0] == n]
+        for a in range(0, len(rows), step):
+            part = rows[a:a + step]
+            units = [pairs[i][1] for i in part]
+            shards.append(Shard(f"layer{n}-{a:06d}-{a + len(part):06d}", (n, units, part),
+                                size=len(part)))
+    return shards
+
+
+def ablation_sweep_distributed(model: Any, vocab: Vocabulary, items: list[NAItem], mode: str = "h",
+                               layers=None, units=None, max_rows: int = 1024, *,
+                               client: Any = None, passes_per_shard: int = 1,
+                               ledger: str | None = None, progress: bool = True,
+                               ) -> tuple[single.SweepResult, ShardRun]:
+    """:func:`rnnscope.agreement.ablation.ablation_sweep` sharded by unit ranges over Dask.
+
+    ``model``: a :class:`~rnnscope.model.RecurrentLM` or a checkpoint path readable by the
+    workers. Returns the sweep (identical to the single-process one) and the shard run.
+    """
+    source = model
+    if not hasattr(model, "run_with_states"):
+        from rnnscope.checkpoint import load_model
+
+        model = load_model(model)[0]
+    comps = single.mode_components(model, mode)
+    encoded = encode_items(items, vocab)
+    engine = AblationEngine(model, encoded, max_rows=max_rows)
+    full = score_encoded(engine)
+    pairs = single._units_to_sweep(model, layers, units)
+    hidden = model.config.hidden_size
+    shards = sweep_shards(pairs, engine.chunk, passes_per_shard)
+    if client is None:
+        from rnnscope.distributed.cluster import require_distributed
+
+        client = require_distributed().get_client()
+    key = fingerprint(model, encoded.ids, mode, pairs, max_rows)
+    ledger = ledger or default_ledger("ablate", key)
+    context = share(client, (key, encoded.ids, max_rows, comps))
+    run = run_sharded(_sweep_shard, shards, client=client, ledger=ledger,
+                      args=(model_handle(client, source), context, hidden),
+                      desc=f"ablation sweep ({mode})", unit="units", progress=progress)
+    diffs = np.empty((len(pairs), engine.n_items), dtype=np.float32)
+    for shard, report in zip(shards, run.reports):
+        diffs[shard.payload[2]] = report.result["diffs"]
+    table = single._long_table(encoded, full.table, pairs, diffs, hidden)
+    unit_df = pd.DataFrame([{"layer": n, "unit": u, "global_unit": global_unit(n, u, hidden)}
+                            for n, u in pairs])
+    from rnnscope.distributed.shards import ShardLedger
+
+    ShardLedger(ledger).clear()
+    return single.SweepResult(full, unit_df, diffs, table, mode), run
+
+
+def _sweep_shard(shard: Shard, handle: Any, context: tuple, hidden: int) -> dict:
+    """Logit differences ``[units, items]`` with each of this shard's units ablated alone."""
+    key, ids, max_rows, comps = context
+    layer, units, _ = shard.payload
+    engine = worker_cached(("ablation-engine", key),
+                           lambda: AblationEngine(resolve_model(handle), _Ids(ids), max_rows=max_rows))
+    m = unit_masks(units, hidden)
+    return {"diffs": engine.diffs({layer: {c: m for c in comps}})}
+
+
+class _Ids:
+    """The part of :class:`~rnnscope.agreement.batched.Encoded` the engine reads (token ids)."""
+
+    def __init__(self, ids: list[tuple[list[int], int, int]]):
+        self.ids = ids
+        self.items = ids
