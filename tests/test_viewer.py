@@ -125,3 +125,53 @@ def test_store_being_written_is_refused(tmp_path):
     (tmp_path / "done" / "COMPLETE").unlink()                   # being rewritten under our feet
     r = client.get("/api/info")
     assert r.status_code == 409 and "being written" in r.get_json()["error"]
+
+
+def test_non_finite_states_become_null(tmp_path):
+    store, starts = viewer_store(tmp_path / "s")
+    values = store.get("layer1.h")
+    values[3, 2] = np.nan
+    ActivationStore.from_arrays(tmp_path / "nan", {"layer1.h": values}, store.tokens,
+                                meta={"vocab_kind": "word"})
+    client = create_app(tmp_path / "nan").test_client()
+    r = client.get("/api/states?units=2&start=0&count=5")
+    assert b"NaN" not in r.data and r.get_json()["values"][0][3] is None
+
+
+def test_rnnscope_serve_answers_on_a_free_port(tmp_path):
+    """The real CLI in a subprocess: binds 127.0.0.1, serves the API, stops on terminate."""
+    import json
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    viewer_store(tmp_path / "store")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-c", "from rnnscope.cli import main; main()", "serve",
+                             str(tmp_path / "store"), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        info = None
+        for _ in range(120):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/info", timeout=2) as r:
+                    info = json.loads(r.read())
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    break
+                time.sleep(0.25)
+        assert info is not None, proc.stdout.read().decode() if proc.poll() is not None else "no answer"
+        assert info["rows"] == len(ActivationStore.open(tmp_path / "store").tokens)
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/match?row_start=0&row_end=1&threshold=2")
+            raise AssertionError("expected HTTP 400")
+        except urllib.error.HTTPError as err:
+            assert err.code == 400 and "threshold" in json.loads(err.read())["error"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

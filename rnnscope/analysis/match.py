@@ -329,7 +329,7 @@ def match_spans(states, tokens: pd.DataFrame, row_start: int, row_end: int, *,
     iterator: Iterable = blocks
     if progress:
         from tqdm.auto import tqdm
-        iterator = tqdm(blocks, desc="matching", unit="block")
+        iterator = tqdm(blocks, desc="matching", unit="block", disable=None)  # None: off without a tty
     for a, b in iterator:
         on = binarize(np.asarray(states[a:b], dtype=np.float32), threshold)
         parts = _score_block(on, sids_all[a:b], units, lengths, min_overlap)

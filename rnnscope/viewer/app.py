@@ -115,8 +115,7 @@ def create_app(store_path: str | Path, default_key: str | None = None) -> Flask:
         units = state.units()
         start, count = state.window()
         block = np.asarray(store[k][start:start + count], dtype=np.float32)[:, units]
-        return jsonify(key=k, start=start, units=units,
-                       values=np.round(block.T, 4).tolist())
+        return jsonify(key=k, start=start, units=units, values=_finite_lists(block.T))
 
     @app.get("/api/find")
     def find():
@@ -250,6 +249,14 @@ class _State:
                 "tag": self.default_tag, "tag_means": tag_means}
         self._cards[(k, u)] = card
         return card
+
+
+def _finite_lists(values: np.ndarray) -> list[list]:
+    """Rows as lists rounded to 4 decimals, NaN/inf as ``null`` (browsers reject bare NaN)."""
+    rounded = np.round(values.astype(np.float64), 4)
+    if np.isfinite(rounded).all():
+        return rounded.tolist()
+    return [[float(x) if np.isfinite(x) else None for x in row] for row in rounded]
 
 
 def _int_arg(name: str, default: int | None, lo: int, hi: int) -> int:
