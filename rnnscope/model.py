@@ -155,8 +155,11 @@ class RecurrentLM(nn.Module):
         states: dict[str, torch.Tensor] = {}
         final = []
         for n, (layer, hx) in enumerate(zip(self.layers, state)):
-            out, hn = layer(x, hx)  # out: [B, T, H] hidden states of every step
-            recorded = _RECORDERS[self.cell](layer, x, out, hx, wanted)
+            if self.cell == "lstm" and set(wanted) != {"h"} and not _needs_autograd(x, hx):
+                out, hn, recorded = lstm_time_loop(layer, x, hx, wanted)
+            else:
+                out, hn = layer(x, hx)  # out: [B, T, H] hidden states of every step
+                recorded = _RECORDERS[self.cell](layer, x, out, hx, wanted)
             for comp, value in recorded.items():
                 states[key(n + 1, comp)] = value
             final.append(hn)
@@ -203,6 +206,50 @@ def lstm_cell_scan(i: torch.Tensor, f: torch.Tensor, g: torch.Tensor, c0: torch.
         prev = torch.addcmul(ig[:, t], f[:, t], prev)
         c[:, t] = prev
     return c
+
+
+def _needs_autograd(x: torch.Tensor, hx) -> bool:
+    """True when a graph (reverse mode) or tangents (forward mode) must flow through the layer."""
+    if torch.is_grad_enabled():
+        return True
+    from torch.autograd import forward_ad
+
+    tensors = [x, *(hx if isinstance(hx, tuple) else (hx,))]
+    return any(forward_ad.unpack_dual(t).tangent is not None for t in tensors)
+
+
+def lstm_time_loop(layer: nn.Module, x: torch.Tensor, hx: tuple, wanted: list[str]) -> tuple:
+    """Inference-only LSTM layer recording every gate: ``(out [B,T,H], (h_n, c_n), {comp: [B,T,H]})``.
+
+    The input projection of all steps is one matmul up front; inside the time loop only the
+    recurrent matmul and the element-wise gate updates run, writing straight into contiguous
+    per-component outputs. This is the same arithmetic as the fused layer (measured on this
+    CPU: within a few % of the bare ``nn.LSTM`` forward, where running the fused layer and then
+    recomputing every gate costs ~2x). Uses in-place updates, so callers needing gradients use
+    the fused path plus :func:`_record_lstm` instead.
+    """
+    B, T, E = x.shape
+    H = layer.hidden_size
+    gi = torch.addmm(layer.bias_ih_l0 + layer.bias_hh_l0, x.reshape(B * T, E),
+                     layer.weight_ih_l0.t()).view(B, T, 4 * H)
+    w_hh = layer.weight_hh_l0.t()
+    full = {k: x.new_empty(B, T, H) for k in ("h", "c", *wanted) if k in ("h", "c", "i", "f", "g", "o")}
+    scratch = {k: x.new_empty(B, H) for k in ("i", "f", "g", "o") if k not in full}
+    at = lambda k, t: full[k][:, t] if k in full else scratch[k]  # noqa: E731
+    pre = x.new_empty(B, 4 * H)
+    h, c = hx[0][0], hx[1][0]
+    for t in range(T):
+        torch.addmm(gi[:, t], h, w_hh, out=pre)  # PyTorch gate order: i, f, g (candidate), o
+        i = torch.sigmoid(pre[:, :H], out=at("i", t))
+        f = torch.sigmoid(pre[:, H:2 * H], out=at("f", t))
+        g = torch.tanh(pre[:, 2 * H:3 * H], out=at("g", t))
+        o = torch.sigmoid(pre[:, 3 * H:], out=at("o", t))
+        c_t = torch.mul(i, g, out=full["c"][:, t]).addcmul_(f, c)
+        h = torch.tanh(c_t, out=full["h"][:, t]).mul_(o)
+        c = c_t
+    out = full["h"]
+    final = (out[:, -1].unsqueeze(0).clone(), full["c"][:, -1].unsqueeze(0).clone())
+    return out, final, {k: full[k] for k in wanted}
 
 
 def _record_gru(layer, x, out, hx, wanted):
