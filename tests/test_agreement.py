@@ -134,15 +134,15 @@ def test_score_reports_missing_verbs_and_empty_conditions():
     items = generate(["Simple", "NounPP"], n=10, seed=0)
     res = score(number_unit_model(pools, vocab), vocab, items)
     assert res.skipped.empty and (res.table["n"] == 10).all()
-    # a vocabulary without "greets"/"greet": those items are listed, never scored
-    small = Vocabulary("word", [w for w in vocab.itos if w not in ("greets", "greet")])
+    # a vocabulary without "meets"/"meet": those items are listed, never scored
+    small = Vocabulary("word", [w for w in vocab.itos if w not in ("meets", "meet")])
     model = tiny_model("lstm", layers=1, hidden=8, vocab=len(small), emb=8, seed=0)
-    missing = [it for it in items if it.correct in ("greets", "greet")]
+    missing = [it for it in items if it.correct in ("meets", "meet")]
     assert missing, "the fixture needs items with the removed verb"
     res2 = score(model, small, items)
     assert len(res2.skipped) == len(missing)
-    assert set(res2.skipped["reason"]) <= {"verb form 'greets' is not in the vocabulary",
-                                           "verb form 'greet' is not in the vocabulary"}
+    assert set(res2.skipped["reason"]) <= {"verb form 'meets' is not in the vocabulary",
+                                           "verb form 'meet' is not in the vocabulary"}
     assert set(res2.skipped["item_id"]) == {it.item_id for it in missing}
     assert res2.table["n"].sum() == len(items) - len(missing)
     assert not set(res2.items["item_id"] + res2.items["condition"]) & \

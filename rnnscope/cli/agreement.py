@@ -182,7 +182,8 @@ def ablate(model, vocab, outdir, items, mode, layers, subset, n_random, threshol
 @model_options
 @item_options
 @click.option("--units", required=True, help="Units, e.g. 2:126,2:338 (1-based layer:unit).")
-@click.option("--components", default="i,f,o,g,c,h", show_default=True)
+@click.option("--components", default=None, help="Comma-separated (default: all of the cell, "
+              "LSTM i,f,o,g,c,h).")
 @click.option("--no-verb", is_flag=True, help="Stop at the last prefix word.")
 def dynamics(model, vocab, outdir, items, units, components, no_verb):
     """Gate and cell dynamics of UNITS per condition, and their efferent verb weights."""
@@ -190,7 +191,9 @@ def dynamics(model, vocab, outdir, items, units, components, no_verb):
     from rnnscope.agreement.units import parse_units
 
     chosen = parse_units(units, model.config)
-    res = unit_dynamics(model, vocab, items, chosen, components.split(","), include_verb=not no_verb)
+    comps = components.split(",") if components else [c for c in ("i", "f", "o", "g", "c", "h", "r", "z", "n")
+                                                       if c in model.components]
+    res = unit_dynamics(model, vocab, items, chosen, comps, include_verb=not no_verb)
     _show("mean activity per word position", res.table.round(4), outdir, "dynamics")
     for task in dict.fromkeys(res.table["task"]):
         for n, u in chosen:
