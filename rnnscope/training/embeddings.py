@@ -36,7 +36,7 @@ class EmbeddingCoverage:
 
 
 def read_word2vec_text(path: str | Path, wanted: set[str] | None = None) -> tuple[dict[str, torch.Tensor], int]:
-    """``({word: vector}, dim)`` from a word2vec text file, keeping only ``wanted`` words."""
+    """``({word: vector}, dim)`` from a word2vec text file, keeping ``wanted`` words (any case)."""
     p = Path(path)
     if not p.is_file():
         raise RnnscopeError(f"embedding file not found: {p}")
@@ -56,7 +56,7 @@ def read_word2vec_text(path: str | Path, wanted: set[str] | None = None) -> tupl
                 dim = len(values)
             if len(values) != dim:
                 raise RnnscopeError(f"{p}:{lineno}: expected {dim} values, found {len(values)}")
-            if wanted is not None and word not in wanted:
+            if wanted is not None and word not in wanted and word.lower() not in wanted:
                 continue
             try:
                 vectors[word] = torch.tensor([float(v) for v in values])
@@ -84,9 +84,12 @@ def word2vec_dim(path: str | Path) -> int:
 
 def init_embeddings(embedding: torch.nn.Embedding, vocab: Vocabulary, path: str | Path,
                     freeze: bool = False) -> EmbeddingCoverage:
-    """Copy pretrained vectors into ``embedding`` rows (exact word, else lowercased match)."""
+    """Copy pretrained vectors into ``embedding`` rows (exact word, else case-insensitive match)."""
     wanted = set(vocab.itos) | {w.lower() for w in vocab.itos}
     vectors, dim = read_word2vec_text(path, wanted)
+    lowered: dict[str, torch.Tensor] = {}
+    for word, vec in vectors.items():
+        lowered.setdefault(word.lower(), vec)
     if dim != embedding.embedding_dim:
         raise RnnscopeError(f"{path}: vectors have dimension {dim} but the model embedding has "
                             f"{embedding.embedding_dim} (set --emb {dim})")
@@ -95,7 +98,7 @@ def init_embeddings(embedding: torch.nn.Embedding, vocab: Vocabulary, path: str 
         for idx, word in enumerate(vocab.itos):
             vec = vectors.get(word)
             if vec is None:
-                vec = vectors.get(word.lower())
+                vec = lowered.get(word.lower())
             if vec is not None:
                 embedding.weight[idx] = vec
                 found += 1
