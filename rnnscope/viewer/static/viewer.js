@@ -1,6 +1,6 @@
 // rnnscope viewer: plain JavaScript + SVG, no external libraries (works offline).
 "use strict";
-const S = { info: null, key: null, units: [], start: 0, count: 200, text: null, states: null,
+const S = { focusUnit: null, info: null, key: null, units: [], start: 0, count: 200, text: null, states: null,
             matches: [], selection: null, dragFrom: null, dragTo: null };
 const $ = (id) => document.getElementById(id);
 const SVGNS = "http://www.w3.org/2000/svg";
@@ -60,14 +60,16 @@ async function loadWindow(focus) {
 
 function renderText(focus) {
   const box = $("text"); box.replaceChildren();
-  const vals = S.states.values[0] || [];
+  // the text is coloured by the focused unit (the last one clicked, else the first chosen)
+  const k = Math.max(0, S.states.units.indexOf(S.focusUnit));
+  const vals = S.states.values[k] || [];
   const t = S.text;
   for (let j = 0; j < t.token.length; j++) {
     if (j > 0 && t.sentence[j] !== t.sentence[j - 1]) box.appendChild(el("span", { class: "sbreak" }));
     const row = t.rows[j];
     const v = vals[j] === undefined ? 0 : Math.tanh(vals[j]);
     const span = el("span", { class: "tok", "data-row": row,
-      title: `row ${row} · sentence ${t.sentence[j]}:${t.position[j]}` + (t.tag ? ` · ${t.tag[j]}` : "") + ` · tanh ${v.toFixed(2)}` }, shown(t.token[j]));
+      title: `unit ${S.states.units[k]} · row ${row} · sentence ${t.sentence[j]}:${t.position[j]}` + (t.tag ? ` · ${t.tag[j]}` : "") + ` · tanh ${v.toFixed(2)}` }, shown(t.token[j]));
     span.style.background = colour(v);
     span.addEventListener("mousedown", (e) => { e.preventDefault(); S.dragFrom = row; S.dragTo = row; markSelection(); });
     span.addEventListener("mouseover", () => { if (S.dragFrom !== null) { S.dragTo = row; markSelection(); } });
@@ -172,6 +174,8 @@ function renderHeatmap() {
 }
 
 async function showCard(u) {
+  S.focusUnit = u;
+  if (S.states && S.states.units.includes(u)) renderText();
   const card = $("card"); card.classList.remove("muted");
   card.replaceChildren(el("div", {}, "loading…"));
   const c = await api("/api/unit", { key: S.key, unit: u });
