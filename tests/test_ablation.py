@@ -163,3 +163,26 @@ def test_bad_mode_and_units(hand):
         ablation_sweep(model, vocab, items, layers=[2], progress=False)
     with pytest.raises(RnnscopeError, match="does not exist"):
         subset_ablation(model, vocab, items, [(1, 99)], n_random=2, progress=False)
+
+
+def test_engine_blocks_and_items_of_any_length_agree():
+    from rnnscope.agreement.batched import AblationEngine, encode_items, unit_masks
+    from rnnscope.agreement.tasks import NAItem
+
+    pools = load_wordpools()
+    vocab = na_vocab(pools)
+    model = tiny_model("lstm", layers=2, hidden=12, vocab=len(vocab), emb=8, seed=5)
+    items = generate(["Simple", "NounPPAdv"], n=3, seed=0)
+    items.append(NAItem("Edge", "S", (), "meets", "meet", "empty-prefix"))  # only <eos> is read
+    items.append(NAItem("Edge", "S", items[0].prefix, "meets", "meet", "duplicate-prefix"))
+    enc = encode_items(items, vocab)
+    one, many = AblationEngine(model, enc), AblationEngine(model, enc, max_nodes=6)
+    assert len(one.blocks) == 1 and len(many.blocks) > 3
+    masks = {1: {"h": unit_masks([0, 5, 11], 12)}, 2: {"c": unit_masks([2, 2, 3], 12)}}
+    np.testing.assert_allclose(many.diffs(masks), one.diffs(masks), atol=1e-6)
+    clean = one.diffs()
+    np.testing.assert_allclose(many.diffs(), clean, atol=1e-6)
+    with torch.no_grad():  # against the fused model: logit difference after the whole prefix
+        for i, (tok, c, w) in enumerate(enc.ids):
+            logits, _ = model(torch.tensor([tok]))
+            assert clean[i] == pytest.approx(float(logits[0, -1, c] - logits[0, -1, w]), abs=1e-5)

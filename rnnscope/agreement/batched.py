@@ -95,15 +95,17 @@ class _Mask:
 
 
 class _Trie:
-    """The token prefixes of all items as a tree, level by level.
+    """The token prefixes of some items as a tree, level by level.
 
     ``tokens[d]`` / ``parent[d]``: token id and parent node (index into level ``d - 1``) of
-    every node at depth ``d``; item ``i`` ends at node ``end_node[i]`` of level ``end_depth[i]``.
-    Items that share a prefix ("The boy near the" in SS and SP) share its nodes, so the
-    recurrence runs once per distinct prefix instead of once per item and token.
+    every node at depth ``d``; local item ``i`` (global index ``items[i]``) ends at node
+    ``end_node[i]`` of level ``end_depth[i]``. Items that share a prefix ("The boy near the" in
+    SS and SP) share its nodes, so the recurrence runs once per distinct prefix.
     """
 
-    def __init__(self, sequences: list[list[int]]):
+    def __init__(self, items: np.ndarray, sequences: list[list[int]], direction, offset):
+        self.items = items
+        self.direction, self.offset = direction, offset  # [items, H], [items]
         levels: list[dict[tuple[int, int], int]] = []
         self.end_depth = np.empty(len(sequences), dtype=np.int64)
         self.end_node = np.empty(len(sequences), dtype=np.int64)
@@ -117,33 +119,58 @@ class _Trie:
         self.tokens = [torch.tensor([t for _, t in lv], dtype=torch.long) for lv in levels]
         self.parent = [torch.tensor([p for p, _ in lv], dtype=torch.long) for lv in levels]
         self.ends = [np.flatnonzero(self.end_depth == d) for d in range(len(levels))]
+        self.inputs: dict[int, list[torch.Tensor]] = {}  # clean input of each layer, per level
 
     @property
     def widest(self) -> int:
         return max(len(t) for t in self.tokens)
 
 
+def _blocks(seqs: list[list[int]], max_nodes: int) -> list[np.ndarray]:
+    """Item indices in sorted order, cut into blocks of at most ``max_nodes`` tree nodes."""
+    order = sorted(range(len(seqs)), key=lambda i: seqs[i])
+    blocks, current, nodes, prev = [], [], 0, []
+    for i in order:
+        seq = seqs[i]
+        common = 0
+        while common < min(len(seq), len(prev)) and seq[common] == prev[common]:
+            common += 1
+        new = len(seq) - common
+        if current and nodes + new > max_nodes:
+            blocks.append(np.array(current))
+            current, nodes, new = [], 0, len(seq)
+        current.append(i)
+        nodes += new
+        prev = seq
+    blocks.append(np.array(current))
+    return blocks
+
+
 class AblationEngine:
     """Logit differences of encoded items, clean or under batches of ablations.
 
-    Each pass runs ``rows`` ablations over the prefix tree of all items; ``max_rows`` bounds
-    ``rows x`` (nodes of the widest tree level), but a pass holds at least one ablation.
+    Items are split into prefix trees of at most ``max_nodes`` nodes (the clean activity of
+    every node is cached, ``max_nodes x H`` floats per layer). Each pass runs ``rows``
+    ablations over one tree; ``max_rows`` bounds ``rows x`` (nodes of the widest tree level),
+    but a pass holds at least one ablation.
     """
 
-    def __init__(self, model: RecurrentLM, encoded: Encoded, max_rows: int = 1024):
+    def __init__(self, model: RecurrentLM, encoded: Encoded, max_rows: int = 1024,
+                 max_nodes: int = 50_000):
         if not encoded.items:
             raise RnnscopeError("no item can be scored (all were skipped): "
                                 + "; ".join(encoded.skipped["reason"].head(3)))
         self.model = model.eval()
         self.encoded = encoded
         self.n_items = len(encoded.items)
-        self.trie = _Trie([t for t, _, _ in encoded.ids])
-        self.chunk = max(1, int(max_rows) // self.trie.widest)
+        self.max_rows = max(1, int(max_rows))
         w, b = model.decoder.weight.detach(), model.decoder.bias.detach()
-        c = torch.tensor([i[1] for i in encoded.ids], dtype=torch.long)
-        r = torch.tensor([i[2] for i in encoded.ids], dtype=torch.long)
-        self.direction, self.offset = w[c] - w[r], b[c] - b[r]  # [items, H], [items]
-        self._inputs: dict[int, list[torch.Tensor]] = {}
+        seqs = [t for t, _, _ in encoded.ids]
+        self.blocks = []
+        for idx in _blocks(seqs, max_nodes):
+            c = torch.tensor([encoded.ids[i][1] for i in idx], dtype=torch.long)
+            r = torch.tensor([encoded.ids[i][2] for i in idx], dtype=torch.long)
+            self.blocks.append(_Trie(idx, [seqs[i] for i in idx], w[c] - w[r], b[c] - b[r]))
 
     # -- one step of one layer ----------------------------------------------------------
     def _step(self, n: int, x: torch.Tensor, prev, masks: Mapping[str, torch.Tensor], gi=None):
@@ -165,19 +192,19 @@ class AblationEngine:
     def _gather(state, idx):
         return tuple(None if s is None else s.index_select(0, idx) for s in state)
 
-    def _clean_input(self, n: int) -> list[torch.Tensor]:
-        """Input of 1-based layer ``n`` at every tree level, without ablation (cached)."""
-        if n not in self._inputs:
+    def _clean_input(self, trie: _Trie, n: int) -> list[torch.Tensor]:
+        """Input of 1-based layer ``n`` at every level of ``trie``, without ablation (cached)."""
+        if n not in trie.inputs:
             if n == 1:
-                self._inputs[n] = [self.model.embed(t) for t in self.trie.tokens]
+                trie.inputs[n] = [self.model.embed(t) for t in trie.tokens]
             else:
-                below, outs, state = self._clean_input(n - 1), [], None
+                below, outs, state = self._clean_input(trie, n - 1), [], None
                 for d, x in enumerate(below):
-                    prev = self._zeros(len(x)) if d == 0 else self._gather(state, self.trie.parent[d])
+                    prev = self._zeros(len(x)) if d == 0 else self._gather(state, trie.parent[d])
                     state = self._step(n - 1, x, prev, {})
                     outs.append(state[0])
-                self._inputs[n] = outs
-        return self._inputs[n]
+                trie.inputs[n] = outs
+        return trie.inputs[n]
 
     def _projection(self, n: int, x: torch.Tensor) -> torch.Tensor:
         layer = self.model.layers[n - 1]
@@ -185,12 +212,11 @@ class AblationEngine:
         return torch.nn.functional.linear(x, layer.weight_ih_l0, bias)
 
     @torch.no_grad()
-    def _pass(self, masks: Masks, rows: int) -> torch.Tensor:
-        """``[rows, n_items]`` logit differences under ``rows`` ablation rows."""
+    def _pass(self, trie: _Trie, masks: Masks, rows: int) -> torch.Tensor:
+        """``[rows, items of trie]`` logit differences under ``rows`` ablation rows."""
         top = self.model.config.num_layers
         start = min(masks) if masks else top
-        trie = self.trie
-        out = torch.empty(rows, self.n_items)
+        out = torch.empty(rows, len(trie.items))
         states: dict[int, tuple] = {}
         width_prev = 0
         for d, tokens in enumerate(trie.tokens):
@@ -201,13 +227,14 @@ class AblationEngine:
             for n in range(start, top + 1):
                 prev = self._zeros(rows * width) if d == 0 else self._gather(states[n], idx)
                 m = {c: mk.repeat_interleave(width, dim=0) for c, mk in masks.get(n, {}).items()}
-                gi = self._projection(n, self._clean_input(n)[d]).repeat(rows, 1) if n == start else None
+                gi = self._projection(n, self._clean_input(trie, n)[d]).repeat(rows, 1) \
+                    if n == start else None
                 states[n] = self._step(n, x, prev, m, gi=gi)
                 x = states[n][0]
             ends = trie.ends[d]
             if len(ends):
                 h = x.reshape(rows, width, -1)[:, torch.as_tensor(trie.end_node[ends])]
-                out[:, ends] = (h * self.direction[ends]).sum(-1) + self.offset[ends]
+                out[:, ends] = (h * trie.direction[ends]).sum(-1) + trie.offset[ends]
             width_prev = width
         return out
 
@@ -230,12 +257,14 @@ class AblationEngine:
                     raise RnnscopeError(f"mask of layer{n}.{c} has shape {tuple(m.shape)}, "
                                         f"expected ({r_total}, {self.model.config.hidden_size})")
         out = np.empty((r_total, self.n_items), dtype=np.float32)
-        for r0 in range(0, r_total, self.chunk):
-            r1 = min(r_total, r0 + self.chunk)
-            sub = {n: {c: m[r0:r1] for c, m in mm.items()} for n, mm in masks.items()}
-            out[r0:r1] = self._pass(sub, r1 - r0).numpy()
-            if progress is not None:
-                progress.update(r1 - r0)
+        for trie in self.blocks:
+            chunk = max(1, self.max_rows // trie.widest)
+            for r0 in range(0, r_total, chunk):
+                r1 = min(r_total, r0 + chunk)
+                sub = {n: {c: m[r0:r1] for c, m in mm.items()} for n, mm in masks.items()}
+                out[r0:r1, trie.items] = self._pass(trie, sub, r1 - r0).numpy()
+                if progress is not None:
+                    progress.update((r1 - r0) / len(self.blocks))
         return out if masks else out[0]
 
 
