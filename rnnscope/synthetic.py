@@ -57,6 +57,25 @@ def token_perplexity_floor(vocab_size: int = 10, repeats: int = 15, min_cycles: 
     return float(np.exp(mean_n * np.log(vocab_size - 2.0) / (mean_n * (repeats + 1) + 1)))
 
 
+def exact_perplexity_floor(vocab_size: int = 10, repeats: int = 15, min_cycles: int = 5,
+                           max_cycles: int = 10) -> float:
+    """The true per-token perplexity floor, counting the uncertainty of where a line ends.
+
+    The appendix formula treats ``<eos>`` as certain. It is not: after cycle ``k >= min_cycles``
+    the line ends with probability ``1 / (max_cycles - k + 1)``, and otherwise a new token
+    follows with probability ``(1 - that) / (vocab_size - 2)``. 1.1545 for the defaults.
+    """
+    _check(vocab_size, repeats, min_cycles, max_cycles)
+    span = max_cycles - min_cycles + 1
+    nats = tokens = 0.0
+    for n in range(min_cycles, max_cycles + 1):
+        hazard = [1.0 / (max_cycles - k + 1) for k in range(min_cycles, n + 1)]
+        cost = n * np.log(vocab_size - 2.0) - sum(np.log(1 - h) for h in hazard[:-1]) - np.log(hazard[-1])
+        nats += cost / span
+        tokens += (n * (repeats + 1) + 1) / span
+    return float(np.exp(nats / tokens))
+
+
 def _check(vocab_size, repeats, min_cycles, max_cycles) -> None:
     if vocab_size < 3:
         raise RnnscopeError(f"the synthetic vocabulary needs at least 3 tokens, got {vocab_size}")

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from rnnscope.errors import CorpusError, RnnscopeError
-from rnnscope.synthetic import (generate, ideal_perplexity, read_lines, roles, theoretical_perplexity,
-                                token_perplexity_floor, write_splits)
+from rnnscope.synthetic import (exact_perplexity_floor, generate, ideal_perplexity, read_lines, roles,
+                                theoretical_perplexity, token_perplexity_floor, write_splits)
 
 
 def test_theoretical_perplexity_from_the_appendix_formula():
@@ -58,3 +58,17 @@ def test_roles_and_files(tmp_path):
         roles([["A", "B"]])
     with pytest.raises(CorpusError, match="not found"):
         read_lines(tmp_path / "nope.txt")
+
+
+def test_exact_floor_counts_line_end_uncertainty():
+    lines = generate(200_000, seed=7)
+    # the ideal predictor that also models where lines end (hazard 1/(11-k) after cycle k >= 5)
+    nats = 0.0
+    for line in lines:
+        n = len(line) // 16
+        nats += n * np.log(8)
+        nats += sum(-np.log(1 - 1 / (11 - k)) for k in range(5, n)) - np.log(1 / (11 - n))
+    ppl = np.exp(nats / sum(len(line) + 1 for line in lines))
+    assert ppl == pytest.approx(exact_perplexity_floor(), abs=3e-3)
+    assert exact_perplexity_floor() == pytest.approx(1.1545, abs=1e-4)
+    assert exact_perplexity_floor() > theoretical_perplexity()
