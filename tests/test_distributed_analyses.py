@@ -9,20 +9,15 @@ from conftest import tiny_model
 
 pytest.importorskip("distributed")
 
+from _dask_cluster import client  # noqa: E402,F401  (the shared 2-worker cluster)
+
 from rnnscope.agreement import ablation_sweep, generate  # noqa: E402
 from rnnscope.analysis.probe import probe  # noqa: E402
 from rnnscope.corpus.types import Corpus, Sentence  # noqa: E402
 from rnnscope.distributed.ablate import ablation_sweep_distributed, sweep_shards  # noqa: E402
-from rnnscope.distributed.cluster import connect  # noqa: E402
 from rnnscope.distributed.probe import probe_distributed  # noqa: E402
 from rnnscope.extract import extract  # noqa: E402
 from rnnscope.vocab import Vocabulary  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def client():
-    with connect(workers=2) as c:
-        yield c
 
 
 @pytest.fixture(autouse=True)
@@ -71,9 +66,9 @@ def test_sharded_probe_equals_single_process(client, tmp_path):
     vocab = Vocabulary.build("word", [" ".join(s.words) for s in sentences])
     model = tiny_model("gru", layers=2, hidden=8, vocab=len(vocab), emb=8, seed=2)
     store = extract(model, vocab, Corpus(sentences, "toy"), tmp_path / "s", progress=False)
-    got, run = probe_distributed(store.path, ["upos", "Number"], offsets=(0, -1), client=client,
-                                 progress=False)
-    assert len(run.reports) == 2 * len(store.keys())
+    got, run = probe_distributed(store.path, ["upos", "Number"], components=["h", "z"],
+                                 offsets=(0, -1), client=client, progress=False)
+    assert len(run.reports) == 2 * 4  # features x keys (2 layers x 2 components)
     for feature in ("upos", "Number"):
-        ref = probe(store, feature, offsets=(0, -1), progress=False)
+        ref = probe(store, feature, components=["h", "z"], offsets=(0, -1), progress=False)
         pd.testing.assert_frame_equal(got[feature].table, ref.table)

@@ -16,10 +16,11 @@ from conftest import tiny_model
 
 pytest.importorskip("distributed")
 
+from _dask_cluster import client  # noqa: E402,F401  (the shared 2-worker cluster)
+
 from rnnscope.checkpoint import save_model  # noqa: E402
 from rnnscope.corpus.types import Corpus, Sentence  # noqa: E402
 from rnnscope.distributed import shards as sh  # noqa: E402
-from rnnscope.distributed.cluster import connect  # noqa: E402
 from rnnscope.distributed.extract import extract_distributed  # noqa: E402
 from rnnscope.errors import StoreError  # noqa: E402
 from rnnscope.extract import extract  # noqa: E402
@@ -31,12 +32,6 @@ cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 WORDS = "the cat sat on a mat while dogs ran to the old red barn and birds sang".split()
 SETTINGS = dict(batch_size=4, chunk_rows=16, dtype="float16", progress=False)
-
-
-@pytest.fixture(scope="module")
-def client():
-    with connect(workers=2) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")

@@ -18,20 +18,15 @@ import zarr
 
 pytest.importorskip("distributed")
 
+from _dask_cluster import client  # noqa: E402,F401  (the shared 2-worker cluster)
+
 from rnnscope.distributed import shards as sh  # noqa: E402
-from rnnscope.distributed.cluster import connect  # noqa: E402
 from rnnscope.errors import RnnscopeError  # noqa: E402
 
 # Worker processes cannot import this test module: ship its functions by value.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 N_ROWS, WIDTH, CHUNK = 100, 3, 10
-
-
-@pytest.fixture(scope="module")
-def client():
-    with connect(workers=2) as c:
-        yield c
 
 
 def expected_rows(start: int, stop: int) -> np.ndarray:

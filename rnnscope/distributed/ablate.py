@@ -1,7 +1,7 @@
 """Sharded single-unit ablation sweeps: the same :class:`SweepResult`, units spread over workers.
 
 :func:`rnnscope.agreement.ablation.ablation_sweep` ablates the units of each layer in batched
-passes of ``engine.chunk`` units (one ablated unit per batch row). Floating-point results depend
+passes of a fixed number of units (one ablated unit per batch row; see :func:`pass_period`). Floating-point results depend
 in the last bit on which rows share a pass, so shards here are contiguous runs of whole passes
 of one layer's units: every shard runs exactly the passes the single-process sweep runs, and the
 merged logit differences — hence the table — are identical to it.
@@ -14,6 +14,7 @@ sweep resumes where it stopped.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,18 @@ def sweep_shards(pairs: list[tuple[int, int]], chunk: int, passes_per_shard: int
     return shards
 
 
+def pass_period(engine: AblationEngine) -> int:
+    """Number of ablated units after which every prefix tree of ``engine`` starts a new pass.
+
+    The engine splits items into trees and runs ``max_rows // widest level`` ablations per
+    pass of each tree; shard boundaries at multiples of the least common multiple of those
+    keep every pass exactly as in the single-process sweep.
+    """
+    if hasattr(engine, "blocks"):
+        return math.lcm(*[max(1, engine.max_rows // trie.widest) for trie in engine.blocks])
+    return int(engine.chunk)  # engines with a single tree
+
+
 def ablation_sweep_distributed(model: Any, vocab: Vocabulary, items: list[NAItem], mode: str = "h",
                                layers=None, units=None, max_rows: int = 1024, *,
                                client: Any = None, passes_per_shard: int = 1,
@@ -68,7 +81,7 @@ def ablation_sweep_distributed(model: Any, vocab: Vocabulary, items: list[NAItem
     full = score_encoded(engine)
     pairs = single._units_to_sweep(model, layers, units)
     hidden = model.config.hidden_size
-    shards = sweep_shards(pairs, engine.chunk, passes_per_shard)
+    shards = sweep_shards(pairs, pass_period(engine), passes_per_shard)
     if client is None:
         from rnnscope.distributed.cluster import require_distributed
 
