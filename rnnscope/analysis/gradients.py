@@ -335,10 +335,11 @@ _STEP = {"lstm": _step_lstm, "gru": _step_gru, "rnn": _step_rnn}
 
 
 def reverse_mode_gradients(model, tokens: torch.Tensor, state: str, starts: Sequence[int],
-                           max_delay: int) -> np.ndarray:
+                           max_delay: int, targets: Sequence[int] | None = None) -> np.ndarray:
     """Reference: ``G[t, tau]`` by one ``autograd.grad`` per state unit (the original method; slow).
 
-    ``tokens`` is one sequence ``[L]``; returns ``[len(starts), T+1, H, E]`` (NaN past the end).
+    ``tokens`` is one sequence ``[L]``; returns ``[len(starts), T+1, H, E]`` (NaN past the end,
+    and for target steps ``t + tau`` not in ``targets`` when that subset is given).
     Used by the tests and ``bench/gradients.py`` only.
     """
     layer, comp = check_state(model, state)
@@ -347,7 +348,7 @@ def reverse_mode_gradients(model, tokens: torch.Tensor, state: str, starts: Sequ
     s = rec[state][0]  # [L, H]
     L, H = s.shape
     out = np.full((len(starts), max_delay + 1, H, x.shape[-1]), np.nan)
-    for q in range(L):  # one backward pass per (target step, unit) gives all delays at once
+    for q in (range(L) if targets is None else targets):  # one backward pass per (target, unit): all delays
         wanted = [(k, q - t) for k, t in enumerate(starts) if 0 <= q - t <= max_delay]
         if not wanted:
             continue
