@@ -58,6 +58,8 @@ RESETS = ("sentence", "carry")
 TAG_COLUMNS = ("upos", "xpos")
 SEPARATOR_TAG = "SPACE"
 PROGRESS = "progress.json"
+#: A window holds at least this many batches of sentences (sorted by length inside it).
+WINDOW_BATCHES = 2
 #: Called after every finished window with (windows done, rows safely on disk).
 Callback = Callable[[int, int], None]
 
@@ -77,12 +79,13 @@ def extract(model: RecurrentLM, vocab: Vocabulary, corpus: Corpus, out: Any,
             reset: str = "sentence", batch_size: int = 64, resume: bool = False,
             progress: bool = True, layers: list[int] | None = None, overwrite: bool = False,
             chunk_rows: int = DEFAULT_CHUNK_ROWS, callback: Callback | None = None,
-            ) -> ActivationStore:
+            compression: str | None = None) -> ActivationStore:
     """Run ``model`` over ``corpus`` and write the components to a new store at ``out``.
 
     ``components`` (e.g. ``["h", "c"]``) and ``layers`` (1-based) limit what is stored (default:
     everything). ``resume`` continues an interrupted extraction of the same model, corpus and
-    settings; ``overwrite`` replaces an existing store. Returns the opened store.
+    settings; ``overwrite`` replaces an existing store. ``compression="zstd"`` trades speed for
+    disk (see :meth:`StoreWriter.create`). Returns the opened store.
     """
     if reset not in RESETS:
         raise StoreError(f"reset must be 'sentence' or 'carry', got {reset!r}")
@@ -96,7 +99,8 @@ def extract(model: RecurrentLM, vocab: Vocabulary, corpus: Corpus, out: Any,
     if len(tokens) == 0:
         raise StoreError(f"corpus {corpus.name!r} has no tokens to extract")
     chunk_rows = max(1, min(int(chunk_rows), len(tokens)))
-    windows = _windows(aligned, chunk_rows)
+    # enough sentences per window for full, length-sorted batches (less padding)
+    windows = _windows(aligned, chunk_rows, WINDOW_BATCHES * batch_size if reset == "sentence" else 1)
     meta = {
         "model": model.config.to_dict(), "vocab_kind": vocab.kind,
         "components": sorted({parse_key(k)[1] for k in keys}, key=model.components.index),
@@ -106,7 +110,7 @@ def extract(model: RecurrentLM, vocab: Vocabulary, corpus: Corpus, out: Any,
                                              batch_size, chunk_rows),
     }
     writer, flushed, state = _open_writer(out, tokens, keys, model, dtype, chunk_rows, meta,
-                                          resume, overwrite)
+                                          resume, overwrite, compression)
     run = _Run(model, writer, keys, chunk_rows, flushed)
     first = next((w.index for w in windows if w.stop > flushed), len(windows))
     bar = tqdm(total=len(tokens), initial=flushed, unit="tok", disable=not progress,
@@ -114,7 +118,8 @@ def extract(model: RecurrentLM, vocab: Vocabulary, corpus: Corpus, out: Any,
     with torch.inference_mode(), without_onednn():
         for window in windows[first:]:
             if reset == "sentence":
-                rows = _run_sentences(model, aligned, window, keys, batch_size, vocab.eos_id)
+                rows = _run_sentences(model, aligned, window, keys, batch_size, vocab.eos_id,
+                                      dtype=run.np_dtype)
             else:
                 run.remember_state(window.index, state)
                 rows, state = _run_stream(model, vocab, aligned, window, keys, state)
@@ -227,15 +232,17 @@ def _keys(model: RecurrentLM, components: list[str] | None, layers: list[int] | 
     return [k for k in all_keys(model.cell, n, components) if parse_key(k)[0] in layers]
 
 
-def _windows(aligned: list[AlignedSentence], target_rows: int) -> list[_Window]:
-    """Split the corpus into consecutive runs of sentences with at least ``target_rows`` units."""
+def _windows(aligned: list[AlignedSentence], target_rows: int,
+             min_sentences: int = 1) -> list[_Window]:
+    """Split the corpus into consecutive runs of at least ``min_sentences`` sentences and at
+    least ``target_rows`` units (the last window may be smaller)."""
     windows: list[_Window] = []
     current: list[int] = []
     start = row = 0
     for a in aligned:
         current.append(a.sentence_index)
         row += len(a)
-        if row - start >= target_rows:
+        if row - start >= target_rows and len(current) >= min_sentences:
             windows.append(_Window(len(windows), current, start, row))
             current, start = [], row
     if current:
@@ -259,7 +266,8 @@ def _fingerprint(model: RecurrentLM, vocab: Vocabulary, aligned: list[AlignedSen
 
 
 def _open_writer(out: Any, tokens: pd.DataFrame, keys: list[str], model: RecurrentLM,
-                 dtype: str, chunk_rows: int, meta: dict, resume: bool, overwrite: bool):
+                 dtype: str, chunk_rows: int, meta: dict, resume: bool, overwrite: bool,
+                 compression: str | None = None):
     """A fresh writer, or (resume) the interrupted one with its flushed rows and carried state."""
     state_now = store_state(out)
     if state_now == "complete" and not overwrite:
@@ -278,17 +286,19 @@ def _open_writer(out: Any, tokens: pd.DataFrame, keys: list[str], model: Recurre
         raise StoreError(f"{out} exists and is not an activation store; choose another folder")
     writer = StoreWriter.create(out, n_rows=len(tokens), keys=keys,
                                 hidden_size=model.config.hidden_size, dtype=dtype,
-                                chunk_rows=chunk_rows, meta=meta, overwrite=overwrite)
+                                chunk_rows=chunk_rows, meta=meta, overwrite=overwrite,
+                                compression=compression)
     return writer, 0, None
 
 
 # -- running the model -------------------------------------------------------------------------
 def _run_sentences(model: RecurrentLM, aligned: list[AlignedSentence], window: _Window,
-                   keys: list[str], batch_size: int, eos: int) -> dict[str, np.ndarray]:
+                   keys: list[str], batch_size: int, eos: int, dtype: Any = np.float32,
+                   ) -> dict[str, np.ndarray]:
     """Rows of ``window`` (corpus order) with a fresh state per sentence, batched by length."""
     n_rows = window.stop - window.start
     hidden = model.config.hidden_size
-    out = {k: np.empty((n_rows, hidden), dtype=np.float32) for k in keys}
+    out = {k: np.empty((n_rows, hidden), dtype=dtype) for k in keys}
     offsets = {}
     row = 0
     for s in window.sentences:
@@ -303,11 +313,10 @@ def _run_sentences(model: RecurrentLM, aligned: list[AlignedSentence], window: _
         for j, s in enumerate(batch):
             ids[j, 1:lengths[j] + 1] = torch.as_tensor(aligned[s].ids)
         _, states, _ = model.run_with_states(ids, components=comps, compute_logits=False)
-        b_idx = np.concatenate([np.full(n, j) for j, n in enumerate(lengths)])
-        t_idx = np.concatenate([np.arange(1, n + 1) for n in lengths])
-        dest = np.concatenate([offsets[s] + np.arange(n) for s, n in zip(batch, lengths)])
         for k in keys:
-            out[k][dest] = states[k][b_idx, t_idx].numpy()
+            values, target = states[k].numpy(), out[k]
+            for j, (s, n) in enumerate(zip(batch, lengths)):  # one copy, converting the dtype
+                target[offsets[s]:offsets[s] + n] = values[j, 1:n + 1]
     return out
 
 
@@ -348,7 +357,7 @@ class _Run:
     def add(self, window: _Window, rows: dict[str, np.ndarray], end_state: Any) -> None:
         skip = max(0, self.flushed + self.pending_rows - window.start)  # rows already on disk
         for k in self.keys:
-            self.pending[k].append(rows[k][skip:].astype(self.np_dtype))
+            self.pending[k].append(rows[k][skip:].astype(self.np_dtype, copy=False))
         self.pending_rows += window.stop - window.start - skip
         self._windows_seen = getattr(self, "_windows_seen", []) + [window]
         self.flush(final=False)

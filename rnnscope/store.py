@@ -38,6 +38,7 @@ import fsspec
 import numpy as np
 import pandas as pd
 import zarr
+from zarr.codecs import ZstdCodec
 
 from rnnscope.errors import StoreError
 from rnnscope.keys import parse_key
@@ -49,6 +50,7 @@ META = "meta.json"
 COMPLETE = "COMPLETE"
 DTYPES = ("float16", "float32")
 DEFAULT_CHUNK_ROWS = 4096
+COMPRESSIONS = (None, "zstd")
 #: Columns every token table has, in this order; annotations follow.
 TOKEN_COLUMNS = ("sentence", "position", "token", "word", "word_index", "is_word_end")
 
@@ -308,7 +310,8 @@ class ActivationStore:
                  f"corpus      {m.get('corpus', '?')}",
                  f"model       {model.get('cell', '?')} {model.get('num_layers', '?')}x"
                  f"{model.get('hidden_size', self.hidden_size)}  vocab {m.get('vocab_kind', '?')}",
-                 f"dtype       {self.dtype}  chunk rows {m.get('chunk_rows', '?')}",
+                 f"dtype       {self.dtype}  chunk rows {m.get('chunk_rows', '?')}  "
+                 f"compression {m.get('compression') or 'none'}",
                  f"reset       {m.get('reset', '?')}",
                  f"keys        {', '.join(self.keys())}",
                  f"columns     {', '.join(map(str, self.tokens.columns))}"]
@@ -332,11 +335,18 @@ class StoreWriter:
     @classmethod
     def create(cls, path: Any, n_rows: int, keys: list[str], hidden_size: int,
                dtype: str = "float16", chunk_rows: int = DEFAULT_CHUNK_ROWS,
-               meta: dict | None = None, overwrite: bool = False) -> StoreWriter:
+               meta: dict | None = None, overwrite: bool = False,
+               compression: str | None = None) -> StoreWriter:
         """Preallocate arrays ``[n_rows, hidden_size]`` for ``keys`` in a new store folder.
 
         Refuses an existing non-empty folder unless ``overwrite`` (then it is deleted first).
+        ``compression="zstd"`` compresses chunks (zstd level 1: gates shrink to ~62%, h/c/g only
+        to ~92%, at 130-340 MB/s per core here); the default stores them raw, which keeps
+        extraction as fast as the model.
         """
+        if compression not in COMPRESSIONS:
+            raise StoreError(f"compression must be one of {', '.join(map(str, COMPRESSIONS))}, "
+                             f"got {compression!r}")
         folder = _Folder(path)
         if not folder.is_empty():
             if not overwrite:
@@ -351,12 +361,14 @@ class StoreWriter:
             raise StoreError("a store needs at least one row (is the corpus empty?)")
         chunk_rows = max(1, min(int(chunk_rows), n_rows))
         meta = {**(meta or {}), "format": FORMAT, "keys": list(keys), "n_rows": int(n_rows),
-                "hidden_size": int(hidden_size), "dtype": dtype, "chunk_rows": chunk_rows}
+                "hidden_size": int(hidden_size), "dtype": dtype, "chunk_rows": chunk_rows,
+                "compression": compression}
         folder.fs.makedirs(folder.root, exist_ok=True)
         group = zarr.open_group(folder.url_of(ARRAYS), mode="w")
         for k in keys:
             group.create_array(k, shape=(n_rows, hidden_size), chunks=(chunk_rows, hidden_size),
-                               dtype=dtype, fill_value=0.0)
+                               dtype=dtype, fill_value=0.0,
+                               compressors=[ZstdCodec(level=1)] if compression else None)
         folder.write_text(META, json.dumps(meta, indent=2, default=_json_default))
         return cls(folder, meta, group)
 

@@ -79,6 +79,7 @@ def test_extract_ewt_char_model_maps_words_to_last_character(shared_data, tmp_pa
     out = tmp_path / "store"
     _run(["extract", "--model", model, "--corpus", shared_data / EWT_DEV, "--out", out,
           "--max-sentences", 40, "--components", "c", "--layers", "2", "--dtype", "float32",
+          "--compress",
           "--no-progress"])
     store = ActivationStore.open(out)
     t = store.tokens
@@ -132,7 +133,7 @@ KILLER = textwrap.dedent("""
     def die(windows, rows):
         if windows == 3:
             os.kill(os.getpid(), signal.SIGKILL)
-    extract(model, vocab, corpus, sys.argv[3], chunk_rows=128, progress=False, callback=die)
+    extract(model, vocab, corpus, sys.argv[3], chunk_rows=128, batch_size=2, progress=False, callback=die)
 """)
 
 
@@ -141,7 +142,7 @@ def test_killed_extraction_resumes_identically(shared_data, tmp_path):
     model = _model_dir(tmp_path, corpus, "char")
     n = 30
     common = ["--model", model, "--corpus", shared_data / EWT_DEV, "--max-sentences", n,
-              "--chunk-rows", 128, "--threads", 1, "--no-progress"]
+              "--chunk-rows", 128, "--batch-size", 2, "--threads", 1, "--no-progress"]
     _run(["extract", *common, "--out", tmp_path / "full"])
     proc = subprocess.run([sys.executable, "-c", KILLER, str(model), str(shared_data / EWT_DEV),
                            str(tmp_path / "cut"), str(n)], capture_output=True, text=True)

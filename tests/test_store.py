@@ -134,3 +134,16 @@ def test_fsspec_url(tmp_path):
     store = ActivationStore.open("memory://rnnscope-test/s")
     np.testing.assert_array_equal(store.select("layer1.h", upos="VERB"),
                                   acts[(tokens["upos"] == "VERB").to_numpy()])
+
+
+def test_zstd_compression_roundtrips_and_is_recorded(tmp_path):
+    acts = np.random.default_rng(4).uniform(size=(200, 6)).astype(np.float32)
+    w = StoreWriter.create(tmp_path / "z", 200, ["layer1.i"], 6, dtype="float32",
+                           compression="zstd")
+    w.write("layer1.i", 0, acts)
+    store = w.finalize(_tokens(200))
+    assert store.meta["compression"] == "zstd"
+    assert "zstd" in type(store["layer1.i"].compressors[0]).__name__.lower()
+    np.testing.assert_array_equal(store.get("layer1.i"), acts)
+    with pytest.raises(StoreError, match="compression"):
+        StoreWriter.create(tmp_path / "y", 10, ["layer1.h"], 2, compression="lz77")

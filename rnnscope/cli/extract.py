@@ -32,6 +32,8 @@ def _csv(value: str | None, kind: type = str, what: str = "value") -> list | Non
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--chunk-rows", type=int, default=4096, show_default=True,
               help="Rows per zarr chunk (also the unit of progress).")
+@click.option("--compress", is_flag=True,
+              help="zstd-compress chunks (smaller store, slower extraction).")
 @click.option("--max-sentences", type=int, default=None, help="Use only the first N sentences.")
 @click.option("--threads", type=int, default=None, help="torch.set_num_threads.")
 @click.option("--out", required=True, help="Store folder (local path or fsspec URL).")
@@ -39,7 +41,7 @@ def _csv(value: str | None, kind: type = str, what: str = "value") -> list | Non
 @click.option("--overwrite", is_flag=True, help="Replace an existing store in --out.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def extract_cmd(model_path, vocab, trust_pickle, corpus_path, components, layers, dtype, reset,
-                batch_size, chunk_rows, max_sentences, threads, out, resume, overwrite, progress):
+                batch_size, chunk_rows, compress, max_sentences, threads, out, resume, overwrite, progress):
     """Run a model over a corpus and store every component of every layer at every unit."""
     import torch
 
@@ -59,7 +61,8 @@ def extract_cmd(model_path, vocab, trust_pickle, corpus_path, components, layers
     store = extract(model, vocabulary, corpus, out, components=_csv(components, what="component"),
                     layers=_csv(layers, int, "layer"), dtype=dtype, reset=reset,
                     batch_size=batch_size, resume=resume, overwrite=overwrite,
-                    chunk_rows=chunk_rows, progress=progress)
+                    chunk_rows=chunk_rows, progress=progress,
+                    compression="zstd" if compress else None)
     click.echo(f"wrote {len(store)} rows x {store.hidden_size} units of "
                f"{len(store.keys())} arrays ({', '.join(store.keys())}) to {store.path}")
 
