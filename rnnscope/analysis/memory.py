@@ -71,6 +71,9 @@ def basis_matrix(model, basis: str, rows: Sequence[int] | None = None) -> tuple[
     if basis == "raw":
         eye = np.eye(W.shape[1])
         return eye, eye
+    if W.shape[0] > 2000:
+        raise RnnscopeError(f"the one-hot basis gives H x {W.shape[0]} matrices per delay; it is meant for "
+                            "small vocabularies (like the synthetic data): use the normalised basis")
     return W.T.copy(), None
 
 
