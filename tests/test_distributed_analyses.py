@@ -72,3 +72,22 @@ def test_sharded_probe_equals_single_process(client, tmp_path):
     for feature in ("upos", "Number"):
         ref = probe(store, feature, components=["h", "z"], offsets=(0, -1), progress=False)
         pd.testing.assert_frame_equal(got[feature].table, ref.table)
+
+
+def test_sharded_memory_equals_single_process(client):
+    from rnnscope.analysis.memory import memory
+    from rnnscope.distributed.gradients import memory_distributed
+
+    rng = np.random.default_rng(3)
+    model = tiny_model("lstm", layers=1, hidden=8, vocab=20, emb=6, seed=4).double()
+    seqs = [rng.integers(0, 20, size=int(n)) for n in rng.integers(3, 14, size=14)]
+    labels = [["even" if t % 2 == 0 else None if t == 7 else "odd" for t in s] for s in seqs]
+    ref = memory(model, seqs, "layer1.c", max_delay=6, labels=labels, progress=False)
+    got, run = memory_distributed(model, seqs, "layer1.c", max_delay=6, labels=labels,
+                                  client=client, sequences_per_shard=3, progress=False)
+    assert len(run.reports) == 5 and run.table["positions"].sum() == sum(map(len, seqs))
+    assert set(got.spectra) == set(ref.spectra) == {"all", "even", "odd"}
+    for g in ref.spectra:
+        np.testing.assert_array_equal(got.counts[g], ref.counts[g])
+        np.testing.assert_allclose(got.means[g], ref.means[g], rtol=1e-9, atol=1e-12)
+    pd.testing.assert_frame_equal(got.table, ref.table, rtol=1e-9)

@@ -75,7 +75,7 @@ def connect(cluster: str | None = None, workers: int | None = None,
         return
     local = distributed.LocalCluster(
         n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
-        dashboard_address=None, silence_logs=logging.ERROR if quiet else logging.WARNING)
+        dashboard_address=":0", silence_logs=logging.ERROR if quiet else logging.WARNING)
     client = distributed.Client(local)
     try:
         yield client

@@ -250,6 +250,9 @@ class ModelBlob:
         from rnnscope.model import ModelConfig
 
         model = self.cls(ModelConfig.from_dict(self.config))
+        first = next(iter(self.weights.values()), None)
+        if first is not None and first.dtype == np.float64:  # a float64 copy stays float64
+            model = model.double()
         model.load_state_dict({k: torch.from_numpy(v) for k, v in self.weights.items()})
         return model.eval()
 
