@@ -47,6 +47,16 @@ class ModuleStandIn:
         self.__dict__.update(state)
 
 
+class InertValue:
+    """Stand-in for harmless non-module helpers (e.g. old cuDNN ``Unserializable`` handles)."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state):
+        pass
+
+
 def _stand_in(qualname: str) -> type:
     return type(qualname.rsplit(".", 1)[-1], (ModuleStandIn,), {"pickled_class": qualname})
 
@@ -60,6 +70,8 @@ _MODULE_CLASSES = {
     "torch.nn.modules.linear.Linear",
     "torch.nn.modules.dropout.Dropout",
 }
+# Pre-1.0 cuDNN LSTMs pickled their dropout descriptor in one of these; it carries no data.
+_INERT = {"torch.backends.cudnn.rnn.Unserializable"}
 _FUNCTIONS = {
     "collections.OrderedDict": OrderedDict,
     "torch._utils._rebuild_tensor": torch._utils._rebuild_tensor,
@@ -86,6 +98,8 @@ class RestrictedUnpickler(pickle.Unpickler):
             return _FUNCTIONS[qualname]
         if qualname in _MODULE_CLASSES:
             return _stand_in(qualname)
+        if qualname in _INERT:
+            return InertValue
         if module == "copyreg" and name == "_reconstructor":
             return _reconstructor
         raise CheckpointError(f"refusing to unpickle {qualname} (pass --trust-pickle to allow)")
@@ -93,7 +107,7 @@ class RestrictedUnpickler(pickle.Unpickler):
 
 def _reconstructor(cls, base, state):
     """Safe ``copyreg._reconstructor`` for stand-ins only (old protocols pickle modules so)."""
-    if not (isinstance(cls, type) and issubclass(cls, ModuleStandIn)) or base is not object:
+    if not (isinstance(cls, type) and issubclass(cls, (ModuleStandIn, InertValue))) or base is not object:
         raise CheckpointError("refusing to unpickle copyreg._reconstructor of a non-module "
                               "(pass --trust-pickle to allow)")
     return cls()

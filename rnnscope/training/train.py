@@ -84,7 +84,7 @@ class TrainConfig:
             raise RnnscopeError(f"unknown level {self.level!r}; choose word, char or byte")
         if self.optimizer not in ("adam", "sgd"):
             raise RnnscopeError(f"unknown optimizer {self.optimizer!r}; choose adam or sgd")
-        for name in ("bptt", "batch_size", "eval_batch_size", "epochs", "layers", "hidden"):
+        for name in ("bptt", "batch_size", "eval_batch_size", "epochs", "layers", "hidden", "patience"):
             if getattr(self, name) < 1:
                 raise RnnscopeError(f"{name} must be positive, got {getattr(self, name)}")
         if not self.resume and not self.corpus_train:
@@ -301,6 +301,8 @@ def _finish(cfg, model, vocab, valid, test, info, run_dir, interrupted, say) -> 
                    f"valid_{name}": value, "best_epoch": info["best_epoch"],
                    "epochs_run": info["epoch"], "seconds": info["seconds"],
                    "train_tokens_per_epoch": info.get("train_tokens"),
+                   "train_tokens_per_second": info.get("train_tokens", 0) * info["epoch"]
+                   / max(info["seconds"], 1e-9),
                    "history": info["history"]}
         if test is not None:
             test_loss = evaluate_loss(model, test, cfg.eval_batch_size, cfg.bptt)
