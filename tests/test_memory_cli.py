@@ -93,3 +93,30 @@ def test_lda_finds_planted_counting_subspace():
     assert p.loc["cell state 'counting subspace'", "Token ID"] < 40
     assert p.loc["cell state 'ID subspace'", "Token ID"] > 90
     assert p.loc["cell state 'ID subspace'", "Counting"] < 40
+
+
+def test_gradients_cli_property(tmp_path):
+    from rnnscope.corpus.types import Corpus  # noqa: F401  (conllu written by hand below)
+
+    sents = [("the cat sat", "DT NN VBD"), ("the cats sat", "DT NNS VBD"), ("a dog ran", "DT NN VBD"),
+             ("the dogs ran", "DT NNS VBD"), ("a bird sat", "DT NN VBD"), ("the birds ran", "DT NNS VBD")] * 3
+    lines = []
+    for k, (words, tags) in enumerate(sents):
+        lines.append(f"# sent_id = {k}")
+        for i, (w, t) in enumerate(zip(words.split(), tags.split())):
+            lines.append(f"{i + 1}\t{w}\t_\tX\t{t}\t_\t0\troot\t_\t_")
+        lines.append("")
+    conllu = tmp_path / "c.conllu"
+    conllu.write_text("\n".join(lines) + "\n")
+    vocab = Vocabulary.build("word", [w for w, _ in sents])
+    model = tiny_model("lstm", layers=1, hidden=8, vocab=len(vocab), emb=3, seed=0)
+    save_model(model, vocab, tmp_path / "m")
+    r = CliRunner().invoke(main, ["gradients", "--model", str(tmp_path / "m"), "--corpus", str(conllu),
+                                  "--group-by", "xpos", "--max-delay", "3", "--basis", "raw",
+                                  "--property", "sg-pl=NN:NNS", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    pm = pd.read_csv(tmp_path / "o" / "property_sg-pl_layer1_c.csv")
+    assert len(pm) == 4 and (pm.m <= 1 + 1e-9).all() and (pm.cos5 >= pm.cos1 - 1e-9).all()
+    r = CliRunner().invoke(main, ["gradients", "--model", str(tmp_path / "m"), "--corpus", str(conllu),
+                                  "--group-by", "xpos", "--max-delay", "3", "--property", "x=NN:VBZ"])
+    assert r.exit_code == 2 and "no words tagged VBZ" in r.output

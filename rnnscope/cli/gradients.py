@@ -85,9 +85,12 @@ def _common(fn):
               help="Average per class of the token at t: an annotation column (xpos, upos) or 'word'.")
 @click.option("--freq-from", default=None, help="Corpus to count word frequencies in (default: --corpus).")
 @click.option("--min-count", type=int, default=1, show_default=True, help="With --group-by word: minimum tokens.")
+@click.option("--property", "properties", multiple=True,
+              help="Difference vector between two tag sets, e.g. 'sg-pl=NN,NNP:NNS,NNPS' (needs --group-by "
+                   "a tag column): separability, relative memory m and cos with the top-1/5 directions.")
 @_OUT
 def gradients_cmd(model_path, corpus, ptb_normalise, states, max_delay, window, max_units, basis, threads,
-                  group_by, freq_from, min_count, out):
+                  group_by, freq_from, min_count, properties, out):
     """State-gradient memory: sigma1 and sigma1/sum over delays, per class ranking, decay fits."""
     import torch
 
@@ -131,6 +134,42 @@ def gradients_cmd(model_path, corpus, ptb_normalise, states, max_delay, window, 
             click.echo(rel0.to_string())
             if out:
                 _save(out, f"decay_relation_{tag}", rel.reset_index(), fit.plot_relation("b"))
+        for spec in properties:
+            _property(model, seqs, labels, group_by, spec, state, max_delay, basis, out)
+
+
+def _property(model, seqs, labels, group_by, spec, state, max_delay, basis, out) -> None:
+    """Seed section 5: a property as a difference vector, averaged over the tokens of both classes."""
+    import numpy as np
+
+    from rnnscope.analysis.memory import class_words, difference_vector, memory, separability
+    from rnnscope.errors import RnnscopeError
+
+    try:
+        name, rest = spec.split("=", 1)
+        a_tags, b_tags = (set(x.split(",")) for x in rest.split(":", 1))
+    except ValueError:
+        raise RnnscopeError(f"bad --property {spec!r}: expected NAME=TAG,TAG:TAG,TAG") from None
+    if labels is None or group_by == "word":
+        raise RnnscopeError("--property needs --group-by with a tag column (xpos or upos)")
+    if basis == "onehot":
+        raise RnnscopeError("--property needs the normalised or raw basis")
+    ids = np.concatenate(seqs)
+    tags = [x for lab in labels for x in lab]
+    W = model.encoder.weight.detach().double().numpy()
+    a, b = class_words(ids, tags, a_tags), class_words(ids, tags, b_tags)
+    acc = separability(W, a, b)
+    both = a_tags | b_tags
+    res = memory(model, seqs, state, max_delay, [[name if x in both else None for x in lab] for lab in labels],
+                 basis=basis)
+    d = difference_vector(W, a, b, res.Z)
+    pm = res.property_memory(d, name, n=(1, 5))
+    click.echo(f"\nproperty {name}: {len(a)} vs {len(b)} word types, logistic-regression separability "
+               f"{100 * acc:.1f}%; averaged over {int(res.counts[name][0])} tokens")
+    click.echo(pm.set_index("delay").loc[[d for d in (0, 1, 2, 5, 10, 20, 30, 40, 50) if d in pm.delay.values],
+                                         ["m", "cos1", "cos5"]].to_string(float_format="%.3f"))
+    pm.insert(0, "separability", acc)
+    _save(out, f"property_{name}_{state.replace('.', '_')}", pm)
 
 
 def _frequencies(freq_from, corpus, ptb):
