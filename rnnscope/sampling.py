@@ -41,13 +41,15 @@ def sample_ids(model: RecurrentLM, prime_ids: list[int], length: int, temperatur
 
 def sample(model: RecurrentLM, vocab: Vocabulary, prime: str = "", length: int = 100,
            temperature: float = 1.0, seed: int | None = None) -> str:
-    """The text generated after ``prime`` (empty prime = start of a line, i.e. after ``<eos>``).
+    """The text generated after ``prime`` (an empty prime starts a new line).
 
     Word-level output puts a newline where the model emits ``<eos>``.
     """
     units = vocab.units(prime)
-    prime_ids = [vocab.eos_id] + vocab.encode(units) if vocab.kind == "word" else vocab.encode(units)
-    prime_ids = prime_ids or [vocab.eos_id]
+    if vocab.kind == "word":
+        prime_ids = [vocab.eos_id] + vocab.encode(units)
+    else:  # char/byte streams never contain <eos>: an empty prime starts after a newline
+        prime_ids = vocab.encode(units) or [vocab.stoi.get("\n", vocab.eos_id)]
     ids = sample_ids(model, prime_ids, length, temperature, seed)
     if vocab.kind != "word":
         return vocab.decode(ids)
