@@ -126,8 +126,7 @@ def state_gradient_sums(model, sequences, state: str = "layer1.c", max_delay: in
     all_count = torch.zeros(max_delay + 1, dtype=torch.int64)
     order = sorted(range(len(inputs)), key=lambda i: -lengths[i])
     batches = [order[a:a + batch_size] for a in range(0, len(order), batch_size)]
-    total = sum(lengths) if len(passes) == 1 else sum(lengths) * len(passes)
-    bar = tqdm(total=total, desc=f"state gradients {state}", unit="pos",
+    bar = tqdm(total=sum(lengths), desc=f"state gradients {state}", unit="pos",
                disable=(not _tty()) if progress is None else not progress)
     with torch.no_grad():
         for pi, groups in enumerate(passes):
