@@ -156,7 +156,8 @@ def test_rnnscope_serve_answers_on_a_free_port(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         info = None
-        for _ in range(120):
+        deadline = time.monotonic() + 180   # generous: importing the CLI is slow on a busy machine
+        while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/info", timeout=2) as r:
                     info = json.loads(r.read())
