@@ -72,7 +72,7 @@ def activation_over_positions(tokens: Sequence[str], values: np.ndarray,
     ax.set_xticklabels([str(t) if str(t).strip() else "␣" for t in tokens], rotation=90, fontsize=7)
     ax.set_ylabel("activation")
     if v.shape[1] <= 10:
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(fontsize=7, loc="upper right")
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()

@@ -42,6 +42,6 @@ def word_set_scatter(result) -> Figure:
     ax.set_ylabel(f"PC2 ({ev[1]:.0%})" if len(ev) > 1 else "PC2")
     sep = "" if result.separation is None else f"  silhouette {result.separation:.2f}"
     ax.set_title(f"states of the word set{sep}", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     return fig
