@@ -14,7 +14,7 @@ from rnnscope.agreement.time_decoding import auc_columns, decode_across_time, ti
 from rnnscope.agreement.units import parse_units
 from rnnscope.errors import RnnscopeError
 from tests.conftest import tiny_model
-from tests.test_ablation import NUMBER_UNIT, hand, na_vocab, one_thread  # noqa: F401
+from tests.test_ablation import NUMBER_UNIT, hand, one_thread  # noqa: F401
 
 
 def test_dynamics_of_the_number_unit(hand):
