@@ -37,7 +37,7 @@ def run_sections(ctx: ReportContext, sections=SECTIONS) -> list[tuple[str, str, 
 
 
 def report_from_store(store, model, vocab, corpus, out_path: str | Path, *, key: str | None = None,
-                      n_units: int = 6, max_rows: int = 200_000, progress: bool = True,
+                      n_units: int = 6, max_rows: int = 50_000, progress: bool = True,
                       title: str | None = None) -> Path:
     """Write the report for an existing ``store`` of ``model`` on ``corpus``."""
     if key is None:
@@ -58,7 +58,7 @@ def report_from_store(store, model, vocab, corpus, out_path: str | Path, *, key:
 
 
 def build_report(model, vocab, corpus, out_path: str | Path, *, key: str | None = None,
-                 n_units: int = 6, max_rows: int = 200_000, progress: bool = True,
+                 n_units: int = 6, max_rows: int = 50_000, progress: bool = True,
                  work_dir: str | Path | None = None, title: str | None = None) -> Path:
     """Extract ``model``'s states on ``corpus`` into a temporary store and write the report.
 

@@ -25,7 +25,7 @@ class ReportContext:
     store: object
     key: str
     n_units: int = 6
-    max_rows: int = 200_000
+    max_rows: int = 50_000
     progress: bool = True
     tag_column: str | None = None
     #: per unit: list of (title, html) fragments that its neuron card shows
