@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnscope.agreement.syntax_units import (fit_depth, generate_depth_dataset, open_nodes,
-                                             syntax_units, tree_words)
+from rnnscope.agreement.states import sentence_states
+from rnnscope.agreement.syntax_units import (depth_features, fit_depth, generate_depth_dataset,
+                                             open_nodes, syntax_units, tree_words)
 from rnnscope.errors import RnnscopeError
 from rnnscope.vocab import Vocabulary
 from tests.conftest import tiny_model
@@ -61,6 +62,11 @@ def test_syntax_units_runs_on_a_model():
     words = sorted({w for s in ds.sentences for w in s})
     vocab = Vocabulary("word", words)
     model = tiny_model("lstm", layers=2, hidden=10, vocab=len(vocab), emb=8, seed=0)
+    X = depth_features(model, vocab, ds, "c")
+    full = sentence_states(model, vocab, ds.sentences, ["layer1.c", "layer2.c"])
+    for j, (s, p) in enumerate(zip(ds.points["sentence"], ds.points["position"])):
+        expected = np.concatenate([full["layer1.c"][s][p], full["layer2.c"][s][p]])
+        np.testing.assert_allclose(X[j], expected, atol=1e-5)
     res = syntax_units(model, vocab, ds, outer=3, inner=3)
     assert len(res.table) == 20 and set(res.table["layer"]) == {1, 2}
     assert np.isfinite(res.r2).all()

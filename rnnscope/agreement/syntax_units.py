@@ -286,6 +286,19 @@ def fit_depth(X: np.ndarray, depth: np.ndarray, covariate: np.ndarray | None = N
     return SyntaxUnitsResult(np.array(r2), np.array(r2c), table, chosen)
 
 
+def depth_features(model: RecurrentLM, vocab: Vocabulary, dataset: DepthDataset,
+                   component: str = "h") -> np.ndarray:
+    """``[points, layers x H]``: ``component`` of every unit at each data point's word."""
+    keys = [key(n, component) for n in range(1, model.config.num_layers + 1)]
+    pts = dataset.points
+    # only sentences with points, cut after their last point (later words cannot matter)
+    last = pts.groupby("sentence")["position"].max()
+    row = {s: i for i, s in enumerate(last.index)}
+    states = sentence_states(model, vocab, [dataset.sentences[s][: p + 1] for s, p in last.items()], keys)
+    return np.hstack([np.stack([states[k][row[s]][p] for s, p in zip(pts["sentence"], pts["position"])])
+                      for k in keys])
+
+
 def syntax_units(model: RecurrentLM, vocab: Vocabulary, dataset: DepthDataset,
                  component: str = "h", frequency: Mapping[str, float] | None = None,
                  **kwargs) -> SyntaxUnitsResult:
@@ -295,11 +308,8 @@ def syntax_units(model: RecurrentLM, vocab: Vocabulary, dataset: DepthDataset,
     it, ``-log(1 + id)`` stands in (vocabularies built by rnnscope are sorted by frequency).
     """
     L, H = model.config.num_layers, model.config.hidden_size
-    keys = [key(n, component) for n in range(1, L + 1)]
-    states = sentence_states(model, vocab, dataset.sentences, keys)
     pts = dataset.points
-    X = np.hstack([np.stack([states[k][s][p] for s, p in zip(pts["sentence"], pts["position"])])
-                   for k in keys])
+    X = depth_features(model, vocab, dataset, component)
     words = [dataset.sentences[s][p] for s, p in zip(pts["sentence"], pts["position"])]
     if frequency is not None:
         cov = np.log1p([float(frequency.get(w, 0.0)) for w in words])
