@@ -5,10 +5,13 @@ One class, two ways to run it:
 * ``model(tokens)`` — the fused PyTorch path (``nn.LSTM``/``nn.GRU``/``nn.RNN``), for training
   and scoring;
 * ``model.run_with_states(tokens)`` — the same logits plus every component of every layer at
-  every step (LSTM ``h c i f o g``, GRU ``h r z n``, RNN ``h``). It runs the fused layer, then
-  recomputes all gate pre-activations from the recorded hidden states in one large matmul
-  per layer (``[x_t, h_{t-1}] @ [W_ih, W_hh]^T``), which is exact and much faster than a
-  Python time loop; the LSTM cell state is an element-wise scan.
+  every step (LSTM ``h c i f o g``, GRU ``h r z n``, RNN ``h``). Without autograd, an LSTM
+  layer runs :func:`lstm_time_loop` (input projection of all steps in one matmul, then only
+  the recurrent matmul and element-wise updates per step, written straight into the outputs:
+  as fast as the bare fused layer, see ``bench/extract.py``). With autograd (and for GRU/RNN)
+  it runs the fused layer, then recomputes all gate pre-activations from the recorded hidden
+  states in one large matmul per layer (``[x_t, h_{t-1}] @ [W_ih, W_hh]^T``); the LSTM cell
+  state is then an element-wise scan.
 
 Interventions (holding units at a value while the recurrence runs) need a stepwise path:
 see :mod:`rnnscope.interventions`.
