@@ -82,6 +82,7 @@ def test_report_is_self_contained_with_all_sections(report_html):
     cards = re.findall(r"<div class='card' id='unit-(\d+)'>", html)
     assert len(cards) >= 3
     assert "Top activating contexts" in html and "strongest correlations" in html
+    assert sections["cards"].count("<h4>memory</h4>") == len(cards)  # per-unit state-gradient curve
     focus = re.search(r"Most frequent upos class: <b>(\w+)</b>", html).group(1)
     assert focus in ("DET", "NOUN") and f"selective for {focus}" in html   # its unit has a card
 

@@ -228,7 +228,10 @@ def memory_section(ctx: ReportContext) -> str:
         from rnnscope.analysis.memory import memory
     except ImportError:
         raise Skip("rnnscope.analysis.memory is not part of this build") from None
-    comp = "c" if ctx.model.config.cell == "lstm" else "h"
+    from rnnscope.analysis.gradients import GRADIENT_STATES
+    comp = parse_key(ctx.key)[1]
+    if comp not in GRADIENT_STATES.get(ctx.model.config.cell, ()):
+        comp = "c" if ctx.model.config.cell == "lstm" else "h"
     state = f"layer{ctx.layer}.{comp}"
     seqs = _sequences(ctx)
     max_delay = int(min(15, max(len(s) for s in seqs) - 1))
@@ -239,7 +242,7 @@ def memory_section(ctx: ReportContext) -> str:
     curves = pd.DataFrame({"delay": t["delay"], "sigma1": t["sigma1"], "ratio": t["ratio1"],
                            "state": state})
     mean = res.means.get("all") if hasattr(res, "means") else None
-    if mean is not None and comp == ctx.key.split(".")[1]:
+    if mean is not None and state == ctx.key:
         per_unit = np.linalg.norm(np.asarray(mean), axis=2)     # [delay, H]
         for u in ctx.units:
             d = pd.DataFrame({"delay": np.arange(per_unit.shape[0]), "sigma1": per_unit[:, u],
