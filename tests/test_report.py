@@ -184,3 +184,23 @@ def test_report_on_the_shipped_demo_model_renders_in_chromium(tmp_path):
         assert total >= 5 and rendered == total
     finally:
         driver.quit()
+
+
+def test_agreement_section_and_ablation_on_cards_for_a_vocabulary_with_the_verbs(tmp_path):
+    """A word model whose vocabulary holds the agreement items: the section scores them and
+    every card gets its unit's single-ablation effect."""
+    from rnnscope.agreement import TASKS, generate
+    from rnnscope.extract import extract
+    from rnnscope.report.context import ReportContext
+    from rnnscope.report.sections import agreement_section
+    items = generate(tasks=list(TASKS[:2]), n=20, seed=0)
+    lines = [" ".join(it.prefix + (it.correct,)) for it in items] + [it.wrong for it in items]
+    vocab = Vocabulary.build("word", lines)
+    model = tiny_model("lstm", layers=1, hidden=12, vocab=len(vocab), emb=8)
+    corpus = Corpus([Sentence(list(it.prefix) + [it.correct]) for it in items[:20]], name="na")
+    store = extract(model, vocab, corpus, tmp_path / "s", components=["h"], progress=False)
+    ctx = ReportContext(model, vocab, corpus, store, key="layer1.h", n_units=3, progress=False)
+    body = agreement_section(ctx)
+    assert "<img" in body and "Simple" in body
+    effects = {u: [h for t, h in ctx.notes[u] if t == "ablation effect"] for u in ctx.units}
+    assert all(len(v) == 1 and "points" in v[0] for v in effects.values())
