@@ -83,6 +83,8 @@ def test_report_is_self_contained_with_all_sections(report_html):
     assert len(cards) >= 3
     assert "Top activating contexts" in html and "strongest correlations" in html
     assert sections["cards"].count("<h4>memory</h4>") == len(cards)  # per-unit state-gradient curve
+    if "class='error'" not in sections["concepts"]:          # concept neurons ran: weights on cards
+        assert sections["cards"].count("<h4>probe weights</h4>") == len(cards)
     focus = re.search(r"Most frequent upos class: <b>(\w+)</b>", html).group(1)
     assert focus in ("DET", "NOUN") and f"selective for {focus}" in html   # its unit has a card
 
