@@ -1,0 +1,1 @@
+"""Reference-model recipes and the replication run (issue 7)."""

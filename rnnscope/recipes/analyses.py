@@ -1,0 +1,268 @@
+"""The replication run: every analysis of ``docs/replication.md`` as named, seeded steps.
+
+``rnnscope recipe replicate`` runs them all (``--only NAME`` for some): extraction into
+``{runs}/stores``, tables (CSV) into ``--results``, figures into ``docs/figures``. Steps are
+command lines like the model recipes' (see :mod:`rnnscope.recipes.registry`), plus:
+
+* an argument ``@file:PATH`` is replaced, when the step runs, by the stripped contents of
+  ``PATH`` (units picked by an earlier step, e.g. the number units found by the ablation sweep);
+* ``py:rnnscope.recipes.analyses:...`` helpers pick such units from a result table and copy
+  figures that a command wrote into its ``--out`` folder.
+
+A failing step stops its analysis, not the run: the failure is reported and the next analysis
+starts (the document then says "not run" with the reason).
+"""
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from rnnscope.errors import RnnscopeError
+from rnnscope.recipes.registry import Recipe
+
+
+# -- helpers called by steps ----------------------------------------------------------------
+def copy_figure(src: str, dst: str) -> None:
+    """Copy one figure a command wrote (into its ``--out`` folder) to ``docs/figures``."""
+    s, d = Path(src), Path(dst)
+    if not s.is_file():
+        raise RnnscopeError(f"figure {s} was not written")
+    d.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(s, d)
+
+
+def pick_units(csv: str, out: str, column: str = "", n: str = "2", largest: str = "1",
+               layer_col: str = "layer", unit_col: str = "unit", query: str = "") -> None:
+    """Write the ``n`` units with the largest (or smallest) ``column`` as ``layer:unit,...``.
+
+    Used to hand the units one analysis found (ablation sweep, syntax-unit regression) to the
+    next one (dynamics, time decoding, connectivity); 1-based layers as the agreement CLI wants.
+    """
+    table = pd.read_csv(csv)
+    if query:
+        table = table.query(query)
+    if column:
+        table = table.sort_values(column, ascending=largest in ("0", "false", "False"))
+    table = table.drop_duplicates([layer_col, unit_col]).head(int(n))
+    if table.empty:
+        raise RnnscopeError(f"{csv}: no units to pick")
+    units = ",".join(f"{int(r[layer_col])}:{int(r[unit_col])}" for _, r in table.iterrows())
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(units + "\n")
+
+
+def resolve_files(argv: Sequence[str]) -> list[str]:
+    """Replace every ``@file:PATH`` argument by the stripped contents of ``PATH``."""
+    out = []
+    for arg in argv:
+        if arg.startswith("@file:"):
+            path = Path(arg[len("@file:"):])
+            if not path.is_file():
+                raise RnnscopeError(f"{path} (written by an earlier step) does not exist")
+            out.append(path.read_text().strip())
+        else:
+            out.append(arg)
+    return out
+
+
+# -- the analyses --------------------------------------------------------------------------
+def _extract(model: str, corpus: str, store: str, extra: str = "") -> str:
+    return (f"rnnscope extract --model {{models}}/{model} --corpus {corpus} --out "
+            f"{{stores}}/{store} --overwrite --threads 1 --no-progress {extra}").strip()
+
+
+_UD = "{data}/ud/%s/%s-ud-%s.conllu.gz"
+
+
+def _probe(store: str, feature: str, out: str, extra: str = "", plot: bool = False) -> str:
+    fig = f" --plot {{figures}}/{out}.png" if plot else ""
+    return (f"rnnscope probe {{stores}}/{store}-dev --test-store {{stores}}/{store}-test "
+            f"--feature {feature} --components h,c,i,f,o --min-count 2 --seed 0 "
+            f"--csv {{results}}/{out}.csv{fig} {extra}").strip()
+
+
+def _ud_language(code: str, features: Sequence[str]) -> Recipe:
+    short = code.split("_")[0]
+    model = f"ud-{code.replace('_', '-')}-word-lstm64"
+    store = f"{short}-word"
+    steps = [_extract(model, _UD % (code, code, "dev"), f"{store}-dev", "--components h,c,i,f,o"),
+             _extract(model, _UD % (code, code, "test"), f"{store}-test", "--components h,c,i,f,o")]
+    for feature in features:
+        steps.append(_probe(store, feature, f"s000_{short}_{feature.lower()}",
+                            "--no-control", plot=feature == "upos"))
+    steps.append(f"rnnscope correlate {{stores}}/{store}-test --features depth,position,length "
+                 f"--csv {{results}}/s000_{short}_correlate.csv")
+    return Recipe(name=f"s000-{short}", description=f"seed 000: decoding + depth on UD {code}",
+                  steps=tuple(steps), ship=False, seeds=("000",))
+
+
+_NA = "{models}/ptb-lstm256"
+_S004 = "{results}/s004"
+
+ANALYSES: dict[str, Recipe] = {a.name: a for a in (
+    Recipe(
+        name="s000-en",
+        description="seed 000: per-component UPOS/deprel/morph decoding, offsets, correlations "
+                    "on UD EWT (word LSTM 64 trained on EWT train; fit dev, score test)",
+        steps=(
+            _extract("ud-en-ewt-word-lstm64", _UD % ("en_ewt", "en_ewt", "dev"), "en-word-dev",
+                     "--components h,c,i,f,o"),
+            _extract("ud-en-ewt-word-lstm64", _UD % ("en_ewt", "en_ewt", "test"), "en-word-test",
+                     "--components h,c,i,f,o"),
+            _probe("en-word", "upos", "s000_en_upos", plot=True),
+            _probe("en-word", "deprel", "s000_en_deprel", "--no-control", plot=True),
+            _probe("en-word", "VerbForm", "s000_en_verbform", "--no-control"),
+            _probe("en-word", "Mood", "s000_en_mood", "--no-control"),
+            _probe("en-word", "Definite", "s000_en_definite", "--no-control"),
+            _probe("en-word", "Number", "s000_en_number", "--no-control"),
+            _probe("en-word", "upos", "s000_en_offsets", "--no-control --offsets -2,-1,0,1,2"),
+            "rnnscope correlate {stores}/en-word-test --csv {results}/s000_en_correlate.csv "
+            "--plot {figures}/s000_en_position.png",
+        ),
+        ship=False, seeds=("000",)),
+    _ud_language("pt_bosque", ("upos", "deprel", "Gender", "VerbForm", "Definite")),
+    _ud_language("no_bokmaal", ("upos", "deprel", "Gender", "VerbForm", "Definite")),
+    _ud_language("bg_btb", ("upos", "deprel", "Gender", "VerbForm", "Definite", "Case")),
+    Recipe(
+        name="s000-compare",
+        description="seed 000 §5: word LM vs char LM vs sentiment classifier decoding UPOS on "
+                    "EWT test (same sentences, same 90/10 split)",
+        steps=(
+            _extract("ud-en-ewt-char-lstm64", _UD % ("en_ewt", "en_ewt", "test"),
+                     "en-char-test", "--components h,c,i,f,o"),
+            _extract("sst2-classifier-lstm64", _UD % ("en_ewt", "en_ewt", "test"),
+                     "en-sentiment-test", "--components h,c,i,f,o"),
+            "rnnscope compare-models --store 'word LM={stores}/en-word-test' "
+            "--store 'char LM={stores}/en-char-test' "
+            "--store 'sentiment={stores}/en-sentiment-test' --feature upos --no-control "
+            "--seed 0 --csv {results}/s000_compare.csv --plot {figures}/s000_compare.png",
+        ),
+        ship=False, seeds=("000",)),
+    Recipe(
+        name="s001-match",
+        description="seed 001: LSTMVis-style span matches on the PTB LSTM (hidden state)",
+        steps=(
+            _extract("ptb-lstm256", "{data}/ptb/ptb.valid.txt.gz", "ptb-valid",
+                     "--components h --max-sentences 1500"),
+            "rnnscope match {stores}/ptb-valid --phrase 'the company' --threshold 0.3 --top 5 "
+            "--csv {results}/s001_match_company.csv --figure {figures}/s001_match_company.png",
+            "rnnscope match {stores}/ptb-valid --phrase 'in the' --threshold 0.3 --top 5 "
+            "--csv {results}/s001_match_in_the.csv --figure {figures}/s001_match_in_the.png",
+        ),
+        ship=False, seeds=("001",)),
+    Recipe(
+        name="s002-concepts",
+        description="seed 002: byte-level POS concept neurons on the first 1000 WSJ sentences",
+        steps=(
+            _extract("sst2-byte-lstm256", "{data}/nltk_treebank/treebank.zip", "wsj-byte",
+                     "--components c --max-sentences 1000"),
+            "rnnscope concepts {stores}/wsj-byte --feature xpos --group --k 3 --seed 0 "
+            "--csv {results}/s002_concepts_grouped.csv --plot {figures}/s002_vb_weights.png "
+            "--class VB",
+            "rnnscope concepts {stores}/wsj-byte --feature xpos --min-count 20 --k 3 --seed 0 "
+            "--csv {results}/s002_concepts_all.csv",
+        ),
+        ship=False, seeds=("002",)),
+    Recipe(
+        name="s002-sentiment",
+        description="seed 002 / Radford: the sentiment neuron of the byte LSTM on SST-2",
+        steps=(
+            "rnnscope sentiment-neuron --model {models}/sst2-byte-lstm256 --data {data}/sst2 "
+            "--csv {results}/s002_sentiment.csv --plot {figures}/s002_sentiment_weights.png "
+            "--hist {figures}/s002_sentiment_hist.png",
+        ),
+        ship=False, seeds=("002",)),
+    Recipe(
+        name="s003-synthetic",
+        description="seed 003 §4.2: synthetic-task perplexity and the LDA table (Table 1, Fig 3)",
+        steps=(
+            "rnnscope synthetic-data --out {runs}/data/synthetic --seed 0",
+            "rnnscope evaluate --model {models}/synthetic-lstm64 "
+            "--corpus {runs}/data/synthetic/test.txt",
+            "rnnscope lda-probe --model {models}/synthetic-lstm64 "
+            "--data {runs}/data/synthetic/valid.txt --max-delay 20 --out {results}/s003_lda",
+        ),
+        ship=False, seeds=("003",)),
+    Recipe(
+        name="s003-memory",
+        description="seed 003 §4.3: PTB memory curves, per-POS ranking, frequency relation",
+        steps=(
+            "rnnscope gradients --model {models}/ptb-lstm256 --corpus {data}/ptb/ptb.valid.txt.gz "
+            "--state layer1.c --state layer1.h --max-delay 50 --max-units 4000 "
+            "--out {results}/s003_ptb",
+            "rnnscope gradients --model {models}/ptb-lstm256 "
+            "--corpus {data}/nltk_treebank/treebank.zip --ptb-normalise --group-by xpos "
+            "--state layer1.c --max-delay 50 --max-units 20000 --out {results}/s003_pos",
+            "rnnscope gradients --model {models}/ptb-lstm256 --corpus {data}/ptb/ptb.valid.txt.gz "
+            "--group-by word --freq-from {data}/ptb/ptb.train.txt.gz --min-count 5 "
+            "--state layer1.c --max-delay 50 --max-units 20000 --out {results}/s003_words",
+        ),
+        ship=False, seeds=("003",)),
+    Recipe(
+        name="s003-compare",
+        description="seed 003 Fig 5: trained vs random LSTM, LSTM c/h vs GRU vs RNN",
+        steps=(
+            "py:rnnscope.recipes.prepare:random_copy model={models}/ptb-lstm256 "
+            "out={runs}/ptb-lstm256-random/model seed=0",
+            "rnnscope memory-compare --model {models}/ptb-lstm256 --model "
+            "{runs}/ptb-lstm256-random/model --name trained --name random --state layer1.c "
+            "--state layer1.h --corpus {data}/ptb/ptb.valid.txt.gz --max-delay 50 "
+            "--max-units 4000 --out {results}/s003_random",
+            "rnnscope memory-compare --model {models}/ptb-lstm256 --model {models}/ptb-gru256 "
+            "--model {models}/ptb-rnn256 --name LSTM --name GRU --name RNN --state layer1.h "
+            "--corpus {data}/ptb/ptb.valid.txt.gz --max-delay 50 --max-units 4000 "
+            "--out {results}/s003_cells",
+        ),
+        ship=False, seeds=("003",)),
+    Recipe(
+        name="s004-agreement",
+        description="seed 004: NA-task accuracies, single-unit ablation sweep, dynamics, "
+                    "time decoding, syntax units (PTB LSTM, lowercased tasks)",
+        steps=(
+            f"rnnscope agreement {_NA} --lowercase --n 600 --seed 0 --out {_S004}/agreement",
+            f"rnnscope ablate {_NA} --lowercase --n 100 --seed 0 --mode h --out {_S004}/ablate",
+            f"rnnscope syntax-units {_NA} --per-length 100 --seed 0 --out {_S004}/syntax",
+            f"rnnscope time-decoding {_NA} --lowercase --tasks NounPP --n 100 --seed 0 "
+            f"--out {_S004}/time",
+        ),
+        ship=False, seeds=("004",)),
+)}
+
+
+def _fill(recipe: Recipe, data: str, runs: str, models: str, figures: str, results: str,
+          tiny: bool) -> list[list[str]]:
+    extra = {"figures": figures, "results": results, "stores": f"{runs}/stores"}
+    return recipe.commands(data, runs, models, tiny=tiny, overrides=extra)
+
+
+def replicate(data: str, runs: str, models: str, figures: str, results: str,
+              only: Sequence[str] = (), dry_run: bool = False, tiny: bool = False,
+              log: Callable[[str], None] = print) -> list[str]:
+    """Run the analyses (all, or those named in ``only``); returns the names that failed."""
+    from rnnscope.recipes.runner import run_step
+
+    unknown = [n for n in only if n not in ANALYSES]
+    if unknown:
+        raise RnnscopeError(f"unknown analysis {unknown[0]!r}; known: {', '.join(ANALYSES)}")
+    failed = []
+    for name, analysis in ANALYSES.items():
+        if only and name not in only:
+            continue
+        commands = _fill(analysis, data, runs, models, figures, results, tiny)
+        log(f"== {name}: {analysis.description}")
+        if dry_run:
+            for argv in commands:
+                log(" ".join(argv))
+            continue
+        Path(results).mkdir(parents=True, exist_ok=True)
+        Path(figures).mkdir(parents=True, exist_ok=True)
+        try:
+            for argv in commands:
+                run_step(resolve_files(argv), log)
+        except RnnscopeError as exc:
+            log(f"!! {name} failed: {exc}")
+            failed.append(name)
+    return failed

@@ -1,0 +1,94 @@
+"""Run a recipe's steps and ship its model into ``models/<name>/`` with the recipe beside it."""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rnnscope.errors import RnnscopeError
+from rnnscope.recipes.registry import Recipe
+
+_CLI = "import sys; from rnnscope.cli import main; sys.argv[0] = 'rnnscope'; main()"
+
+
+def _call_python(argv: list[str]) -> None:
+    """``py:module:function key=value ...`` -> ``function(key=value, ...)`` (string values)."""
+    target = argv[0][3:]
+    module_name, _, func_name = target.partition(":")
+    try:
+        func = getattr(importlib.import_module(module_name), func_name)
+    except (ImportError, AttributeError) as exc:
+        raise RnnscopeError(f"recipe step {argv[0]}: cannot import ({exc})") from None
+    kwargs = {}
+    for item in argv[1:]:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise RnnscopeError(f"recipe step {argv[0]}: argument {item!r} is not key=value")
+        kwargs[key] = value
+    func(**kwargs)
+
+
+def run_step(argv: list[str], log: Callable[[str], None] = print) -> None:
+    """Run one filled-in step; RnnscopeError when it fails."""
+    log("$ " + " ".join(argv))
+    if argv[0].startswith("py:"):
+        _call_python(argv)
+        return
+    if argv[0] != "rnnscope":
+        raise RnnscopeError(f"recipe step must start with 'rnnscope' or 'py:', got {argv[0]!r}")
+    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+    done = subprocess.run([sys.executable, "-c", _CLI, *argv[1:]], env=env)
+    if done.returncode != 0:
+        raise RnnscopeError(f"step failed (exit {done.returncode}): {' '.join(argv)}")
+
+
+def ship(recipe: Recipe, commands: list[list[str]], run_dir: Path, models: Path,
+         params: dict) -> Path:
+    """Copy ``run_dir/model`` to ``models/<name>/`` and write ``recipe.json`` (+ metrics)."""
+    src = run_dir / "model"
+    if not src.is_dir():
+        raise RnnscopeError(f"recipe {recipe.name}: no model folder in {run_dir}")
+    dst = models / recipe.name
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst)
+    record = {"name": recipe.name, "description": recipe.description, "budget": recipe.budget,
+              "seeds": list(recipe.seeds), "params": params, "steps": list(recipe.steps),
+              "commands": [" ".join(c) for c in commands],
+              "rerun": f"rnnscope recipe {recipe.name}"}
+    metrics = run_dir / "metrics.json"
+    if metrics.exists():
+        m = json.loads(metrics.read_text())
+        record["metrics"] = {k: v for k, v in m.items() if k != "history"}
+        record["history"] = m.get("history")
+    (dst / "recipe.json").write_text(json.dumps(record, indent=1))
+    size = sum(f.stat().st_size for f in dst.rglob("*") if f.is_file())
+    if size > 20 * 2**20:
+        raise RnnscopeError(f"{dst} is {size / 2**20:.1f} MB, over the 20 MB limit for models/")
+    return dst
+
+
+def run_recipe(recipe: Recipe, data: str, runs: str, models: str, tiny: bool = False,
+               overrides: dict | None = None, dry_run: bool = False, do_ship: bool = True,
+               ship_only: bool = False, log: Callable[[str], None] = print) -> list[list[str]]:
+    """Run every step of ``recipe`` (or only print them with ``dry_run``); returns the argv lists."""
+    commands = recipe.commands(data, runs, models, tiny=tiny, overrides=overrides)
+    if dry_run:
+        for argv in commands:
+            log(" ".join(argv))
+        return commands
+    start = time.perf_counter()
+    for argv in ([] if ship_only else commands):
+        run_step(argv, log)
+    if recipe.ship and do_ship:
+        params = {**recipe.params, **(recipe.tiny if tiny else {}), **(overrides or {})}
+        dst = ship(recipe, commands, Path(runs) / recipe.name, Path(models), params)
+        log(f"shipped {dst}")
+    log(f"recipe {recipe.name} done in {time.perf_counter() - start:.0f} s")
+    return commands
