@@ -111,7 +111,7 @@ def extract(model: RecurrentLM, vocab: Vocabulary, corpus: Corpus, out: Any,
     }
     writer, flushed, state = _open_writer(out, tokens, keys, model, dtype, chunk_rows, meta,
                                           resume, overwrite, compression)
-    run = _Run(model, writer, keys, chunk_rows, flushed)
+    run = _Run(writer, keys, chunk_rows, flushed)
     first = next((w.index for w in windows if w.stop > flushed), len(windows))
     bar = tqdm(total=len(tokens), initial=flushed, unit="tok", disable=not progress,
                desc="extract")
@@ -337,29 +337,39 @@ def _run_stream(model: RecurrentLM, vocab: Vocabulary, aligned: list[AlignedSent
 
 # -- bounded, chunk-aligned writing and progress ---------------------------------------------
 class _Run:
-    """Buffers finished rows and writes them in whole chunks, recording progress atomically."""
+    """Buffers finished rows and writes them in whole chunks, recording progress atomically.
 
-    def __init__(self, model: RecurrentLM, writer: StoreWriter, keys: list[str],
-                 chunk_rows: int, flushed: int):
-        self.model = model
+    Progress is ``flushed_rows`` (rows ``[0, flushed)`` are on disk). A resumed run restarts at
+    the first window ending after that row; in carry mode the state at that window's start is
+    saved next to the progress file.
+    """
+
+    def __init__(self, writer: StoreWriter, keys: list[str], chunk_rows: int, flushed: int):
         self.writer = writer
         self.keys = keys
         self.chunk_rows = chunk_rows
-        self.flushed = flushed          # rows [0, flushed) are on disk
+        self.flushed = flushed
         self.pending: dict[str, list[np.ndarray]] = {k: [] for k in keys}
         self.pending_rows = 0
-        self.starts: dict[int, tuple[int, Any]] = {}   # window -> (start row, state at start)
+        self.windows: list[_Window] = []      # windows seen whose rows are not all on disk
+        self.starts: dict[int, Any] = {}      # carry mode: window index -> state at its start
+        self.next_window = 0                  # index of the window after the last one seen
         self.np_dtype = np.dtype(writer.meta["dtype"])
 
     def remember_state(self, window: int, state: Any) -> None:
+        """Carry mode: the state at the start of ``window``."""
         self.starts[window] = state
 
-    def add(self, window: _Window, rows: dict[str, np.ndarray], end_state: Any) -> None:
-        skip = max(0, self.flushed + self.pending_rows - window.start)  # rows already on disk
+    def add(self, window: _Window, rows: dict[str, np.ndarray], end_state: Any = None) -> None:
+        """Queue ``window``'s rows (dropping any already on disk) and flush whole chunks."""
+        skip = max(0, self.flushed + self.pending_rows - window.start)
         for k in self.keys:
             self.pending[k].append(rows[k][skip:].astype(self.np_dtype, copy=False))
         self.pending_rows += window.stop - window.start - skip
-        self._windows_seen = getattr(self, "_windows_seen", []) + [window]
+        self.windows.append(window)
+        self.next_window = window.index + 1
+        if end_state is not None:
+            self.starts[window.index + 1] = end_state
         self.flush(final=False)
 
     def flush(self, final: bool) -> None:
@@ -378,22 +388,19 @@ class _Run:
         self._save_progress()
 
     def _save_progress(self) -> None:
-        """Record ``flushed`` (and, in carry mode, the state at the window to resume from)."""
-        windows = getattr(self, "_windows_seen", [])
-        resume_at = next((w for w in windows if w.stop > self.flushed), None)
+        self.windows = [w for w in self.windows if w.stop > self.flushed]
+        resume_at = self.windows[0].index if self.windows else self.next_window
         record: dict[str, Any] = {"flushed_rows": self.flushed}
-        if resume_at is not None and resume_at.index in self.starts:
-            name = f"state-{resume_at.index}.npz"
-            _write_state(self.writer, name, self.starts[resume_at.index])
+        if resume_at in self.starts:  # carry mode
+            name = f"state-{resume_at}.npz"
+            _write_state(self.writer, name, self.starts[resume_at])
             record["state_file"] = name
-            record["state_window"] = resume_at.index
+            record["state_window"] = resume_at
         self.writer.folder.write_text(PROGRESS, json.dumps(record))
-        keep = {record.get("state_file")}
         for name in _state_files(self.writer):
-            if name not in keep:
+            if name != record.get("state_file"):
                 self.writer.folder.remove(name)
-        self.starts = {i: s for i, s in self.starts.items()
-                       if resume_at is not None and i >= resume_at.index}
+        self.starts = {i: s for i, s in self.starts.items() if i >= resume_at}
 
 
 def _state_files(writer: StoreWriter) -> list[str]:

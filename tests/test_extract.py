@@ -162,3 +162,22 @@ def test_empty_corpus_and_bad_options(tmp_path):
         extract(model, vocab, corpus, tmp_path / "x", reset="never", progress=False)
     with pytest.raises(StoreError, match="layers 1..2"):
         extract(model, vocab, corpus, tmp_path / "x", layers=[3], progress=False)
+
+
+def test_carry_resume_when_windows_end_on_chunk_boundaries(tmp_path):
+    """Windows that end exactly on a chunk boundary must still hand their state on."""
+    vocab = Vocabulary.build("word", [" ".join(WORDS)])
+    corpus = Corpus([Sentence(WORDS[i:i + 5]) for i in range(0, 15, 5)] * 3, name="even")
+    model = tiny_model("lstm", layers=2, hidden=16, vocab=len(vocab), emb=8, seed=5)
+    kwargs = dict(reset="carry", chunk_rows=5, dtype="float32", progress=False)
+    full = extract(model, vocab, corpus, tmp_path / "full", **kwargs)
+
+    def stop(windows_done, rows):
+        if windows_done == 4:
+            raise _Boom
+
+    with pytest.raises(_Boom):
+        extract(model, vocab, corpus, tmp_path / "cut", callback=stop, **kwargs)
+    resumed = extract(model, vocab, corpus, tmp_path / "cut", resume=True, **kwargs)
+    for k in full.keys():
+        np.testing.assert_array_equal(resumed.get(k), full.get(k))
