@@ -8,6 +8,9 @@ the store; it runs every window overlapping that range (a window straddling two 
 by both, identically) and writes only its own rows, so no two workers ever touch one zarr chunk.
 The token table, meta and ``COMPLETE`` marker are written by the client at the end.
 
+The price of exactness is that a window straddling a shard boundary is computed twice; the
+default shard size (:func:`default_shard_rows`, at least 8 windows) keeps that under ~1/8.
+
 Only ``reset="sentence"`` can be sharded: with the state carried across sentences every row
 depends on all the text before it.
 
@@ -20,6 +23,7 @@ import contextlib
 import math
 from typing import Any
 
+import numpy as np
 import torch
 
 from rnnscope import extract as single
@@ -35,14 +39,15 @@ from rnnscope.vocab import Vocabulary
 LEDGER = "shards"
 
 
-def default_shard_rows(n_rows: int, chunk_rows: int) -> int:
-    """About 16 chunks per shard, but at least 8 shards when the corpus has 8 chunks or more.
+def default_shard_rows(n_rows: int, chunk_rows: int, window_rows: float) -> int:
+    """Rows per shard: at least 8 windows (a shard re-runs up to one window of its neighbour,
+    so this bounds the redundant work near 1/8) and at least 16 chunks, in whole chunks.
 
-    Depends only on the corpus and the chunking (not on the number of workers), so a resumed run
-    cuts the same shards and finds its markers.
+    Depends only on the corpus and the settings (not on the number of workers), so a resumed
+    run cuts the same shards and finds its markers.
     """
-    eighth = math.ceil(n_rows / 8 / chunk_rows) * chunk_rows
-    return max(chunk_rows, min(16 * chunk_rows, eighth))
+    rows = max(8 * window_rows, 16 * chunk_rows)
+    return int(math.ceil(min(rows, n_rows) / chunk_rows) * chunk_rows)
 
 
 def extract_distributed(model: Any, vocab: Vocabulary, corpus: Corpus, out: Any, *,
@@ -51,7 +56,7 @@ def extract_distributed(model: Any, vocab: Vocabulary, corpus: Corpus, out: Any,
                         resume: bool = False, progress: bool = True,
                         layers: list[int] | None = None, overwrite: bool = False,
                         chunk_rows: int = DEFAULT_CHUNK_ROWS, shard_rows: int | None = None,
-                        ) -> tuple[ActivationStore, ShardRun]:
+                        compression: str | None = None) -> tuple[ActivationStore, ShardRun]:
     """:func:`rnnscope.extract.extract` sharded by sentence windows over a Dask cluster.
 
     ``model`` is a :class:`~rnnscope.model.RecurrentLM` or a checkpoint path (then every worker
@@ -78,7 +83,10 @@ def extract_distributed(model: Any, vocab: Vocabulary, corpus: Corpus, out: Any,
     if len(tokens) == 0:
         raise StoreError(f"corpus {corpus.name!r} has no tokens to extract")
     chunk_rows = max(1, min(int(chunk_rows), len(tokens)))
-    windows = single._windows(aligned, chunk_rows)
+    # the same windows as extract(): enough sentences per window for full length-sorted batches
+    min_sentences = getattr(single, "WINDOW_BATCHES", 0) * batch_size
+    windows = (single._windows(aligned, chunk_rows, min_sentences) if min_sentences
+               else single._windows(aligned, chunk_rows))
     meta = {
         "model": model.config.to_dict(), "vocab_kind": vocab.kind,
         "components": sorted({parse_key(k)[1] for k in keys}, key=model.components.index),
@@ -88,10 +96,12 @@ def extract_distributed(model: Any, vocab: Vocabulary, corpus: Corpus, out: Any,
                                                     batch_size, chunk_rows),
     }
     writer, _, _ = single._open_writer(out, tokens, keys, model, dtype, chunk_rows, meta,
-                                       resume, overwrite)
+                                       resume, overwrite, *([compression] if compression else []))
     ledger = writer.folder.url_of(LEDGER)
     shards = []
-    for s in row_shards(len(tokens), shard_rows or default_shard_rows(len(tokens), chunk_rows),
+    window_rows = len(tokens) / len(windows)
+    for s in row_shards(len(tokens), shard_rows or default_shard_rows(len(tokens), chunk_rows,
+                                                                      window_rows),
                         align=chunk_rows):
         start, stop = s.payload
         mine = [w for w in windows if w.start < stop and w.stop > start]
@@ -125,8 +135,8 @@ def _extract_shard(shard: Shard, handle: Any, path: str, keys: list[str], batch_
     kernels = getattr(single, "without_onednn", contextlib.nullcontext)  # as extract() runs
     with torch.inference_mode(), kernels():
         for window in windows:
-            rows = single._run_sentences(model, sentences, window, keys, batch_size, eos)
+            rows = single._run_sentences(model, sentences, window, keys, batch_size, eos,
+                                         dtype=np.dtype(writer.meta["dtype"]))
             lo, hi = max(start, window.start), min(stop, window.stop)
             for k in keys:
-                block = rows[k][lo - window.start:hi - window.start]
-                writer.write(k, lo, block.astype(writer.meta["dtype"]))
+                writer.write(k, lo, rows[k][lo - window.start:hi - window.start])

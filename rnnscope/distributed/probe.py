@@ -70,6 +70,14 @@ def probe_distributed(store: Any, features: str | Sequence[str],
     return results, run
 
 
+def probe_one_distributed(store: Any, feature: str, *args: Any, **kwargs: Any,
+                          ) -> tuple[single.ProbeResult, ShardRun]:
+    """:func:`probe_distributed` for one feature, with :func:`rnnscope.analysis.probe.probe`'s
+    signature (``store`` may be an opened store); returns ``(ProbeResult, ShardRun)``."""
+    results, run = probe_distributed(store, [feature], *args, **kwargs)
+    return results[feature], run
+
+
 def _probe_shard(shard: Shard, path: str, test_path: str | None, options: dict,
                  job: str) -> pd.DataFrame:
     """The probe table rows of one key for one feature (all offsets)."""
