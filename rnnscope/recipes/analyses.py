@@ -1,7 +1,7 @@
 """The replication run: every analysis of ``docs/replication.md`` as named, seeded steps.
 
 ``rnnscope recipe replicate`` runs them all (``--only NAME`` for some): extraction into
-``{runs}/stores``, tables (CSV) into ``--results``, figures into ``docs/figures``. Steps are
+``{runs}/replication-stores``, tables (CSV) into ``--results``, figures into ``docs/figures``. Steps are
 command lines like the model recipes' (see :mod:`rnnscope.recipes.registry`), plus:
 
 * an argument ``@file:PATH`` is replaced, when the step runs, by the stripped contents of
@@ -188,32 +188,29 @@ ANALYSES: dict[str, Recipe] = {a.name: a for a in (
         ship=False, seeds=("003",)),
     Recipe(
         name="s003-memory",
-        description="seed 003 §4.3: PTB memory curves, per-POS ranking, frequency relation",
+        description="seed 003 §4.3/§5: PTB memory curves per POS (WSJ sample) with two noun "
+                    "properties, per word type with decay fits vs frequency, trained vs random",
         steps=(
-            "rnnscope gradients --model {models}/ptb-lstm256 --corpus {data}/ptb/ptb.valid.txt.gz "
-            "--state layer1.c --state layer1.h --max-delay 50 --max-units 4000 "
-            "--out {results}/s003_ptb",
             "rnnscope gradients --model {models}/ptb-lstm256 "
             "--corpus {data}/nltk_treebank/treebank.zip --ptb-normalise --group-by xpos "
-            "--state layer1.c --max-delay 50 --max-units 20000 --out {results}/s003_pos",
+            "--max-delay 50 --max-units 4000 --property sg-pl=NN,NNP:NNS,NNPS "
+            "--property common-proper=NN,NNS:NNP,NNPS --out {results}/s003_pos",
             "rnnscope gradients --model {models}/ptb-lstm256 --corpus {data}/ptb/ptb.valid.txt.gz "
-            "--group-by word --freq-from {data}/ptb/ptb.train.txt.gz --min-count 5 "
-            "--state layer1.c --max-delay 50 --max-units 20000 --out {results}/s003_words",
+            "--group-by word --freq-from {data}/ptb/ptb.train.txt.gz --min-count 3 "
+            "--max-delay 50 --max-units 4000 --out {results}/s003_words",
+            "rnnscope memory-compare --model {models}/ptb-lstm256 --name trained --random-init "
+            "--state layer1.c --state layer1.h --corpus {data}/ptb/ptb.valid.txt.gz "
+            "--max-delay 50 --max-units 1000 --out {results}/s003_random",
         ),
         ship=False, seeds=("003",)),
     Recipe(
-        name="s003-compare",
-        description="seed 003 Fig 5: trained vs random LSTM, LSTM c/h vs GRU vs RNN",
+        name="s003-cells",
+        description="seed 003 Fig 5b: hidden-state memory of LSTM vs GRU vs RNN (same size, "
+                    "same data and budget)",
         steps=(
-            "py:rnnscope.recipes.prepare:random_copy model={models}/ptb-lstm256 "
-            "out={runs}/ptb-lstm256-random/model seed=0",
-            "rnnscope memory-compare --model {models}/ptb-lstm256 --model "
-            "{runs}/ptb-lstm256-random/model --name trained --name random --state layer1.c "
-            "--state layer1.h --corpus {data}/ptb/ptb.valid.txt.gz --max-delay 50 "
-            "--max-units 4000 --out {results}/s003_random",
             "rnnscope memory-compare --model {models}/ptb-lstm256 --model {models}/ptb-gru256 "
             "--model {models}/ptb-rnn256 --name LSTM --name GRU --name RNN --state layer1.h "
-            "--corpus {data}/ptb/ptb.valid.txt.gz --max-delay 50 --max-units 4000 "
+            "--corpus {data}/ptb/ptb.valid.txt.gz --max-delay 50 --max-units 1000 "
             "--out {results}/s003_cells",
         ),
         ship=False, seeds=("003",)),
@@ -229,12 +226,41 @@ ANALYSES: dict[str, Recipe] = {a.name: a for a in (
             f"--out {_S004}/time",
         ),
         ship=False, seeds=("004",)),
+    Recipe(
+        name="s004-units",
+        description="seed 004 follow-ups on the units s004-agreement found: dynamics of the units "
+                    "whose ablation hurts incongruent conditions most, syntax-unit subset "
+                    "ablation vs random sets, syntax -> number-unit connectivity; figures",
+        steps=(
+            f"py:rnnscope.recipes.analyses:pick_units csv={_S004}/ablate/ablation_sweep.csv "
+            f"out={_S004}/number_units.txt column=drop n=2 query=incongruent",
+            f"py:rnnscope.recipes.analyses:pick_units "
+            f"csv={_S004}/syntax/syntax_units_outliers.csv out={_S004}/syntax_units.txt n=10",
+            f"py:rnnscope.recipes.analyses:pick_units "
+            f"csv={_S004}/syntax/syntax_units_outliers.csv out={_S004}/syntax_unit.txt n=1",
+            f"rnnscope dynamics {_NA} --lowercase --tasks NounPP --n 100 --seed 0 "
+            f"--units @file:{_S004}/number_units.txt --out {_S004}/dynamics",
+            f"rnnscope ablate {_NA} --lowercase --n 100 --seed 0 --mode h "
+            f"--subset @file:{_S004}/syntax_units.txt --n-random 100 --out {_S004}/subset",
+            f"rnnscope connectivity {_NA} --sources @file:{_S004}/syntax_unit.txt "
+            f"--targets @file:{_S004}/number_units.txt --scale-task NounPP "
+            f"--out {_S004}/connectivity",
+            f"py:rnnscope.recipes.analyses:copy_figure src={_S004}/agreement/agreement.png "
+            "dst={figures}/s004_agreement.png",
+            f"py:rnnscope.recipes.analyses:copy_figure src={_S004}/ablate/ablation_sweep.png "
+            "dst={figures}/s004_ablation_sweep.png",
+            f"py:rnnscope.recipes.analyses:copy_figure src={_S004}/syntax/syntax_units.png "
+            "dst={figures}/s004_syntax_units.png",
+            f"py:rnnscope.recipes.analyses:copy_figure src={_S004}/time/time_decoding_matrix.png "
+            "dst={figures}/s004_time_decoding.png",
+        ),
+        ship=False, seeds=("004",)),
 )}
 
 
 def _fill(recipe: Recipe, data: str, runs: str, models: str, figures: str, results: str,
           tiny: bool) -> list[list[str]]:
-    extra = {"figures": figures, "results": results, "stores": f"{runs}/stores"}
+    extra = {"figures": figures, "results": results, "stores": f"{runs}/replication-stores"}
     return recipe.commands(data, runs, models, tiny=tiny, overrides=extra)
 
 
