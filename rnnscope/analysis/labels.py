@@ -214,8 +214,9 @@ def split_mask(n: int, test_size: float = 0.1, seed: int = 0,
         from sklearn.model_selection import train_test_split
 
         strat = np.array(["\0none" if v is None else str(v) for v in stratify])
-        n_test = max(int(round(n * test_size)), len(np.unique(strat)))
-        if n_test < n - len(np.unique(strat)):
+        _, counts = np.unique(strat, return_counts=True)
+        n_test = max(int(round(n * test_size)), len(counts))
+        if n_test < n - len(counts) and counts.min() >= 2:
             _, test_idx = train_test_split(idx, test_size=n_test, random_state=seed, stratify=strat)
             is_test = np.zeros(n, dtype=bool)
             is_test[test_idx] = True
