@@ -122,7 +122,8 @@ def extract(model: RecurrentLM, vocab: Vocabulary, corpus: Corpus, out: Any,
                                       dtype=run.np_dtype)
             else:
                 run.remember_state(window.index, state)
-                rows, state = _run_stream(model, vocab, aligned, window, keys, state)
+                rows, state = _run_stream(model, vocab, aligned, window, keys, state,
+                                          dtype=run.np_dtype)
             run.add(window, rows, state if reset == "carry" else None)
             bar.update(window.stop - max(window.start, bar.n))
             if callback is not None:
@@ -314,14 +315,15 @@ def _run_sentences(model: RecurrentLM, aligned: list[AlignedSentence], window: _
             ids[j, 1:lengths[j] + 1] = torch.as_tensor(aligned[s].ids)
         _, states, _ = model.run_with_states(ids, components=comps, compute_logits=False)
         for k in keys:
-            values, target = states[k].numpy(), out[k]
-            for j, (s, n) in enumerate(zip(batch, lengths)):  # one copy, converting the dtype
+            # torch converts to float16 ~6x faster than numpy; then plain slice copies
+            values, target = states[k].to(_TORCH_DTYPES[np.dtype(dtype).name]).numpy(), out[k]
+            for j, (s, n) in enumerate(zip(batch, lengths)):
                 target[offsets[s]:offsets[s] + n] = values[j, 1:n + 1]
     return out
 
 
 def _run_stream(model: RecurrentLM, vocab: Vocabulary, aligned: list[AlignedSentence],
-                window: _Window, keys: list[str], state: list | None):
+                window: _Window, keys: list[str], state: list | None, dtype: Any = np.float32):
     """Rows of ``window`` read as one stream ``<eos> s1 <eos> s2 ...`` from ``state``."""
     pieces, keep = [], []
     for s in window.sentences:
@@ -332,7 +334,12 @@ def _run_stream(model: RecurrentLM, vocab: Vocabulary, aligned: list[AlignedSent
     comps = sorted({parse_key(k)[1] for k in keys}, key=model.components.index)
     _, states, final = model.run_with_states(ids, state=state, components=comps,
                                              compute_logits=False)
-    return {k: states[k][0].numpy()[mask] for k in keys}, final
+    keep = torch.from_numpy(mask)
+    to = _TORCH_DTYPES[np.dtype(dtype).name]
+    return {k: states[k][0][keep].to(to).numpy() for k in keys}, final
+
+
+_TORCH_DTYPES = {"float16": torch.float16, "float32": torch.float32}
 
 
 # -- bounded, chunk-aligned writing and progress ---------------------------------------------
