@@ -67,6 +67,9 @@ def ship(recipe: Recipe, commands: list[list[str]], run_dir: Path, models: Path,
         m = json.loads(metrics.read_text())
         record["metrics"] = {k: v for k, v in m.items() if k != "history"}
         record["history"] = m.get("history")
+    else:  # train-classifier keeps its scores in the checkpoint's config.json
+        config = json.loads((src / "config.json").read_text())
+        record["metrics"] = {k: v for k, v in config.items() if k.endswith(("_accuracy", "_seconds"))}
     (dst / "recipe.json").write_text(json.dumps(record, indent=1))
     size = sum(f.stat().st_size for f in dst.rglob("*") if f.is_file())
     if size > 20 * 2**20:
