@@ -146,6 +146,22 @@ def test_interrupted_run_resumes_from_completed_shards(client, setup, tmp_path):
     assert_same_store(store, ref)
 
 
+def test_single_process_run_interrupted_is_finished_on_the_cluster(client, setup, tmp_path):
+    model, vocab, corpus, ref = setup
+    out = tmp_path / "s"
+
+    def stop(windows_done: int, rows_on_disk: int) -> None:
+        if rows_on_disk >= 64:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        extract(model, vocab, corpus, out, callback=stop, **SETTINGS)
+    store, run = extract_distributed(model, vocab, corpus, out, client=client, shard_rows=32,
+                                     resume=True, **SETTINGS)
+    assert run.reports[0].name != sh.row_shards(len(ref), 32, align=16)[0].name  # skipped
+    assert_same_store(store, ref)
+
+
 def test_carried_state_cannot_be_sharded(client, setup, tmp_path):
     model, vocab, corpus, _ = setup
     with pytest.raises(StoreError, match="reset='sentence'"):

@@ -29,8 +29,8 @@ import torch
 from rnnscope import extract as single
 from rnnscope.corpus.align import align_corpus
 from rnnscope.corpus.types import AlignedSentence, Corpus
-from rnnscope.distributed.shards import (Shard, ShardRun, model_handle, resolve_model, row_shards,
-                                         run_sharded)
+from rnnscope.distributed.shards import (Shard, ShardRun, absolute, model_handle, resolve_model,
+                                         row_shards, run_sharded)
 from rnnscope.errors import StoreError
 from rnnscope.keys import parse_key
 from rnnscope.store import DEFAULT_CHUNK_ROWS, ActivationStore, StoreWriter, _check_dtype
@@ -95,7 +95,8 @@ def extract_distributed(model: Any, vocab: Vocabulary, corpus: Corpus, out: Any,
         "bos": "<eos>", "plan": single._fingerprint(model, vocab, aligned, keys, dtype, reset,
                                                     batch_size, chunk_rows),
     }
-    writer, _, _ = single._open_writer(out, tokens, keys, model, dtype, chunk_rows, meta,
+    out = absolute(out)
+    writer, flushed, _ = single._open_writer(out, tokens, keys, model, dtype, chunk_rows, meta,
                                        resume, overwrite, *([compression] if compression else []))
     ledger = writer.folder.url_of(LEDGER)
     shards = []
@@ -106,6 +107,8 @@ def extract_distributed(model: Any, vocab: Vocabulary, corpus: Corpus, out: Any,
         start, stop = s.payload
         mine = [w for w in windows if w.start < stop and w.stop > start]
         sentences = {i: _ids_only(aligned[i]) for w in mine for i in w.sentences}
+        if stop <= flushed:  # on disk already (an interrupted single-process run)
+            continue
         shards.append(Shard(s.name, (start, stop, mine, sentences), size=s.size))
     if client is None:
         from rnnscope.distributed.cluster import require_distributed

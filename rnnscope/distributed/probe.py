@@ -17,8 +17,8 @@ import pandas as pd
 
 from rnnscope.analysis import probe as single
 from rnnscope.analysis.labels import select_keys
-from rnnscope.distributed.shards import (Shard, ShardLedger, ShardRun, default_ledger,
-                                         fingerprint, run_sharded, worker_cached)
+from rnnscope.distributed.shards import (Shard, ShardLedger, ShardRun, absolute,
+                                         default_ledger, fingerprint, run_sharded, worker_cached)
 from rnnscope.keys import parse_key
 from rnnscope.store import ActivationStore
 
@@ -36,9 +36,9 @@ def probe_distributed(store: Any, features: str | Sequence[str],
     result) and the shard run.
     """
     features = [features] if isinstance(features, str) else list(features)
-    path = store.path if isinstance(store, ActivationStore) else str(store)
-    test_path = (test_store.path if isinstance(test_store, ActivationStore) else
-                 None if test_store is None else str(test_store))
+    path = absolute(store.path if isinstance(store, ActivationStore) else store)
+    test_path = (None if test_store is None else
+                 absolute(test_store.path if isinstance(test_store, ActivationStore) else test_store))
     opened = ActivationStore.open(path)
     keys = select_keys(opened, components=components, layers=layers)
     if test_path is not None:

@@ -221,9 +221,15 @@ def model_handle(client: Any, model: Any) -> Any:
     weights (Dask's generic ``nn.Module`` serialiser chokes on recurrent layers, so the
     module itself is never shipped)."""
     if isinstance(model, (str, os.PathLike)):
-        return ("checkpoint", str(model))
+        return ("checkpoint", absolute(model))
     weights = {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
     return share(client, ModelBlob(type(model), model.config.to_dict(), weights, uuid.uuid4().hex))
+
+
+def absolute(path: str | os.PathLike) -> str:
+    """``path`` made absolute on the client (workers may run elsewhere); URLs unchanged."""
+    text = str(path)
+    return text if "://" in text else os.path.abspath(text)
 
 
 def resolve_model(handle: Any) -> Any:
