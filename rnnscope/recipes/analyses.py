@@ -92,7 +92,7 @@ def _ud_language(code: str, features: Sequence[str]) -> Recipe:
              _extract(model, _UD % (code, code, "test"), f"{store}-test", "--components h,c,i,f,o")]
     for feature in features:
         steps.append(_probe(store, feature, f"s000_{short}_{feature.lower()}",
-                            "--no-control", plot=feature == "upos"))
+                            "--no-control", plot=False))
     steps.append(f"rnnscope correlate {{stores}}/{store}-test --features depth,position,length "
                  f"--csv {{results}}/s000_{short}_correlate.csv")
     return Recipe(name=f"s000-{short}", description=f"seed 000: decoding + depth on UD {code}",
@@ -113,19 +113,25 @@ ANALYSES: dict[str, Recipe] = {a.name: a for a in (
             _extract("ud-en-ewt-word-lstm64", _UD % ("en_ewt", "en_ewt", "test"), "en-word-test",
                      "--components h,c,i,f,o"),
             _probe("en-word", "upos", "s000_en_upos", plot=True),
+        ),
+        ship=False, seeds=("000",)),
+    Recipe(
+        name="s000-en-more",
+        description="seed 000 on EWT (after s000-en): deprel and morphology decoding, context "
+                    "offsets (h and f), correlations with position/length/depth/frequency",
+        steps=(
             _probe("en-word", "deprel", "s000_en_deprel", "--no-control", plot=True),
             _probe("en-word", "VerbForm", "s000_en_verbform", "--no-control"),
-            _probe("en-word", "Mood", "s000_en_mood", "--no-control"),
             _probe("en-word", "Definite", "s000_en_definite", "--no-control"),
-            _probe("en-word", "Number", "s000_en_number", "--no-control"),
-            _probe("en-word", "upos", "s000_en_offsets", "--no-control --offsets -2,-1,0,1,2"),
+            _probe("en-word", "upos", "s000_en_offsets",
+                   "--no-control --offsets -2,-1,1,2").replace("h,c,i,f,o", "h,f"),
             "rnnscope correlate {stores}/en-word-test --csv {results}/s000_en_correlate.csv "
             "--plot {figures}/s000_en_position.png",
         ),
         ship=False, seeds=("000",)),
-    _ud_language("pt_bosque", ("upos", "deprel", "Gender", "VerbForm", "Definite")),
-    _ud_language("no_bokmaal", ("upos", "deprel", "Gender", "VerbForm", "Definite")),
-    _ud_language("bg_btb", ("upos", "deprel", "Gender", "VerbForm", "Definite", "Case")),
+    _ud_language("pt_bosque", ("upos", "Gender")),
+    _ud_language("no_bokmaal", ("upos", "Gender")),
+    _ud_language("bg_btb", ("upos", "Gender", "Definite")),
     Recipe(
         name="s000-compare",
         description="seed 000 §5: word LM vs char LM vs sentiment classifier decoding UPOS on "
