@@ -73,6 +73,33 @@ def timed(fn, repeats: int) -> float:
     return best
 
 
+def sweep_bench(hidden: int, repeats: int) -> None:
+    """Single-unit ablation sweep (mode h, 2 layers) of a random word LSTM on the NA tasks."""
+    from rnnscope.agreement import ablation_sweep, generate
+    from rnnscope.distributed.ablate import ablation_sweep_distributed
+    from rnnscope.distributed.cluster import connect
+
+    items = generate(None, n=20, seed=0)
+    words = sorted({w for it in items for w in (*it.prefix, it.correct, it.wrong)})
+    vocab = Vocabulary("word", words)
+    torch.manual_seed(0)
+    model = RecurrentLM(ModelConfig(vocab_size=len(vocab), emb_dim=hidden, hidden_size=hidden,
+                                    num_layers=2)).eval()
+    units = 2 * hidden
+    print(f"\nablation sweep: 2x{hidden} LSTM, {units} units, {len(items)} NA items, mode h")
+    rows = [("single process", timed(lambda: ablation_sweep(model, vocab, items, progress=False),
+                                     repeats))]
+    for workers in (1, 2):
+        with connect(workers=workers) as client:
+            run = lambda: ablation_sweep_distributed(model, vocab, items, client=client,  # noqa: E731
+                                                     progress=False)
+            run()  # warm-up: model and engine built once per worker
+            rows.append((f"{workers} worker{'s' * (workers > 1)}", timed(run, repeats)))
+    print(f"{'':16s} {'seconds':>8s} {'units/s':>10s} {'vs 1 worker':>12s}")
+    for name, t in rows:
+        print(f"{name:16s} {t:8.2f} {units / t:10,.1f} {rows[1][1] / t:11.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tokens", type=int, default=60_000)
@@ -81,6 +108,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--chunk-rows", type=int, default=1024)
+    ap.add_argument("--sweep-hidden", type=int, default=64,
+                    help="also time an ablation sweep of a 2xN model (0 = skip)")
     ap.add_argument("--shard-rows", type=int, default=None,
                     help="rows per shard (default: at least 8 windows and 16 chunks)")
     args = ap.parse_args()
@@ -133,6 +162,9 @@ def main() -> None:
     for name, _, r in rows[1:]:
         print(f"\n{name}: {len(r.reports)} shards, per-worker busy throughput:")
         print(r.summary())
+
+    if args.sweep_hidden:
+        sweep_bench(args.sweep_hidden, args.repeats)
 
     # -- paper estimate: 100M tokens through a 2x650 LSTM ------------------------------------
     tokens, layers, hidden, comps = 100e6, 2, 650, 6

@@ -31,6 +31,11 @@ from rnnscope.keys import global_unit
 from rnnscope.vocab import Vocabulary
 
 
+#: Default shard size (in ablated units, rounded to whole passes): big enough that a shard's
+#: compute outweighs the per-task overhead, small enough to spread a 650-unit layer widely.
+UNITS_PER_SHARD = 16
+
+
 def sweep_shards(pairs: list[tuple[int, int]], chunk: int, passes_per_shard: int) -> list[Shard]:
     """Shards of ``passes_per_shard`` whole passes (``chunk`` units each) within one layer.
 
@@ -62,13 +67,14 @@ def pass_period(engine: AblationEngine) -> int:
 
 def ablation_sweep_distributed(model: Any, vocab: Vocabulary, items: list[NAItem], mode: str = "h",
                                layers=None, units=None, max_rows: int = 1024, *,
-                               client: Any = None, passes_per_shard: int = 1,
+                               client: Any = None, passes_per_shard: int | None = None,
                                ledger: str | None = None, progress: bool = True,
                                ) -> tuple[single.SweepResult, ShardRun]:
     """:func:`rnnscope.agreement.ablation.ablation_sweep` sharded by unit ranges over Dask.
 
     ``model``: a :class:`~rnnscope.model.RecurrentLM` or a checkpoint path readable by the
-    workers. Returns the sweep (identical to the single-process one) and the shard run.
+    workers. ``passes_per_shard`` batched passes make one shard (default: about
+    :data:`UNITS_PER_SHARD` units). Returns the sweep (identical to the single-process one) and the shard run.
     """
     source = model
     if not hasattr(model, "run_with_states"):
@@ -81,7 +87,9 @@ def ablation_sweep_distributed(model: Any, vocab: Vocabulary, items: list[NAItem
     full = score_encoded(engine)
     pairs = single._units_to_sweep(model, layers, units)
     hidden = model.config.hidden_size
-    shards = sweep_shards(pairs, pass_period(engine), passes_per_shard)
+    period = pass_period(engine)
+    passes = passes_per_shard or max(1, round(UNITS_PER_SHARD / period))
+    shards = sweep_shards(pairs, period, passes)
     if client is None:
         from rnnscope.distributed.cluster import require_distributed
 
