@@ -16,7 +16,7 @@ from rnnscope.errors import RnnscopeError
 from rnnscope.recipes import prepare
 from rnnscope.recipes.analyses import ANALYSES, _fill, pick_units, resolve_files
 from rnnscope.recipes.registry import RECIPES, get
-from rnnscope.recipes.runner import _call_python
+from rnnscope.recipes.runner import _call_python, run_recipe
 from rnnscope.vocab import Vocabulary
 from tests.conftest import tiny_model
 
@@ -113,10 +113,10 @@ def test_pick_units_and_file_arguments(tmp_path):
 
 def test_tiny_recipe_runs_and_ships_with_its_recipe(shared_data, tmp_path):
     """A real, seconds-long run of a UD recipe: prepare, train, ship models/<name>/recipe.json."""
-    res = CliRunner().invoke(main, ["recipe", "ud-bg-btb-word-lstm64", "--tiny", "--data",
-                                    str(shared_data), "--runs", str(tmp_path / "runs"),
-                                    "--models", str(tmp_path / "models")])
-    assert res.exit_code == 0, res.output
+    lines = []
+    run_recipe(get("ud-bg-btb-word-lstm64"), data=str(shared_data), runs=str(tmp_path / "runs"),
+               models=str(tmp_path / "models"), tiny=True, in_process=True, log=lines.append)
+    assert lines[-2].startswith("shipped")
     shipped = tmp_path / "models" / "ud-bg-btb-word-lstm64"
     record = json.loads((shipped / "recipe.json").read_text())
     assert record["params"]["hidden"] == 8 and "metrics" in record

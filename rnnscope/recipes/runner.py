@@ -34,14 +34,27 @@ def _call_python(argv: list[str]) -> None:
     func(**kwargs)
 
 
-def run_step(argv: list[str], log: Callable[[str], None] = print) -> None:
-    """Run one filled-in step; RnnscopeError when it fails."""
+def run_step(argv: list[str], log: Callable[[str], None] = print, in_process: bool = False) -> None:
+    """Run one filled-in step; RnnscopeError when it fails.
+
+    ``rnnscope`` steps run in a subprocess (a crash or a leak of one step cannot touch the
+    next); ``in_process=True`` calls the click command directly instead (tests, smoke runs).
+    """
     log("$ " + " ".join(argv))
     if argv[0].startswith("py:"):
         _call_python(argv)
         return
     if argv[0] != "rnnscope":
         raise RnnscopeError(f"recipe step must start with 'rnnscope' or 'py:', got {argv[0]!r}")
+    if in_process:
+        from rnnscope.cli import main
+
+        try:
+            main.main(argv[1:], prog_name="rnnscope", standalone_mode=False)
+        except SystemExit as exc:
+            if exc.code:
+                raise RnnscopeError(f"step failed (exit {exc.code}): {' '.join(argv)}") from None
+        return
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
     done = subprocess.run([sys.executable, "-c", _CLI, *argv[1:]], env=env)
     if done.returncode != 0:
@@ -79,7 +92,7 @@ def ship(recipe: Recipe, commands: list[list[str]], run_dir: Path, models: Path,
 
 def run_recipe(recipe: Recipe, data: str, runs: str, models: str, tiny: bool = False,
                overrides: dict | None = None, dry_run: bool = False, do_ship: bool = True,
-               ship_only: bool = False, log: Callable[[str], None] = print) -> list[list[str]]:
+               ship_only: bool = False, in_process: bool = False, log: Callable[[str], None] = print) -> list[list[str]]:
     """Run every step of ``recipe`` (or only print them with ``dry_run``); returns the argv lists."""
     commands = recipe.commands(data, runs, models, tiny=tiny, overrides=overrides)
     if dry_run:
@@ -88,7 +101,7 @@ def run_recipe(recipe: Recipe, data: str, runs: str, models: str, tiny: bool = F
         return commands
     start = time.perf_counter()
     for argv in ([] if ship_only else commands):
-        run_step(argv, log)
+        run_step(argv, log, in_process=in_process)
     if recipe.ship and do_ship:
         params = {**recipe.params, **(recipe.tiny if tiny else {}), **(overrides or {})}
         dst = ship(recipe, commands, Path(runs) / recipe.name, Path(models), params)
