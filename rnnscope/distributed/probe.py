@@ -10,6 +10,7 @@ The store must be readable by every worker (a shared folder, or an fsspec URL su
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,8 +46,9 @@ def probe_distributed(store: Any, features: str | Sequence[str],
         select_keys(ActivationStore.open(test_path), keys=keys)
     options = dict(offsets=tuple(offsets), read=read, control=control, C=C, test_size=test_size,
                    seed=seed, min_count=min_count)
-    shards = [Shard(f"{feature}-{key}", (feature, key), size=1)
-              for feature in features for key in keys]
+    pairs = [(feature, key) for feature in features for key in keys]
+    shards = [Shard(f"{i:05d}-" + re.sub(r"[^A-Za-z0-9_.-]", "_", f"{feature}-{key}"),
+                    (feature, key), size=1) for i, (feature, key) in enumerate(pairs)]
     if client is None:
         from rnnscope.distributed.cluster import require_distributed
 
