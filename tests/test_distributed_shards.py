@@ -150,6 +150,16 @@ def test_ledger_round_trips_results_without_pickle(tmp_path):
     assert not list(Path(tmp_path, "ledger").glob("*.tmp"))
 
 
+def test_job_fingerprints_tell_jobs_apart():
+    from conftest import tiny_model
+
+    a, b = tiny_model(seed=0), tiny_model(seed=1)
+    assert sh.fingerprint(a, [1, 2], "h") == sh.fingerprint(tiny_model(seed=0), [1, 2], "h")
+    assert len({sh.fingerprint(a, [1, 2], "h"), sh.fingerprint(b, [1, 2], "h"),
+                sh.fingerprint(a, [1, 3], "h"), sh.fingerprint(a, [1, 2], "c"),
+                sh.fingerprint(a, np.arange(3), "h"), sh.fingerprint(a, np.arange(3.0), "h")}) == 6
+
+
 def test_single_machine_use_never_imports_dask():
     code = ("import sys, rnnscope.cli, rnnscope.distributed.cluster, rnnscope.distributed.shards; "
             "bad = [m for m in ('dask', 'distributed') if m in sys.modules]; "
