@@ -9,7 +9,8 @@ by both, identically) and writes only its own rows, so no two workers ever touch
 The token table, meta and ``COMPLETE`` marker are written by the client at the end.
 
 The price of exactness is that a window straddling a shard boundary is computed twice; the
-default shard size (:func:`default_shard_rows`, at least 8 windows) keeps that under ~1/8.
+default shard size (:func:`default_shard_rows`, at least 8 windows on large corpora) keeps
+that under ~1/8.
 
 Only ``reset="sentence"`` can be sharded: with the state carried across sentences every row
 depends on all the text before it.
@@ -40,13 +41,17 @@ LEDGER = "shards"
 
 
 def default_shard_rows(n_rows: int, chunk_rows: int, window_rows: float) -> int:
-    """Rows per shard: at least 8 windows (a shard re-runs up to one window of its neighbour,
-    so this bounds the redundant work near 1/8) and at least 16 chunks, in whole chunks.
+    """Rows per shard, in whole chunks.
 
-    Depends only on the corpus and the settings (not on the number of workers), so a resumed
-    run cuts the same shards and finds its markers.
+    At least 8 windows (a shard re-runs up to one window of its neighbour, so this bounds the
+    redundant work near 1/8) and 16 chunks; but a corpus that would give fewer than 4 shards
+    is cut into about 4 of at least 2 windows each, so small corpora still use several
+    workers. Depends only on the corpus and the settings (not on the number of workers), so a
+    resumed run cuts the same shards and finds its markers.
     """
     rows = max(8 * window_rows, 16 * chunk_rows)
+    if n_rows / rows < 4:
+        rows = max(2 * window_rows, n_rows / 4)
     return int(math.ceil(min(rows, n_rows) / chunk_rows) * chunk_rows)
 
 
