@@ -40,7 +40,7 @@ def test_sharded_ablation_sweep_equals_single_process(client, tmp_path):
     model = tiny_model("lstm", layers=2, hidden=12, vocab=len(vocab), emb=8, seed=1)
     ref = ablation_sweep(model, vocab, items, mode="both", max_rows=120, progress=False)
     got, run = ablation_sweep_distributed(model, vocab, items, mode="both", max_rows=120,
-                                          client=client, progress=False)
+                                          client=client, passes_per_shard=1, progress=False)
     assert len(run.reports) > 2 and run.table["units"].sum() == 24
     np.testing.assert_array_equal(got.diffs, ref.diffs)
     pd.testing.assert_frame_equal(got.table, ref.table)
