@@ -112,11 +112,12 @@ def test_gradients_cli_property(tmp_path):
     model = tiny_model("lstm", layers=1, hidden=8, vocab=len(vocab), emb=3, seed=0)
     save_model(model, vocab, tmp_path / "m")
     r = CliRunner().invoke(main, ["gradients", "--model", str(tmp_path / "m"), "--corpus", str(conllu),
-                                  "--group-by", "xpos", "--max-delay", "3", "--basis", "raw",
+                                  "--group-by", "xpos", "--max-delay", "3",  # normalised basis
                                   "--property", "sg-pl=NN:NNS", "--out", str(tmp_path / "o")])
     assert r.exit_code == 0, r.output
     pm = pd.read_csv(tmp_path / "o" / "property_sg-pl_layer1_c.csv")
-    assert len(pm) == 4 and (pm.m <= 1 + 1e-9).all() and (pm.cos5 >= pm.cos1 - 1e-9).all()
+    assert len(pm) == 4 and (pm.m <= 1 + 1e-9).all() and (pm.cos5 <= 1 + 1e-9).all()
+    assert (pm.cos5 >= pm.cos1 - 1e-9).all() and (pm.m > 0).all()
     r = CliRunner().invoke(main, ["gradients", "--model", str(tmp_path / "m"), "--corpus", str(conllu),
                                   "--group-by", "xpos", "--max-delay", "3", "--property", "x=NN:VBZ"])
     assert r.exit_code == 2 and "no words tagged VBZ" in r.output

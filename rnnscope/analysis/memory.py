@@ -159,9 +159,13 @@ class MemoryResult:
     def property_memory(self, d: np.ndarray, group=ALL, n: Sequence[int] = (1, 5)) -> pd.DataFrame:
         """Relative memory ``m = |G d| / sigma1`` and ``cos(d, H_n) = |V_n^T d|`` per delay (eq. 16-20).
 
-        ``d`` is a unit vector in the result's basis (see :func:`difference_vector`).
+        ``d`` is a direction in the result's basis (see :func:`difference_vector`); it is scaled
+        to unit length, so ``m <= 1`` and the cosines are cosines.
         """
         d = np.asarray(d, dtype=np.float64)
+        if not np.linalg.norm(d) > 0:
+            raise RnnscopeError("the difference vector is zero")
+        d = d / np.linalg.norm(d)  # a direction: m and the cosines assume a unit vector
         rows = []
         for tau in range(self.max_delay + 1):
             if self.counts[group][tau] == 0:
@@ -337,15 +341,21 @@ def separability(embeddings: np.ndarray, ids_a: Sequence[int], ids_b: Sequence[i
 
 def difference_vector(embeddings: np.ndarray, ids_a: Sequence[int], ids_b: Sequence[int],
                       Z: np.ndarray | None = None) -> np.ndarray:
-    """``d = Z (mean e_a - mean e_b) / |mean e_a - mean e_b|`` (seed eq. 14); ``Z`` default I."""
+    """The unit vector along ``Z (mean e_a - mean e_b)`` (seed eq. 14); ``Z`` default I.
+
+    The seed writes ``Z (e_a - e_b) / |e_a - e_b|``, normalising *before* ``Z``; then ``d`` is
+    not a unit vector in the normalised space, and ``m = |G d| / sigma1`` and ``|V_n^T d|``
+    (eq. 16-20) are no longer bounded by 1 (with small embeddings ``Z`` scales by ~10-20). We
+    normalise after ``Z``, so ``m`` and the cosine mean what eq. 16-20 say they mean.
+    """
     a, b = _nonempty(ids_a, "a"), _nonempty(ids_b, "b")
     W = np.asarray(embeddings, dtype=np.float64)
     diff = W[a].mean(0) - W[b].mean(0)
-    norm = np.linalg.norm(diff)
+    d = diff if Z is None else Z @ diff
+    norm = np.linalg.norm(d)
     if norm == 0:
         raise RnnscopeError("the two classes have the same mean embedding")
-    d = diff / norm
-    return d if Z is None else Z @ d
+    return d / norm
 
 
 def _nonempty(ids, name) -> np.ndarray:
