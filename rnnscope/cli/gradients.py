@@ -179,9 +179,13 @@ def _frequencies(freq_from, corpus, ptb):
 
     if freq_from is None:
         counts = Counter(w for s in corpus for w in s.words)
+        counts.setdefault("<eos>", len(corpus))  # one end of sentence per sentence
     else:
         counts = word_frequencies(freq_from)
-    counts.setdefault("<eos>", len(corpus))  # one end of sentence per sentence
+        if "<eos>" not in counts:
+            from rnnscope.corpus.readers import read_corpus
+
+            counts["<eos>"] = len(read_corpus(freq_from))  # one per sentence (line) of that corpus
     return dict(counts)
 
 
