@@ -137,6 +137,16 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
                 "1x2048 (Radford: 1x4096) byte mLSTM on Amazon reviews"),
         seeds=("002",)),
     Recipe(
+        name="shakespeare-char-lstm256",
+        description="char LSTM 1x256 (64-dim embedding) on Tiny Shakespeare (last 10% = valid)",
+        steps=("rnnscope train --corpus-train {data}/tinyshakespeare/input.txt.gz "
+               "--valid-fraction 0.1 --level char --cell lstm --layers 1 --hidden {hidden} "
+               "--emb 64 --dropout 0 --lr 4e-3 --bptt 64 --batch-size 16 --epochs {epochs} "
+               "--threads 1 --no-progress --out {run}",),
+        params={"hidden": 256, "epochs": 4}, tiny={"hidden": 8, "epochs": 1},
+        budget="4 epochs (the training engineer's measured run of exactly this command)",
+        seeds=("000", "001")),
+    Recipe(
         name="sst2-classifier-lstm64",
         description="word LSTM 1x64 sentiment classifier on SST-2 (seed 000's task model)",
         steps=("rnnscope train-classifier --data {data}/sst2 --out {run}/model --epochs {epochs} "
