@@ -5,6 +5,7 @@ set -e
 cd "$(dirname "$0")/.."
 for r in ptb-lstm256 ptb-gru256 ptb-rnn256 synthetic-lstm64 sst2-byte-lstm256 \
          sst2-classifier-lstm64 ud-en-ewt-word-lstm64 ud-en-ewt-char-lstm64 \
-         ud-pt-bosque-word-lstm64 ud-no-bokmaal-word-lstm64 ud-bg-btb-word-lstm64; do
+         ud-pt-bosque-word-lstm64 ud-no-bokmaal-word-lstm64 ud-bg-btb-word-lstm64 \
+         shakespeare-char-lstm256; do
     OMP_NUM_THREADS=1 rnnscope recipe "$r" --data "${DATA:-../shared/data}" --runs "${RUNS:-../runs}"
 done
