@@ -251,16 +251,25 @@ ANALYSES: dict[str, Recipe] = {a.name: a for a in (
             f"rnnscope connectivity {_NA} --sources @file:{_S004}/syntax_unit.txt "
             f"--targets @file:{_S004}/number_units.txt --scale-task NounPP "
             f"--out {_S004}/connectivity",
-            f"py:rnnscope.recipes.analyses:copy_figure src={_S004}/agreement/agreement.png "
-            "dst={figures}/s004_agreement.png",
-            f"py:rnnscope.recipes.analyses:copy_figure src={_S004}/ablate/ablation_sweep.png "
-            "dst={figures}/s004_ablation_sweep.png",
-            f"py:rnnscope.recipes.analyses:copy_figure src={_S004}/syntax/syntax_units.png "
-            "dst={figures}/s004_syntax_units.png",
-            f"py:rnnscope.recipes.analyses:copy_figure src={_S004}/time/time_decoding_matrix.png "
-            "dst={figures}/s004_time_decoding.png",
         ),
         ship=False, seeds=("004",)),
+    Recipe(
+        name="figures",
+        description="copy the figures that commands wrote into their --out folders to docs/figures",
+        steps=tuple(
+            f"py:rnnscope.recipes.analyses:copy_figure src={{results}}/{src} dst={{figures}}/{dst}"
+            for src, dst in (
+                ("s003_pos/memory_layer1_c.png", "s003_memory_pos.png"),
+                ("s003_words/decay_relation_layer1_c.png", "s003_decay_vs_frequency.png"),
+                ("s003_random/memory_compare.png", "s003_trained_vs_random.png"),
+                ("s003_cells/memory_compare.png", "s003_lstm_gru_rnn.png"),
+                ("s004/agreement/agreement.png", "s004_agreement.png"),
+                ("s004/ablate/ablation_sweep.png", "s004_ablation_sweep.png"),
+                ("s004/syntax/syntax_units.png", "s004_syntax_units.png"),
+                ("s004/time/time_decoding_matrix.png", "s004_time_decoding.png"),
+                ("s004/dynamics/dynamics_NounPP_1_241.png", "s004_dynamics_unit241.png"),
+            )),
+        ship=False, seeds=()),
 )}
 
 
