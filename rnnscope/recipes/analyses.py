@@ -221,6 +221,16 @@ ANALYSES: dict[str, Recipe] = {a.name: a for a in (
         ),
         ship=False, seeds=("003",)),
     Recipe(
+        name="s003-sizes",
+        description="seed 003 Fig 6a: cell-state memory of 128-, 256- and 512-unit PTB LSTMs",
+        steps=(
+            "rnnscope memory-compare --model {models}/ptb-lstm128 --model {models}/ptb-lstm256 "
+            "--model {runs}/ptb-lstm512/model --name 128h --name 256h --name 512h "
+            "--state layer1.c --corpus {data}/ptb/ptb.valid.txt.gz --max-delay 50 "
+            "--max-units 1000 --out {results}/s003_sizes",
+        ),
+        ship=False, seeds=("003",)),
+    Recipe(
         name="s004-agreement",
         description="seed 004: NA-task accuracies, single-unit ablation sweep, dynamics, "
                     "time decoding, syntax units (PTB LSTM, lowercased tasks)",
@@ -263,6 +273,7 @@ ANALYSES: dict[str, Recipe] = {a.name: a for a in (
                 ("s003_words/decay_relation_layer1_c.png", "s003_decay_vs_frequency.png"),
                 ("s003_random/memory_compare.png", "s003_trained_vs_random.png"),
                 ("s003_cells/memory_compare.png", "s003_lstm_gru_rnn.png"),
+                ("s003_sizes/memory_compare.png", "s003_hidden_sizes.png"),
                 ("s004/agreement/agreement.png", "s004_agreement.png"),
                 ("s004/ablate/ablation_sweep.png", "s004_ablation_sweep.png"),
                 ("s004/syntax/syntax_units.png", "s004_syntax_units.png"),

@@ -117,6 +117,17 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
         steps=(_PTB_TRAIN,), params={**_PTB_PARAMS, "cell": "rnn"}, tiny=dict(_PTB_TINY),
         budget=_PTB_BUDGET, seeds=("003",)),
     Recipe(
+        name="ptb-lstm128",
+        description="word LSTM 1x128, 64-dim embedding, on PTB (seed 003 hidden-size comparison)",
+        steps=(_PTB_TRAIN,), params={**_PTB_PARAMS, "hidden": 128}, tiny=dict(_PTB_TINY),
+        budget=_PTB_BUDGET, seeds=("003",)),
+    Recipe(
+        name="ptb-lstm512",
+        description="word LSTM 1x512, 64-dim embedding, on PTB (seed 003 hidden-size comparison)",
+        steps=(_PTB_TRAIN,), params={**_PTB_PARAMS, "hidden": 512}, tiny=dict(_PTB_TINY),
+        ship=False,  # 28 MB, over the 20 MB limit for models/: analyses read {runs}/ptb-lstm512
+        budget=_PTB_BUDGET, seeds=("003",)),
+    Recipe(
         name="sst2-byte-lstm256",
         description="byte LSTM 1x256 (64-dim embedding) on the SST-2 training sentences",
         steps=(
