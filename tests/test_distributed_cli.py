@@ -16,8 +16,6 @@ from rnnscope.cli import main  # noqa: E402
 from rnnscope.store import ActivationStore  # noqa: E402
 from rnnscope.vocab import Vocabulary  # noqa: E402
 
-if "cluster" not in {p.name for p in main.commands["extract"].params}:  # until the options land
-    pytest.skip("the CLI commands do not have --cluster yet", allow_module_level=True)
 
 TEXT = ["the cat sat on the mat", "dogs ran to the old red barn", "birds sang",
         "the old cat ran", "a red bird sang on the barn"] * 8

@@ -13,6 +13,8 @@ from pathlib import Path
 import click
 
 from rnnscope.errors import RnnscopeError
+from rnnscope.distributed.cli import choose
+from rnnscope.distributed.cluster import cluster_options
 
 
 def _threads(n: int) -> None:
@@ -149,7 +151,9 @@ def agreement(model, vocab, outdir, items):
 @click.option("--n-random", default=1000, show_default=True)
 @click.option("--threshold", default=10.0, show_default=True, help="Accuracy drop (points) to report.")
 @click.option("--max-rows", default=1024, show_default=True, help="Rows per batched pass.")
-def ablate(model, vocab, outdir, items, mode, layers, subset, n_random, threshold, max_rows):
+@cluster_options
+def ablate(model, vocab, outdir, items, mode, layers, subset, n_random, threshold, max_rows,
+           cluster=None, workers=None):
     """Single-unit ablation sweep (Table 2), or subset ablation with a permutation p-value."""
     from rnnscope.agreement.ablation import ablation_sweep, subset_ablation
     from rnnscope.agreement.units import parse_units
@@ -167,6 +171,8 @@ def ablate(model, vocab, outdir, items, mode, layers, subset, n_random, threshol
         layer_list = [int(x) for x in layers.split(",")] if layers else None
     except ValueError:
         raise RnnscopeError(f"--layers must be comma-separated integers, got {layers!r}") from None
+    ablation_sweep = choose(ablation_sweep,
+                            "rnnscope.distributed.ablate:ablation_sweep_distributed", cluster, workers)
     res = ablation_sweep(model, vocab, items, mode=mode, layers=layer_list, max_rows=max_rows)
     _skips(res.full)
     _show(f"Table 2: accuracy (%) with single units ablated ({mode}); '-' = drop < {threshold:g} points",

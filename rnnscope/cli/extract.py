@@ -4,6 +4,8 @@ from __future__ import annotations
 import click
 
 from rnnscope.errors import RnnscopeError
+from rnnscope.distributed.cli import choose
+from rnnscope.distributed.cluster import cluster_options
 
 
 def _csv(value: str | None, kind: type = str, what: str = "value") -> list | None:
@@ -40,8 +42,10 @@ def _csv(value: str | None, kind: type = str, what: str = "value") -> list | Non
 @click.option("--resume", is_flag=True, help="Continue an interrupted extraction in --out.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store in --out.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
+@cluster_options
 def extract_cmd(model_path, vocab, trust_pickle, corpus_path, components, layers, dtype, reset,
-                batch_size, chunk_rows, compress, max_sentences, threads, out, resume, overwrite, progress):
+                batch_size, chunk_rows, compress, max_sentences, threads, out, resume, overwrite, progress,
+                cluster=None, workers=None):
     """Run a model over a corpus and store every component of every layer at every unit."""
     import torch
 
@@ -58,6 +62,7 @@ def extract_cmd(model_path, vocab, trust_pickle, corpus_path, components, layers
         if max_sentences < 1:
             raise RnnscopeError(f"--max-sentences must be positive, got {max_sentences}")
         corpus = Corpus(corpus.sentences[:max_sentences], name=corpus.name)
+    extract = choose(extract, "rnnscope.distributed.extract:extract_distributed", cluster, workers)
     store = extract(model, vocabulary, corpus, out, components=_csv(components, what="component"),
                     layers=_csv(layers, int, "layer"), dtype=dtype, reset=reset,
                     batch_size=batch_size, resume=resume, overwrite=overwrite,

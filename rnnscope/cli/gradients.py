@@ -10,6 +10,9 @@ from pathlib import Path
 
 import click
 
+from rnnscope.distributed.cli import choose
+from rnnscope.distributed.cluster import cluster_options
+
 _OUT = click.option("--out", default=None, help="Folder for tables (CSV) and plots (PNG).")
 
 
@@ -89,8 +92,10 @@ def _common(fn):
               help="Difference vector between two tag sets, e.g. 'sg-pl=NN,NNP:NNS,NNPS' (needs --group-by "
                    "a tag column): separability, relative memory m and cos with the top-1/5 directions.")
 @_OUT
+@cluster_options
 def gradients_cmd(model_path, corpus, ptb_normalise, states, max_delay, window, max_units, basis, threads,
-                  group_by, freq_from, min_count, properties, out):
+                  group_by, freq_from, min_count, properties, out,
+                  cluster=None, workers=None):
     """State-gradient memory: sigma1 and sigma1/sum over delays, per class ranking, decay fits."""
     import torch
 
@@ -108,6 +113,7 @@ def gradients_cmd(model_path, corpus, ptb_normalise, states, max_delay, window, 
             for w in lab:
                 counts[w] = counts.get(w, 0) + 1
         labels = [[w if counts[w] >= min_count else None for w in lab] for lab in labels]
+    memory = choose(memory, "rnnscope.distributed.gradients:memory_distributed", cluster, workers)
     for state in states:
         res = memory(model, seqs, state, max_delay, labels, basis=basis, frequencies=freqs, label=state)
         tab = res.table

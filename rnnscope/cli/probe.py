@@ -9,6 +9,8 @@ from __future__ import annotations
 import click
 
 from rnnscope.errors import RnnscopeError
+from rnnscope.distributed.cli import choose
+from rnnscope.distributed.cluster import cluster_options
 
 
 def _list(value: str | None, kind: type = str, what: str = "value") -> list | None:
@@ -82,12 +84,15 @@ def common(fn):
 @click.option("--C", "C", type=float, default=1.0, show_default=True, help="Inverse L2 strength.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @common
+@cluster_options
 def probe_cmd(store_path, feature, components, layers, offsets, read, test_store, test_size,
-              no_control, min_count, C, seed, csv_path, plot_path, threads):
+              no_control, min_count, C, seed, csv_path, plot_path, threads,
+              cluster=None, workers=None):
     """Decode a word feature from every component with a softmax probe (seed 000)."""
     from rnnscope.analysis.probe import probe
 
     _threads(threads)
+    probe = choose(probe, "rnnscope.distributed.probe:probe_one_distributed", cluster, workers)
     res = probe(_open(store_path), feature, components=_list(components, what="component"),
                 layers=_list(layers, int, "layer"), offsets=_list(offsets, int, "offset") or [0],
                 read=read, test_store=_open(test_store) if test_store else None,
