@@ -14,7 +14,11 @@ Layout:
   shard-complete marker after each shard's data, resume by skipping marked shards, one progress
   bar, a per-worker throughput summary;
 * :mod:`~rnnscope.distributed.extract`, :mod:`~.ablate`, :mod:`~.probe`, :mod:`~.gradients` —
-  each analysis split into shards whose merged result equals the single-process run.
+  each analysis split into shards whose merged result equals the single-process run;
+* :mod:`~rnnscope.distributed.cli` — how ``extract``, ``ablate``, ``probe`` and ``gradients``
+  switch to those runners when given ``--cluster``/``--workers``.
+
+See ``docs/distributed.md``.
 
 Dask is an optional extra (``pip install 'rnnscope[distributed]'``). Nothing here imports it
 at module import time, and single-machine commands never import this package's runners.
