@@ -61,6 +61,8 @@ class _Folder:
 
     def __init__(self, path: Any):
         self.url = str(path)
+        if self.url.startswith("file://"):  # zarr's fsspec store does not create local folders
+            self.url = self.url[len("file://"):]
         self.fs, self.root = fsspec.core.url_to_fs(self.url)
         self.root = self.root.rstrip("/")
 

@@ -136,6 +136,15 @@ def test_fsspec_url(tmp_path):
                                   acts[(tokens["upos"] == "VERB").to_numpy()])
 
 
+
+def test_file_url_creates_the_local_folder(tmp_path):
+    tokens = _tokens(30)
+    acts = np.random.default_rng(3).normal(size=(30, 3)).astype(np.float32)
+    url = f"file://{tmp_path}/new/s"
+    ActivationStore.from_arrays(url, {"layer1.h": acts}, tokens)
+    assert (tmp_path / "new" / "s" / COMPLETE).exists()
+    np.testing.assert_array_equal(ActivationStore.open(url).get("layer1.h"), acts)
+
 def test_zstd_compression_roundtrips_and_is_recorded(tmp_path):
     acts = np.random.default_rng(4).uniform(size=(200, 6)).astype(np.float32)
     w = StoreWriter.create(tmp_path / "z", 200, ["layer1.i"], 6, dtype="float32",
