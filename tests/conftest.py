@@ -24,6 +24,15 @@ def tiny_model(cell: str = "lstm", layers: int = 2, hidden: int = 32, vocab: int
     return model.eval()
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny models run fastest single-threaded, and do not fight the other xdist worker for cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """``../shared/data``; tests using it skip with a clear reason where it is absent."""

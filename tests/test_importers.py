@@ -39,13 +39,6 @@ MODEL_PY = textwrap.dedent('''
             return self.decoder(output), hidden
 ''')
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest single-threaded (and do not fight other processes for cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 

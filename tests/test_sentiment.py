@@ -15,13 +15,6 @@ from rnnscope.errors import RnnscopeError
 from rnnscope.vocab import Vocabulary
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models train 4x faster on one thread on a shared machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def planted(n, rng, unit=11, hidden=24):

@@ -16,13 +16,6 @@ from rnnscope.training import TrainConfig, train_lm
 from rnnscope.training.data import batchify, encode_text, num_windows, split_text, windows
 from rnnscope.vocab import Vocabulary
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest single-threaded (and do not fight other processes for cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 

@@ -12,12 +12,6 @@ from rnnscope.vocab import Vocabulary
 VECTORS = {"the": [0.5, -1.0, 2.0, 0.25], "cat": [1.5, 0.0, -0.5, 3.0], "Dog": [-2.0, 1.0, 1.0, 1.0]}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _w2v(path, header=True):
