@@ -264,14 +264,6 @@ ANALYSES: dict[str, Recipe] = {a.name: a for a in (
         ),
         ship=False, seeds=("004",)),
     Recipe(
-        name="s004-long",
-        description="seed 004 NA tasks on the longer-trained PTB LSTM (3 epochs)",
-        steps=(
-            "rnnscope agreement {models}/ptb-lstm256-long --lowercase --n 600 --seed 0 "
-            f"--out {_S004}/agreement_long",
-        ),
-        ship=False, seeds=("004",)),
-    Recipe(
         name="figures",
         description="copy the figures that commands wrote into their --out folders to docs/figures",
         steps=tuple(

@@ -100,14 +100,6 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
         params=dict(_PTB_PARAMS), tiny=dict(_PTB_TINY), budget=_PTB_BUDGET,
         seeds=("001", "003", "004")),
     Recipe(
-        name="ptb-lstm256-long",
-        description="ptb-lstm256 trained longer: 3 epochs over all of PTB (does agreement appear?)",
-        steps=(_PTB_TRAIN,), params={**_PTB_PARAMS, "epochs": 3, "max_tokens": 1_000_000},
-        tiny=dict(_PTB_TINY),
-        budget="3 epochs over all 929,589 PTB training tokens, Adam, bf16 (trained once the "
-               "machine was quieter)",
-        seeds=("004",)),
-    Recipe(
         name="ptb-lstm256-random",
         description="the same network as ptb-lstm256 with random weights (no training)",
         steps=("py:rnnscope.recipes.prepare:random_copy model={models}/ptb-lstm256 "
