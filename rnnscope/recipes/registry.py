@@ -182,6 +182,23 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
         budget=("1M training tokens (seed 003: 16M), Adam instead of Adagrad, 50 -> 64 units, "
                 "10-dim embedding (seed 003: one-hot input); settings of the memory engineer's run C"),
         seeds=("003",)),
+    Recipe(
+        name="synthetic-lstm128",
+        description="LSTM 1x128 on the synthetic A B B ... dataset of seed 003, lr halved on plateaus",
+        steps=(
+            "rnnscope synthetic-data --out {runs}/data/synthetic --train-tokens {train_tokens} "
+            "--seed 0",
+            "rnnscope train --corpus-train {runs}/data/synthetic/train.txt "
+            "--corpus-valid {runs}/data/synthetic/valid.txt "
+            "--corpus-test {runs}/data/synthetic/test.txt --level word --cell lstm --layers 1 "
+            "--hidden {hidden} --emb 10 --dropout 0 --optimizer adam --lr 0.005 --lr-decay 0.5 "
+            "--clip 1 --batch-size 64 --bptt 64 --epochs {epochs} --patience 4 --seed 1 "
+            "--threads 1 --no-progress --out {run}",
+        ),
+        params={"hidden": 128, "epochs": 25, "train_tokens": 1_000_000},
+        tiny={"hidden": 8, "epochs": 1, "train_tokens": 5000},
+        budget="1M training tokens (seed 003: 16M), Adam with the rate halved on plateaus, 128 units",
+        seeds=("003",)),
     _ud_lm("en_ewt", "train", "word", 64, 3, "train split, validated on dev; probes fit on dev, scored on test"),
     _ud_lm("en_ewt", "train", "char", 64, 2, "train split surface text"),
     _ud_lm("pt_bosque", "dev", "word", 64, 6, "90% of dev; the LM saw the dev sentences the probe is fit on"),
