@@ -63,6 +63,27 @@ _PTB_BUDGET = ("1 epoch over the first 600,000 of PTB's 929,589 training tokens 
                "(seed 003: SGD over all of PTB, lr 1 for 6 epochs then decayed, 200-word BPTT)")
 
 
+def _synthetic_lm(hidden: int, lr: float, lr_decay: float, epochs: int, patience: int,
+                  description: str, budget: str) -> Recipe:
+    """An LSTM on seed 003's synthetic A B B ... data (1M training tokens, seed 0)."""
+    return Recipe(
+        name=f"synthetic-lstm{hidden}",
+        description=description,
+        steps=(
+            "rnnscope synthetic-data --out {runs}/data/synthetic --train-tokens {train_tokens} "
+            "--seed 0",
+            "rnnscope train --corpus-train {runs}/data/synthetic/train.txt "
+            "--corpus-valid {runs}/data/synthetic/valid.txt "
+            "--corpus-test {runs}/data/synthetic/test.txt --level word --cell lstm --layers 1 "
+            f"--hidden {{hidden}} --emb 10 --dropout 0 --optimizer adam --lr {lr} "
+            f"--lr-decay {lr_decay} --clip 1 --batch-size 64 --bptt 64 --epochs {{epochs}} "
+            f"--patience {patience} --seed 1 --threads 1 --no-progress --out {{run}}",
+        ),
+        params={"hidden": hidden, "epochs": epochs, "train_tokens": 1_000_000},
+        tiny={"hidden": 8, "epochs": 1, "train_tokens": 5000},
+        budget=budget, seeds=("003",))
+
+
 def _ud_lm(code: str, split: str, level: str, hidden: int, epochs: int, note: str) -> Recipe:
     """A seed-000 style 64-dim word/char LSTM LM trained on one UD treebank's own text.
 
@@ -164,41 +185,16 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
         steps=("rnnscope train-classifier --data {data}/sst2 --out {run}/model --epochs {epochs} "
                "--hidden 64 --emb 64 --threads 1",),
         params={"epochs": 4}, tiny={"epochs": 1}, budget="4 epochs", seeds=("000",)),
-    Recipe(
-        name="synthetic-lstm64",
-        description="LSTM 1x64 on the synthetic A B B ... dataset of seed 003 (10 token types)",
-        steps=(
-            "rnnscope synthetic-data --out {runs}/data/synthetic --train-tokens {train_tokens} "
-            "--seed 0",
-            "rnnscope train --corpus-train {runs}/data/synthetic/train.txt "
-            "--corpus-valid {runs}/data/synthetic/valid.txt "
-            "--corpus-test {runs}/data/synthetic/test.txt --level word --cell lstm --layers 1 "
-            "--hidden {hidden} --emb 10 --dropout 0 --optimizer adam --lr 0.01 --lr-decay 1.0 "
-            "--clip 1 --batch-size 64 --bptt 64 --epochs {epochs} --patience {epochs} --seed 1 "
-            "--threads 1 --no-progress --out {run}",
-        ),
-        params={"hidden": 64, "epochs": 30, "train_tokens": 1_000_000},
-        tiny={"hidden": 8, "epochs": 1, "train_tokens": 5000},
-        budget=("1M training tokens (seed 003: 16M), Adam instead of Adagrad, 50 -> 64 units, "
-                "10-dim embedding (seed 003: one-hot input); settings of the memory engineer's run C"),
-        seeds=("003",)),
-    Recipe(
-        name="synthetic-lstm128",
-        description="LSTM 1x128 on the synthetic A B B ... dataset of seed 003, lr halved on plateaus",
-        steps=(
-            "rnnscope synthetic-data --out {runs}/data/synthetic --train-tokens {train_tokens} "
-            "--seed 0",
-            "rnnscope train --corpus-train {runs}/data/synthetic/train.txt "
-            "--corpus-valid {runs}/data/synthetic/valid.txt "
-            "--corpus-test {runs}/data/synthetic/test.txt --level word --cell lstm --layers 1 "
-            "--hidden {hidden} --emb 10 --dropout 0 --optimizer adam --lr 0.005 --lr-decay 0.5 "
-            "--clip 1 --batch-size 64 --bptt 64 --epochs {epochs} --patience 4 --seed 1 "
-            "--threads 1 --no-progress --out {run}",
-        ),
-        params={"hidden": 128, "epochs": 25, "train_tokens": 1_000_000},
-        tiny={"hidden": 8, "epochs": 1, "train_tokens": 5000},
-        budget="1M training tokens (seed 003: 16M), Adam with the rate halved on plateaus, 128 units",
-        seeds=("003",)),
+    _synthetic_lm(64, lr=0.01, lr_decay=1.0, epochs=30, patience=30,
+                  description="LSTM 1x64 on the synthetic A B B ... dataset of seed 003 (10 token types)",
+                  budget=("1M training tokens (seed 003: 16M), Adam instead of Adagrad, 50 -> 64 "
+                          "units, 10-dim embedding (seed 003: one-hot input); settings of the "
+                          "memory engineer's run C")),
+    _synthetic_lm(128, lr=0.005, lr_decay=0.5, epochs=25, patience=4,
+                  description=("LSTM 1x128 on the synthetic A B B ... dataset of seed 003, lr "
+                               "halved on plateaus"),
+                  budget=("1M training tokens (seed 003: 16M), Adam with the rate halved on "
+                          "plateaus, 128 units")),
     _ud_lm("en_ewt", "train", "word", 64, 3, "train split, validated on dev; probes fit on dev, scored on test"),
     _ud_lm("en_ewt", "train", "char", 64, 2, "train split surface text"),
     _ud_lm("pt_bosque", "dev", "word", 64, 6, "90% of dev; the LM saw the dev sentences the probe is fit on"),
