@@ -12,16 +12,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from rnnscope.analysis.correlate import correlate
-from rnnscope.checkpoint import load_model
-from rnnscope.corpus.readers import read_text
 from rnnscope.errors import RnnscopeError
-from rnnscope.extract import extract
-from rnnscope.training.data import encode_text
-from rnnscope.training.train import evaluate_loss
+
+if TYPE_CHECKING:  # the CLI imports this module at start-up: keep the heavy imports in run_demo
+    import pandas as pd
 
 DATA = Path(__file__).resolve().parent / "data"
 DEMO_MODEL = DATA / "demo_model"
@@ -50,6 +46,13 @@ def run_demo(out_dir: str | Path = "rnnscope-demo", model_path: str | Path = DEM
              corpus_path: str | Path = DEMO_SENTENCES, report: bool = True, top: int = 5,
              say: Callable[[str], None] = print) -> DemoResult:
     """Run the demo, writing the store and report under ``out_dir`` (replaced if present)."""
+    from rnnscope.analysis.correlate import correlate
+    from rnnscope.checkpoint import load_model
+    from rnnscope.corpus.readers import read_text
+    from rnnscope.extract import extract
+    from rnnscope.training.data import encode_text
+    from rnnscope.training.train import evaluate_loss
+
     if not Path(model_path).exists():
         raise RnnscopeError(f"demo model not found at {model_path}: reinstall rnnscope "
                             "or pass --model")
