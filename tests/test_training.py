@@ -109,9 +109,27 @@ def test_early_stopping_and_lr_decay(tmp_path):
 
 
 def test_bf16_training_runs_and_stays_fp32(tmp_path):
-    result = train_lm(_config(tmp_path, epochs=1, bf16=True))
+    """bf16 where the CPU has it, float32 with a notice where it has not; never a crash."""
+    from rnnscope.training.precision import cpu_bf16_supported
+
+    messages: list[str] = []
+    result = train_lm(_config(tmp_path, epochs=1, bf16=True), log=messages.append)
     assert all(p.dtype == torch.float32 for p in result.model.parameters())
     assert math.isfinite(result.metrics["valid_loss"])
+    assert result.metrics["bf16_used"] is cpu_bf16_supported()
+    notices = [m for m in messages if "no bfloat16 support" in m]
+    assert len(notices) == (0 if cpu_bf16_supported() else 1)
+
+
+def test_bf16_falls_back_when_the_cpu_lacks_it(tmp_path, monkeypatch):
+    """A CPU without bf16 (simulated) trains in float32 and says so once."""
+    from rnnscope.training import precision
+
+    monkeypatch.setattr(precision, "cpu_bf16_supported", lambda: False)
+    messages: list[str] = []
+    result = train_lm(_config(tmp_path, epochs=1, bf16=True), log=messages.append)
+    assert result.metrics["bf16_used"] is False
+    assert sum("no bfloat16 support" in m for m in messages) == 1
 
 
 def test_word_level_valid_fraction_and_test_perplexity(tmp_path):

@@ -20,7 +20,6 @@ import json
 import math
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from rnnscope.errors import RnnscopeError
 from rnnscope.model import ModelConfig, RecurrentLM
 from rnnscope.training.data import (batchify, build_vocab, encode_text, num_windows, read_raw,
                                     split_text, windows)
+from rnnscope.training.precision import training_autocast
 from rnnscope.training.embeddings import init_embeddings, word2vec_dim
 from rnnscope.training.state import (CHECKPOINT, load_training_checkpoint,
                                      save_training_checkpoint)
@@ -222,7 +222,7 @@ def train_lm(config: TrainConfig, log: Callable[[str], None] | None = None) -> T
 def _train_epochs(cfg, model, vocab, optimizer, data, valid, info, hidden, run_dir, say) -> bool:
     """The epoch loop; returns True when stopped by ``stop_after`` (a simulated interruption)."""
     params = [p for p in model.parameters() if p.requires_grad]
-    cast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if cfg.bf16 else nullcontext
+    cast, info["bf16_used"] = training_autocast(cfg.bf16, say)
     n_windows = num_windows(data, cfg.bptt)
     while info["epoch"] < cfg.epochs and info["bad_epochs"] < cfg.patience:
         model.train()
@@ -303,6 +303,7 @@ def _finish(cfg, model, vocab, valid, test, info, run_dir, interrupted, say) -> 
                    "train_tokens_per_epoch": info.get("train_tokens"),
                    "train_tokens_per_second": info.get("train_tokens", 0) * info["epoch"]
                    / max(info["seconds"], 1e-9),
+                   "bf16_used": bool(info.get("bf16_used", False)),
                    "history": info["history"]}
         if test is not None:
             test_loss = evaluate_loss(model, test, cfg.eval_batch_size, cfg.bptt)
