@@ -76,7 +76,7 @@ class _Clamp:
 def _build_clamps(model: RecurrentLM, rows: Sequence[Sequence[Intervention]], time: int,
                   means: dict[str, torch.Tensor] | None) -> dict[str, _Clamp]:
     cfg = model.config
-    p = model.decoder.weight
+    p = model.encoder.weight
     clamps: dict[str, _Clamp] = {}
     for row, ivs in enumerate(rows):
         for iv in ivs:
@@ -136,11 +136,7 @@ def run_stepwise(model: RecurrentLM, tokens: torch.Tensor,
             if comp in record:
                 states[key(n + 1, comp)] = value
         x = out["h"]
-    if logits_for is None:
-        logits = model.decoder(x)
-    else:
-        ids = torch.as_tensor(logits_for, dtype=torch.long, device=x.device)
-        logits = torch.nn.functional.linear(x, model.decoder.weight[ids], model.decoder.bias[ids])
+    logits = model.output(x) if logits_for is None else model.token_scores(x, logits_for)
     return logits, states
 
 
@@ -225,5 +221,6 @@ def ablate_outgoing(model: RecurrentLM, layer: int, units: Sequence[int]) -> Rec
         if layer < model.config.num_layers:
             ablated.layers[layer].weight_ih_l0[:, idx] = 0.0
         else:
-            ablated.decoder.weight[:, idx] = 0.0
+            for weight in ablated.output_input_weights():
+                weight[:, idx] = 0.0
     return ablated

@@ -45,8 +45,25 @@ class ModelConfig:
     num_layers: int = 1
     dropout: float = 0.0
     tie_weights: bool = False
+    # Output layer: "softmax" (one linear decoder over the vocabulary) or "adaptive"
+    # (nn.AdaptiveLogSoftmaxWithLoss: a head over the most frequent words plus clusters of
+    # rarer words on smaller projections; needs ids sorted by frequency, as our vocabularies are).
+    output: str = "softmax"
+    adaptive_cutoffs: tuple[int, ...] = (2000, 10000)
+    adaptive_div: float = 4.0
 
     def __post_init__(self) -> None:
+        if self.output not in ("softmax", "adaptive"):
+            raise RnnscopeError(f"unknown output layer {self.output!r}; choose softmax or adaptive")
+        self.adaptive_cutoffs = tuple(int(c) for c in self.adaptive_cutoffs)
+        if self.output == "adaptive":
+            cuts = [c for c in self.adaptive_cutoffs if c < int(self.vocab_size)]
+            if not cuts or cuts != sorted(set(cuts)) or cuts[0] < 1:
+                raise RnnscopeError(f"adaptive cutoffs {list(self.adaptive_cutoffs)} must be "
+                                    f"increasing and below the vocabulary size {self.vocab_size}")
+            self.adaptive_cutoffs = tuple(cuts)
+            if self.tie_weights:
+                raise RnnscopeError("weight tying is not available with the adaptive output layer")
         if self.cell not in COMPONENTS:
             raise RnnscopeError(f"unknown cell {self.cell!r}; choose lstm, gru or rnn")
         for name in ("vocab_size", "emb_dim", "hidden_size", "num_layers"):
@@ -83,17 +100,94 @@ class RecurrentLM(nn.Module):
             for n in range(c.num_layers)
         )
         self.drop = nn.Dropout(c.dropout)
-        self.decoder = nn.Linear(c.hidden_size, c.vocab_size)
-        if c.tie_weights:
-            self.decoder.weight = self.encoder.weight
+        if c.output == "adaptive":
+            self.adaptive = nn.AdaptiveLogSoftmaxWithLoss(
+                c.hidden_size, c.vocab_size, list(c.adaptive_cutoffs), div_value=c.adaptive_div)
+        else:
+            self.decoder = nn.Linear(c.hidden_size, c.vocab_size)
+            if c.tie_weights:
+                self.decoder.weight = self.encoder.weight
         self.init_weights()
 
     def init_weights(self, scale: float = 0.1) -> None:
         """Uniform(-scale, scale) embedding/decoder, zero decoder bias (as the PyTorch LM example)."""
         nn.init.uniform_(self.encoder.weight, -scale, scale)
+        if self.config.output == "adaptive":
+            return  # nn.AdaptiveLogSoftmaxWithLoss keeps its own initialisation
         if not self.config.tie_weights:
             nn.init.uniform_(self.decoder.weight, -scale, scale)
         nn.init.zeros_(self.decoder.bias)
+
+    # -- output layer -------------------------------------------------------------------------
+    @property
+    def linear_output(self) -> bool:
+        """True when next-token scores are one linear map of the top hidden state (a decoder)."""
+        return self.config.output == "softmax"
+
+    def output(self, x: torch.Tensor) -> torch.Tensor:
+        """Next-token scores ``[..., V]`` of top-layer states ``x [..., H]``.
+
+        Softmax output: the decoder's logits. Adaptive output: exact log-probabilities (a
+        log-softmax of them is themselves, so every consumer of logits reads them unchanged).
+        """
+        if self.linear_output:
+            return self.decoder(x)
+        flat = x.reshape(-1, x.shape[-1])
+        return self.adaptive.log_prob(flat).view(*x.shape[:-1], self.config.vocab_size)
+
+    def token_scores(self, x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """Scores of the vocabulary ids ``ids [K]`` only: ``[..., K]``.
+
+        Differences of these scores are log-probability differences (logits of the linear
+        decoder, exact log-probabilities of the adaptive output), which is what comparing two
+        verb forms needs.
+        """
+        ids = torch.as_tensor(ids, dtype=torch.long, device=x.device)
+        if self.linear_output:
+            return nn.functional.linear(x, self.decoder.weight[ids], self.decoder.bias[ids])
+        flat = x.reshape(-1, x.shape[-1])
+        rows = flat.shape[0]
+        scores = self.token_log_probs(flat.repeat_interleave(len(ids), dim=0), ids.repeat(rows))
+        return scores.view(*x.shape[:-1], len(ids))
+
+    def token_log_probs(self, h: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """``log p(ids[n] | h[n])`` for ``h [N, H]``, ``ids [N]`` (only the clusters needed)."""
+        ids = torch.as_tensor(ids, dtype=torch.long, device=h.device)
+        if self.linear_output:
+            logp = torch.log_softmax(self.decoder(h), dim=-1)
+            return logp.gather(1, ids[:, None])[:, 0]
+        ada = self.adaptive
+        head = torch.log_softmax(ada.head(h), dim=-1)  # [N, shortlist + clusters]
+        out = h.new_empty(h.shape[0])
+        short = ids < ada.shortlist_size
+        out[short] = head[short, ids[short]]
+        for k, tail in enumerate(ada.tail):
+            lo, hi = ada.cutoffs[k], ada.cutoffs[k + 1]
+            m = (ids >= lo) & (ids < hi)
+            if m.any():
+                lp = torch.log_softmax(tail(h[m]), dim=-1)
+                out[m] = head[m, ada.shortlist_size + k] + lp.gather(1, (ids[m] - lo)[:, None])[:, 0]
+        return out
+
+    def pair_margin(self, h: torch.Tensor, good: torch.Tensor, bad: torch.Tensor) -> torch.Tensor:
+        """``log p(good) - log p(bad)`` per row of ``h [N, H]`` (ids ``[N]`` each)."""
+        if self.linear_output:
+            w, b = self.decoder.weight, self.decoder.bias
+            return (h * (w[good] - w[bad])).sum(-1) + (b[good] - b[bad])
+        return self.token_log_probs(h, good) - self.token_log_probs(h, bad)
+
+    def output_input_weights(self) -> list[torch.Tensor]:
+        """The weight matrices whose columns read the top layer's hidden units (for ablation)."""
+        if self.linear_output:
+            return [self.decoder.weight]
+        return [self.adaptive.head.weight, *(tail[0].weight for tail in self.adaptive.tail)]
+
+    def loss(self, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean next-token cross entropy (nats) of top-layer states ``x [B, T, H]``."""
+        flat, tgt = x.reshape(-1, x.shape[-1]).float(), targets.reshape(-1)
+        if self.linear_output:
+            return nn.functional.cross_entropy(self.decoder(flat), tgt)
+        return self.adaptive(flat, tgt).loss
 
     # -- properties -------------------------------------------------------------------------
     @property
@@ -106,7 +200,7 @@ class RecurrentLM(nn.Module):
 
     def init_state(self, batch_size: int) -> list:
         """A zero state for every layer, in PyTorch's per-layer convention."""
-        p = self.decoder.weight
+        p = self.encoder.weight
         zeros = lambda: p.new_zeros(1, batch_size, self.config.hidden_size)  # noqa: E731
         if self.cell == "lstm":
             return [(zeros(), zeros()) for _ in self.layers]
@@ -126,6 +220,12 @@ class RecurrentLM(nn.Module):
     def forward(self, tokens: torch.Tensor | None = None, state: list | None = None,
                 inputs_embeds: torch.Tensor | None = None) -> tuple[torch.Tensor, list]:
         """Logits ``[B, T, V]`` and the final state, via the fused PyTorch layers."""
+        x, new_state = self.forward_hidden(tokens, state, inputs_embeds)
+        return self.output(x), new_state
+
+    def forward_hidden(self, tokens: torch.Tensor | None = None, state: list | None = None,
+                       inputs_embeds: torch.Tensor | None = None) -> tuple[torch.Tensor, list]:
+        """Top-layer states ``[B, T, H]`` (after dropout) and the final state (training path)."""
         x = self._inputs(tokens, inputs_embeds)
         x = self.drop(x)
         state = state if state is not None else [None] * len(self.layers)
@@ -134,7 +234,7 @@ class RecurrentLM(nn.Module):
             x, hn = layer(x, hx)
             x = self.drop(x)
             new_state.append(hn)
-        return self.decoder(x), new_state
+        return x, new_state
 
     # -- all components ---------------------------------------------------------------------
     def run_with_states(self, tokens: torch.Tensor | None = None, state: list | None = None,
@@ -167,7 +267,7 @@ class RecurrentLM(nn.Module):
                 states[key(n + 1, comp)] = value
             final.append(hn)
             x = out
-        logits = self.decoder(x) if compute_logits else None
+        logits = self.output(x) if compute_logits else None
         return logits, states, final
 
     def _inputs(self, tokens: torch.Tensor | None, inputs_embeds: torch.Tensor | None) -> torch.Tensor:

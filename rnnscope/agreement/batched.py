@@ -103,9 +103,11 @@ class _Trie:
     SS and SP) share its nodes, so the recurrence runs once per distinct prefix.
     """
 
-    def __init__(self, items: np.ndarray, sequences: list[list[int]], direction, offset):
+    def __init__(self, items: np.ndarray, sequences: list[list[int]], good, bad, direction=None,
+                 offset=None):
         self.items = items
-        self.direction, self.offset = direction, offset  # [items, H], [items]
+        self.good, self.bad = good, bad  # [items] ids of the correct and the wrong verb form
+        self.direction, self.offset = direction, offset  # [items, H], [items]; linear output only
         levels: list[dict[tuple[int, int], int]] = []
         self.end_depth = np.empty(len(sequences), dtype=np.int64)
         self.end_node = np.empty(len(sequences), dtype=np.int64)
@@ -164,13 +166,16 @@ class AblationEngine:
         self.encoded = encoded
         self.n_items = len(encoded.items)
         self.max_rows = max(1, int(max_rows))
-        w, b = model.decoder.weight.detach(), model.decoder.bias.detach()
         seqs = [t for t, _, _ in encoded.ids]
         self.blocks = []
         for idx in _blocks(seqs, max_nodes):
             c = torch.tensor([encoded.ids[i][1] for i in idx], dtype=torch.long)
             r = torch.tensor([encoded.ids[i][2] for i in idx], dtype=torch.long)
-            self.blocks.append(_Trie(idx, [seqs[i] for i in idx], w[c] - w[r], b[c] - b[r]))
+            linear = {}
+            if model.linear_output:  # the margin is one dot product: precompute its direction
+                w, b = model.decoder.weight.detach(), model.decoder.bias.detach()
+                linear = {"direction": w[c] - w[r], "offset": b[c] - b[r]}
+            self.blocks.append(_Trie(idx, [seqs[i] for i in idx], c, r, **linear))
 
     # -- one step of one layer ----------------------------------------------------------
     def _step(self, n: int, x: torch.Tensor, prev, masks: Mapping[str, torch.Tensor], gi=None):
@@ -185,7 +190,7 @@ class AblationEngine:
         return out["h"][:, 0], (out["c"][:, 0] if lstm else None)
 
     def _zeros(self, rows: int):
-        z = self.model.decoder.weight.new_zeros(rows, self.model.config.hidden_size)
+        z = self.model.encoder.weight.new_zeros(rows, self.model.config.hidden_size)
         return (z, z)
 
     @staticmethod
@@ -234,7 +239,13 @@ class AblationEngine:
             ends = trie.ends[d]
             if len(ends):
                 h = x.reshape(rows, width, -1)[:, torch.as_tensor(trie.end_node[ends])]
-                out[:, ends] = (h * trie.direction[ends]).sum(-1) + trie.offset[ends]
+                if trie.direction is not None:
+                    out[:, ends] = (h * trie.direction[ends]).sum(-1) + trie.offset[ends]
+                else:
+                    e = torch.as_tensor(ends)
+                    margin = self.model.pair_margin(h.reshape(-1, h.shape[-1]),
+                                                    trie.good[e].repeat(rows), trie.bad[e].repeat(rows))
+                    out[:, ends] = margin.view(rows, len(ends))
             width_prev = width
         return out
 

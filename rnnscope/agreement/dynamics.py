@@ -140,6 +140,9 @@ def efferent_weights(model: RecurrentLM, vocab: Vocabulary, units: Sequence[tupl
     if low:
         raise RnnscopeError(f"unit {low[0]} is not in the top layer ({top}); only the top "
                             "layer projects to the decoder")
+    if not model.linear_output:
+        raise RnnscopeError("efferent weights need a linear decoder; this model has an adaptive "
+                            "output layer (its verb scores are not one weight per unit)")
     w = model.decoder.weight.detach()
     rows = []
     for sing, plur in verbs:

@@ -33,21 +33,44 @@ def _lines(path: str | Path) -> list[str]:
     p = Path(path)
     if not p.is_file():
         raise RnnscopeError(f"file not found: {p}")
+    data = p.read_bytes()
+    if data[:2] == b"\x1f\x8b":  # gzip, whatever the file is called
+        import gzip
+        import zlib
+
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise RnnscopeError(f"{p}: corrupt gzip file ({exc})") from None
     try:
-        text = p.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RnnscopeError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        line = data[:exc.start].count(b"\n") + 1
+        raise RnnscopeError(f"{p}:{line}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     lines = text.splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
     return lines
 
 
+def sibling(path: Path, suffix: str) -> Path:
+    """The file next to ``path`` with ``suffix`` instead of its own, with or without ``.gz``.
+
+    ``X.text.gz`` -> ``X.gold.gz`` or ``X.gold``; ``X.text`` -> ``X.gold`` or ``X.gold.gz``
+    (whichever exists; the plain name when neither does, so the error names it).
+    """
+    stem = path.with_suffix("") if path.suffix == ".gz" else path
+    plain = stem.with_suffix(suffix)
+    candidates = [plain.with_name(plain.name + ".gz"), plain] if path.suffix == ".gz" \
+        else [plain, plain.with_name(plain.name + ".gz")]
+    return next((c for c in candidates if c.is_file()), plain)
+
+
 def _paired(text_path: str | Path, gold_path: str | Path | None, min_cols: int, expected: str
             ) -> list[tuple[str, list[str], list[str]]]:
     """``(file:line of the gold line, tokens, gold columns)`` per line (gold defaults to X.gold)."""
     text_path = Path(text_path)
-    gold_path = Path(gold_path) if gold_path else text_path.with_suffix(".gold")
+    gold_path = Path(gold_path) if gold_path else sibling(text_path, ".gold")
     text, gold = _lines(text_path), _lines(gold_path)
     if len(text) != len(gold):
         raise RnnscopeError(f"{gold_path} has {len(gold)} lines but {text_path} has {len(text)}; "
@@ -111,7 +134,7 @@ def _condition(label: str, where: str) -> str:
 def read_lakretz(path: str | Path, task: str | None = None) -> list[NAItem]:
     """Items of a Lakretz NA-task file (task name defaults to the file name's stem)."""
     path = Path(path)
-    task = task or path.stem
+    task = task or (path.with_suffix("").stem if path.suffix == ".gz" else path.stem)
     pending: dict[str, dict] = {}
     order: list[str] = []
     for n, line in enumerate(_lines(path), start=1):

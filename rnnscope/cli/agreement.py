@@ -54,13 +54,17 @@ def item_options(f):
     @click.option("--n", "n", default=600, show_default=True, help="Generated sentences per condition.")
     @click.option("--seed", default=0, show_default=True)
     @click.option("--wordpools", type=click.Path(exists=True), help="JSON word pools replacing the shipped ones.")
-    @click.option("--lowercase", is_flag=True, help="Generate 'the boy ...' instead of 'The boy ...'.")
+    @click.option("--case", "case", type=click.Choice(["auto", "keep", "lower"]), default="auto",
+                  show_default=True, help="Casing of every item (generated or read): 'auto' "
+                  "lowercases them when the model's vocabulary is lowercased.")
+    @click.option("--lowercase", is_flag=True, help="Same as --case lower.")
     @click.option("--lakretz", multiple=True, type=click.Path(exists=True), help="Lakretz NA-task file (repeatable).")
     @click.option("--linzen", type=click.Path(exists=True), help="Linzen X.text (X.gold next to it).")
     @click.option("--gulordava", type=click.Path(exists=True), help="generated.text (generated.gold next to it).")
     @functools.wraps(f)
-    def wrapper(*a, tasks, n, seed, wordpools, lowercase, lakretz, linzen, gulordava, **kw):
+    def wrapper(*a, tasks, n, seed, wordpools, case, lowercase, lakretz, linzen, gulordava, **kw):
         from rnnscope.agreement import formats, tasks as T
+        from rnnscope.agreement.casing import normalise_case
 
         items = []
         for path in lakretz:
@@ -72,7 +76,10 @@ def item_options(f):
         if tasks or not items:
             names = [t for t in (tasks or ",".join(T.TASKS)).split(",") if t.strip()]
             items += T.generate(names, n=n, seed=seed, pools=T.load_wordpools(wordpools),
-                                capitalize=not lowercase)
+                                capitalize=True)
+        items, note = normalise_case(items, a[1], "lower" if lowercase else case)
+        if note:
+            click.echo(note, err=True)
         return f(*a, items=items, **kw)
     return wrapper
 

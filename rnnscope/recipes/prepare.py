@@ -70,3 +70,28 @@ def random_copy(model: str | Path, out: str | Path, seed: int = 0) -> Path:
     fresh = RecurrentLM(trained.config)
     return save_model(fresh, vocab, out, extra={"trained_with": "none (random init)",
                                                 "random_init_of": str(model), "seed": int(seed)})
+
+
+def lm_text(paths: str, out: str | Path, lowercase: bool = True) -> Path:
+    """Concatenate word-level LM corpora (``.gz`` read transparently) into one training text.
+
+    ``paths`` is comma-separated (PTB train, WikiText-2 train, ...). Lines are stripped, empty
+    lines dropped (WikiText's blank separators would otherwise become runs of ``<eos>``), and
+    everything is lowercased when ``lowercase`` (the PTB convention; the agreement tasks are
+    then normalised to the same casing). Written outside the repository, deterministically.
+    """
+    from rnnscope.training.data import read_raw
+
+    lower = str(lowercase).lower() not in ("0", "false", "no")
+    lines: list[str] = []
+    for path in (p for p in str(paths).split(",") if p):
+        for line in read_raw(path).splitlines():
+            line = " ".join(line.split())
+            if line:
+                lines.append(line.lower() if lower else line)
+    if not lines:
+        raise RnnscopeError(f"no text in {paths}")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out

@@ -33,6 +33,8 @@ class Recipe:
     ship: bool = True          # copy {run}/model to models/<name>/ when done
     budget: str = ""           # what was reduced to fit 2 CPU cores, said plainly
     seeds: tuple[str, ...] = ()  # which seed papers use the model
+    ship_dtype: str = "float32"  # weights as shipped in models/ ("float16" halves the size)
+    max_mb: int = 20           # size limit of the shipped folder
 
     def commands(self, data: str, runs: str, models: str, tiny: bool = False,
                  overrides: dict | None = None) -> list[list[str]]:
@@ -111,6 +113,37 @@ def _ud_lm(code: str, split: str, level: str, hidden: int, epochs: int, note: st
         tiny={"hidden": 8, "epochs": 1, "max_tokens": 2000},
         budget=f"{epochs} epochs; seed 000 used 64-dim models trained to convergence on a 90% split",
         seeds=("000",))
+
+
+def _reference_lm(name: str, hidden: int, epochs: int, description: str, budget: str) -> Recipe:
+    """The reference word LM of the agreement analyses (seed 004): PTB + WikiText-2, lowercased.
+
+    Two LSTM layers, an adaptive softmax over every word seen at least 3 times (~31k types),
+    early stopping on WikiText-2 validation, PTB test scored with the best model.
+    """
+    txt = "{runs}/data/ref-%s.txt"
+    return Recipe(
+        name=name,
+        description=description,
+        steps=(
+            "py:rnnscope.recipes.prepare:lm_text paths={data}/ptb/ptb.train.txt.gz,"
+            "{data}/wikitext-2/train.txt.gz out=" + txt % "train",
+            "py:rnnscope.recipes.prepare:lm_text paths={data}/wikitext-2/valid.txt.gz out="
+            + txt % "wt2-valid",
+            "py:rnnscope.recipes.prepare:lm_text paths={data}/ptb/ptb.test.txt.gz out="
+            + txt % "ptb-test",
+            "rnnscope train --corpus-train " + txt % "train" + " --corpus-valid "
+            + txt % "wt2-valid" + " --corpus-test " + txt % "ptb-test" + " --level word "
+            "--cell lstm --layers 2 --hidden {hidden} --emb {hidden} --dropout {dropout} "
+            "--output adaptive --adaptive-cutoffs 2000,10000 --min-count 3 --optimizer adam "
+            "--lr {lr} --lr-decay 0.25 --clip 0.25 --bptt 35 --batch-size 64 --epochs {epochs} "
+            "--patience 2 --max-tokens {max_tokens} --seed 1111 --bf16 --threads {threads} "
+            "--save-every 200 --no-progress --out {run}",
+        ),
+        params={"hidden": hidden, "epochs": epochs, "dropout": 0.3, "lr": 2e-3,
+                "max_tokens": 10_000_000, "threads": 2},
+        tiny={"hidden": 16, "epochs": 1, "max_tokens": 5000, "threads": 1},
+        budget=budget, seeds=("004",), ship_dtype="float16", max_mb=40)
 
 
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
@@ -195,6 +228,11 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
                                "halved on plateaus"),
                   budget=("1M training tokens (seed 003: 16M), Adam with the rate halved on "
                           "plateaus, 128 units")),
+    _reference_lm("ref-lstm2x256", 256, 12,
+                  description=("reference word LSTM 2x256 on PTB + WikiText-2 train (3.0M tokens, "
+                               "lowercased, 31k words, adaptive softmax): the agreement model"),
+                  budget=("up to 12 epochs over 3.0M tokens on 2 CPU threads, early stopping on "
+                          "WikiText-2 valid (seed 004: 2x650 on 90M Wikipedia tokens)")),
     _ud_lm("en_ewt", "train", "word", 64, 3, "train split, validated on dev; probes fit on dev, scored on test"),
     _ud_lm("en_ewt", "train", "char", 64, 2, "train split surface text"),
     _ud_lm("pt_bosque", "dev", "word", 64, 6, "90% of dev; the LM saw the dev sentences the probe is fit on"),

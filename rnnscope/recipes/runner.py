@@ -71,10 +71,12 @@ def ship(recipe: Recipe, commands: list[list[str]], run_dir: Path, models: Path,
     if dst.exists():
         shutil.rmtree(dst)
     shutil.copytree(src, dst)
+    if recipe.ship_dtype != "float32":
+        _cast_weights(dst / "model.safetensors", recipe.ship_dtype)
     record = {"name": recipe.name, "description": recipe.description, "budget": recipe.budget,
               "seeds": list(recipe.seeds), "params": params, "steps": list(recipe.steps),
               "commands": [" ".join(c) for c in commands],
-              "rerun": f"rnnscope recipe {recipe.name}"}
+              "rerun": f"rnnscope recipe {recipe.name}", "weights_dtype": recipe.ship_dtype}
     metrics = run_dir / "metrics.json"
     if metrics.exists():
         m = json.loads(metrics.read_text())
@@ -85,9 +87,22 @@ def ship(recipe: Recipe, commands: list[list[str]], run_dir: Path, models: Path,
         record["metrics"] = {k: v for k, v in config.items() if k.endswith(("_accuracy", "_seconds"))}
     (dst / "recipe.json").write_text(json.dumps(record, indent=1))
     size = sum(f.stat().st_size for f in dst.rglob("*") if f.is_file())
-    if size > 20 * 2**20:
-        raise RnnscopeError(f"{dst} is {size / 2**20:.1f} MB, over the 20 MB limit for models/")
+    if size > recipe.max_mb * 2**20:
+        raise RnnscopeError(f"{dst} is {size / 2**20:.1f} MB, over the {recipe.max_mb} MB limit "
+                            "for models/")
     return dst
+
+
+def _cast_weights(path: Path, dtype: str) -> None:
+    """Rewrite a safetensors file with its floating tensors in ``dtype`` (loading casts back)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    target = getattr(torch, dtype)
+    tensors = {k: (v.to(target) if v.is_floating_point() else v) for k, v in load_file(str(path)).items()}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp))
+    tmp.replace(path)
 
 
 def run_recipe(recipe: Recipe, data: str, runs: str, models: str, tiny: bool = False,

@@ -49,10 +49,12 @@ def split_text(text: str, fraction: float) -> tuple[str, str]:
     return head, tail
 
 
-def build_vocab(kind: str, text: str, max_size: int | None = None) -> Vocabulary:
-    """The vocabulary of a training text (``max_size`` counts ``<unk>`` and ``<eos>``)."""
+def build_vocab(kind: str, text: str, max_size: int | None = None,
+                min_count: int = 1) -> Vocabulary:
+    """The vocabulary of a training text, most frequent first (``max_size`` counts ``<unk>``
+    and ``<eos>``; ``min_count`` drops units seen fewer times)."""
     lines = text.splitlines() if kind == "word" else [text]
-    return Vocabulary.build(kind, lines, max_size=max_size)
+    return Vocabulary.build(kind, lines, max_size=max_size, min_freq=min_count)
 
 
 def encode_text(text: str, vocab: Vocabulary, source: str = "corpus") -> torch.Tensor:

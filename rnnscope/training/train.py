@@ -24,7 +24,6 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
-from torch.nn import functional as F
 from tqdm import tqdm
 
 from rnnscope.checkpoint import load_native, save_model
@@ -58,6 +57,10 @@ class TrainConfig:
     emb: int | None = None  # default: the embedding file's dimension, else == hidden
     dropout: float = 0.2
     tie: bool = False
+    output: str = "softmax"  # "softmax" | "adaptive" (nn.AdaptiveLogSoftmaxWithLoss)
+    adaptive_cutoffs: tuple[int, ...] = (2000, 10000)
+    min_count: int = 1  # keep word types seen at least this often in the training text
+    weight_decay: float = 0.0
     optimizer: str = "adam"
     lr: float = 2e-3
     lr_decay: float = 0.25
@@ -97,6 +100,10 @@ class TrainConfig:
             raise RnnscopeError("--freeze-embeddings needs --embeddings")
         if self.freeze_embeddings and self.tie:
             raise RnnscopeError("cannot freeze tied embeddings (the decoder shares them)")
+        if self.min_count < 1:
+            raise RnnscopeError(f"min_count must be at least 1, got {self.min_count}")
+        if self.weight_decay < 0:
+            raise RnnscopeError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if not 0.0 < self.lr_decay <= 1.0:
             raise RnnscopeError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
 
@@ -131,9 +138,8 @@ def evaluate_loss(model: RecurrentLM, stream: torch.Tensor, batch_size: int = 10
     hidden = model.init_state(batch_size)
     total, count = 0.0, 0
     for inputs, targets in windows(data, bptt):
-        logits, hidden = model(inputs, hidden)
-        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                                 reduction="sum").item()
+        top, hidden = model.forward_hidden(inputs, hidden)
+        total += model.loss(top, targets).item() * targets.numel()
         count += targets.numel()
     model.train(was_training)
     return total / count
@@ -145,7 +151,7 @@ def _load_streams(cfg: TrainConfig, vocab: Vocabulary | None):
         train_text, valid_text = split_text(train_text, cfg.valid_fraction)
     else:
         valid_text = read_raw(cfg.corpus_valid)
-    vocab = vocab or build_vocab(cfg.level, train_text, cfg.max_vocab)
+    vocab = vocab or build_vocab(cfg.level, train_text, cfg.max_vocab, cfg.min_count)
     train = encode_text(train_text, vocab, str(cfg.corpus_train))
     if cfg.max_tokens:
         train = train[: cfg.max_tokens]
@@ -158,7 +164,8 @@ def _new_model(cfg: TrainConfig, vocab: Vocabulary):
     emb = cfg.emb or (word2vec_dim(cfg.embeddings) if cfg.embeddings else cfg.hidden)
     model = RecurrentLM(ModelConfig(vocab_size=len(vocab), cell=cfg.cell, emb_dim=emb,
                                     hidden_size=cfg.hidden, num_layers=cfg.layers,
-                                    dropout=cfg.dropout, tie_weights=cfg.tie))
+                                    dropout=cfg.dropout, tie_weights=cfg.tie, output=cfg.output,
+                                    adaptive_cutoffs=tuple(cfg.adaptive_cutoffs)))
     coverage = None
     if cfg.embeddings:
         coverage = init_embeddings(model.encoder, vocab, cfg.embeddings, cfg.freeze_embeddings)
@@ -168,28 +175,42 @@ def _new_model(cfg: TrainConfig, vocab: Vocabulary):
 def _make_optimizer(cfg: TrainConfig, model: RecurrentLM) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr)
-    return torch.optim.SGD(params, lr=cfg.lr)
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def _resume_config(cfg: TrainConfig) -> TrainConfig:
+def _resume_config(cfg: TrainConfig, explicit: set[str] | None = None) -> TrainConfig:
+    """The saved run's settings, with only the resumable ones the caller set explicitly changed.
+
+    ``explicit``: names the user gave (the CLI passes click's parameter sources); ``None``
+    means "those that differ from the defaults". ``progress`` and ``stop_after`` always apply.
+    """
     saved = json.loads((Path(cfg.out) / "train_config.json").read_text())
     known = {f.name for f in fields(TrainConfig)}
     merged = {k: v for k, v in saved.items() if k in known}
-    merged.update({k: getattr(cfg, k) for k in RESUME_OVERRIDES})
+    if explicit is None:
+        defaults = {f.name: f.default for f in fields(TrainConfig)}
+        explicit = {k for k in RESUME_OVERRIDES if getattr(cfg, k) != defaults[k]}
+    merged.update({k: getattr(cfg, k) for k in RESUME_OVERRIDES
+                   if k in explicit or k in ("progress", "stop_after")})
     merged["resume"] = True
     return TrainConfig(**merged)
 
 
-def train_lm(config: TrainConfig, log: Callable[[str], None] | None = None) -> TrainResult:
-    """Train (or resume) a language model as configured; see the module docstring."""
+def train_lm(config: TrainConfig, log: Callable[[str], None] | None = None,
+             explicit: set[str] | None = None) -> TrainResult:
+    """Train (or resume) a language model as configured; see the module docstring.
+
+    On resume, the saved settings stand; of ``RESUME_OVERRIDES`` only those named in
+    ``explicit`` (default: those differing from ``TrainConfig``'s defaults) are changed.
+    """
     say = log or (lambda msg: None)
     config.validate()
     run_dir = Path(config.out)
     resuming = config.resume and (run_dir / CHECKPOINT / "train_state.json").exists()
     if config.resume and not resuming:
         raise RnnscopeError(f"nothing to resume: no training checkpoint in {run_dir}")
-    cfg = _resume_config(config) if resuming else config
+    cfg = _resume_config(config, explicit) if resuming else config
     if resuming:
         model, vocab, opt_state, info, hidden = load_training_checkpoint(run_dir)
         _, train, valid, test = _load_streams(cfg, vocab)
@@ -235,8 +256,8 @@ def _train_epochs(cfg, model, vocab, optimizer, data, valid, info, hidden, run_d
                       else s.detach().float() for s in hidden]
             optimizer.zero_grad()
             with cast():
-                logits, hidden = model(inputs, hidden)
-            loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1))
+                top, hidden = model.forward_hidden(inputs, hidden)
+            loss = model.loss(top, targets)
             loss.backward()
             if cfg.clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, cfg.clip)
