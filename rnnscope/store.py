@@ -341,7 +341,9 @@ class StoreWriter:
                compression: str | None = None) -> StoreWriter:
         """Preallocate arrays ``[n_rows, hidden_size]`` for ``keys`` in a new store folder.
 
-        Refuses an existing non-empty folder unless ``overwrite`` (then it is deleted first).
+        Refuses an existing non-empty folder unless ``overwrite``; even then only an activation
+        store (a folder with our ``meta.json``) is deleted and replaced, never a file or a
+        folder of other files (see :func:`check_replaceable`).
         ``compression="zstd"`` compresses chunks (zstd level 1: gates shrink to ~62%, h/c/g only
         to ~92%, at 130-340 MB/s per core here); the default stores them raw, which keeps
         extraction as fast as the model.
@@ -355,6 +357,7 @@ class StoreWriter:
                 state = "complete" if folder.exists(COMPLETE) else "incomplete"
                 raise StoreError(f"{folder.url} already exists ({state} store or other files); "
                                  "choose another folder or overwrite it")
+            check_replaceable(path)
             folder.remove_all()
         for k in keys:
             parse_key(k)
@@ -427,6 +430,33 @@ def is_complete(path: Any) -> bool:
     """True when ``path`` holds a finished store."""
     folder = _Folder(path)
     return folder.exists(COMPLETE) and folder.exists(META)
+
+
+def check_replaceable(path: Any) -> None:
+    """StoreError unless ``path`` is missing, an empty folder, or an activation store.
+
+    ``--overwrite`` deletes recursively; this is what keeps it from deleting a corpus file or a
+    folder of unrelated files given as ``--out`` by mistake. Nothing is deleted here.
+    """
+    folder = _Folder(path)
+    if not folder.exists():
+        return
+    if not folder.fs.isdir(folder.root):
+        raise StoreError(f"{folder.url} is a file, not an activation store; --overwrite replaces "
+                         "only a store or an empty folder (nothing was deleted)")
+    if folder.is_empty():
+        return
+    ok = False
+    if folder.exists(META):
+        try:
+            ok = json.loads(folder.read_text(META)).get("format") == FORMAT
+        except (ValueError, AttributeError, UnicodeDecodeError, OSError):
+            ok = False
+    if not ok:
+        names = sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in folder.fs.ls(folder.root))
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        raise StoreError(f"{folder.url} is not an activation store (it holds {shown}); "
+                         "--overwrite replaces only a store or an empty folder (nothing was deleted)")
 
 
 def store_state(path: Any) -> str:

@@ -181,3 +181,25 @@ def test_carry_resume_when_windows_end_on_chunk_boundaries(tmp_path):
     resumed = extract(model, vocab, corpus, tmp_path / "cut", resume=True, **kwargs)
     for k in full.keys():
         np.testing.assert_array_equal(resumed.get(k), full.get(k))
+
+
+def test_overwrite_never_deletes_what_is_not_a_store(tmp_path):
+    """--overwrite replaces a store or an empty folder; a corpus file or other files survive."""
+    model, vocab, corpus = _setup("word")
+    other = tmp_path / "papers"
+    other.mkdir()
+    (other / "thesis.tex").write_text("years of work")
+    with pytest.raises(StoreError, match="not an activation store.*nothing was deleted"):
+        extract(model, vocab, corpus, other, overwrite=True, progress=False)
+    assert (other / "thesis.tex").read_text() == "years of work"
+    corpus_file = tmp_path / "corpus.txt"
+    corpus_file.write_text("the cat sat\n")
+    with pytest.raises(StoreError, match="is a file"):
+        extract(model, vocab, corpus, corpus_file, overwrite=True, progress=False)
+    assert corpus_file.read_text() == "the cat sat\n"
+    (tmp_path / "empty").mkdir()
+    assert len(extract(model, vocab, corpus, tmp_path / "empty", overwrite=True, progress=False).keys()) > 1
+    # a real store is replaced
+    again = extract(model, vocab, corpus, tmp_path / "empty", overwrite=True, components=["h"],
+                    progress=False)
+    assert again.keys() == ["layer1.h", "layer2.h"]

@@ -182,3 +182,54 @@ def test_empty_corpus_error_names_the_file(tmp_path):
         train_lm(_config(tmp_path, corpus_train=str(tmp_path / "empty.txt")))
     with pytest.raises(RnnscopeError, match="--corpus-valid or --valid-fraction"):
         train_lm(_config(tmp_path, corpus_valid=None))
+
+
+def test_cli_resume_keeps_the_saved_settings(tmp_path):
+    """A 2-epoch run resumed without --epochs stays a 2-epoch run (not the CLI default of 10)."""
+    tr, va = _texts(tmp_path)
+    run = tmp_path / "r"
+    train_lm(_config(tmp_path, out="r", epochs=2, stop_after=3))
+    out = CliRunner().invoke(main, ["train", "--resume", "--out", str(run), "--no-progress"])
+    assert out.exit_code == 0, out.output
+    history = json.loads((run / "metrics.json").read_text())["history"]
+    assert len(history) == 2
+    assert json.loads((run / "train_config.json").read_text())["epochs"] == 2
+
+
+def test_resume_refuses_a_changed_corpus(tmp_path):
+    train_lm(_config(tmp_path, out="r", stop_after=3))
+    (tmp_path / "train.txt").write_text("hgfedcba\n" * 120)  # same size, other text
+    out = CliRunner().invoke(main, ["train", "--resume", "--out", str(tmp_path / "r"), "--no-progress"])
+    assert out.exit_code == 2 and "corpus changed" in out.output and "--corpus-train" in out.output
+    ok = CliRunner().invoke(main, ["train", "--resume", "--allow-corpus-change", "--out",
+                                   str(tmp_path / "r"), "--no-progress"])
+    assert ok.exit_code == 0, ok.output
+
+
+def test_a_crash_inside_the_checkpoint_swap_loses_nothing(tmp_path, monkeypatch):
+    """Killed between writing the new copy and swapping the link: resume finds the newest copy
+    and ends with the same weights as the uninterrupted run."""
+    import os
+
+    from rnnscope.training import state
+
+    full = train_lm(_config(tmp_path, out="full"))
+    real_replace = os.replace
+    calls = {"n": 0}
+
+    def crash_on_link_swap(src, dst):
+        if str(dst).endswith("/checkpoint") and str(src).rsplit("/", 1)[-1].startswith(".checkpoint-link"):
+            calls["n"] += 1
+            if calls["n"] == 2:  # the second checkpoint swap never happens
+                raise KeyboardInterrupt("killed")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(state.os, "replace", crash_on_link_swap)
+    with pytest.raises(KeyboardInterrupt):
+        train_lm(_config(tmp_path, out="cut"))
+    monkeypatch.setattr(state.os, "replace", real_replace)
+    newest = state.find_checkpoint(tmp_path / "cut")
+    assert newest is not None and newest.name.startswith(".ckpt-")  # the link still names the older copy
+    resumed = train_lm(_config(tmp_path, out="cut", resume=True))
+    for k, v in full.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[k], v)

@@ -62,7 +62,10 @@ def _model_options(fn):
               help="Write a resumable checkpoint every N batches (and at every epoch end).")
 @click.option("--threads", type=int, default=None, help="torch.set_num_threads.")
 @click.option("--out", required=True, help="Run folder (model/, checkpoint/, metrics.json).")
-@click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped "
+              "(its saved settings stand; --epochs, --patience, --save-every change them only when given).")
+@click.option("--allow-corpus-change", is_flag=True,
+              help="With --resume: continue even though a corpus file changed since the run started.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def train_cmd(threads, adaptive_cutoffs, **kwargs):
     """Train a word/char/byte LSTM/GRU/RNN language model."""

@@ -1,6 +1,9 @@
 """Resumable training checkpoints: model + optimizer + RNG + position, written atomically.
 
-Layout of ``<run>/checkpoint/`` (replaced as a whole by one rename, so it is never half-written):
+Layout of ``<run>/checkpoint/`` (a symbolic link to a complete ``.ckpt-<batches>-<id>/``
+folder; a new checkpoint is written beside it and the link is swapped in one atomic
+``rename``, so ``checkpoint`` always names a complete copy; a kill at any point leaves at
+least one complete copy that :func:`find_checkpoint` finds):
 
 * ``model/`` — the current weights in our native format (:func:`rnnscope.checkpoint.save_model`);
 * ``train_state.safetensors`` — tensors: optimizer state (``opt.<param>.<name>``), the torch RNG
@@ -13,14 +16,16 @@ No pickle is involved anywhere.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from rnnscope.checkpoint import _replace_dir, load_native, save_model
+from rnnscope.checkpoint import load_native, save_model
 from rnnscope.errors import CheckpointError
 from rnnscope.model import RecurrentLM
 from rnnscope.vocab import Vocabulary
@@ -81,25 +86,74 @@ def hidden_from_flat(tensors: dict[str, torch.Tensor], layers: int, cell: str) -
 def save_training_checkpoint(run_dir: Path, model: RecurrentLM, vocab: Vocabulary,
                              optimizer: torch.optim.Optimizer, info: dict,
                              hidden: list | None) -> Path:
-    """Write ``<run_dir>/checkpoint`` atomically (see the module docstring)."""
-    tmp = Path(tempfile.mkdtemp(prefix=".checkpoint.", dir=run_dir))
+    """Write a new complete copy and point ``<run_dir>/checkpoint`` at it in one atomic step."""
+    run_dir = Path(run_dir)
+    name = f".ckpt-{int(info.get('total_steps', 0)):09d}-{uuid.uuid4().hex[:8]}"
+    tmp = Path(tempfile.mkdtemp(prefix=".writing-", dir=run_dir))
     try:
         save_model(model, vocab, tmp / "model")
         tensors, opt_meta = optimizer_to_flat(optimizer)
         tensors.update(hidden_to_flat(hidden))
         tensors["rng.torch"] = torch.get_rng_state()
         save_file(tensors, str(tmp / "train_state.safetensors"))
-        (tmp / "train_state.json").write_text(json.dumps({**info, "optimizer": opt_meta}, indent=1))
-        _replace_dir(tmp, run_dir / CHECKPOINT)
+        # train_state.json is written last: a copy holding it is complete
+        _write_atomic(tmp / "train_state.json", json.dumps({**info, "optimizer": opt_meta}, indent=1))
+        os.replace(tmp, run_dir / name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return run_dir / CHECKPOINT
+    link = run_dir / CHECKPOINT
+    if link.is_dir() and not link.is_symlink():  # a run written before links: keep it as a copy
+        os.replace(link, run_dir / f".ckpt-legacy-{uuid.uuid4().hex[:8]}")
+    tmp_link = run_dir / f".checkpoint-link-{uuid.uuid4().hex[:8]}"
+    os.symlink(name, tmp_link)
+    os.replace(tmp_link, link)  # the one atomic step
+    for old in run_dir.glob(".ckpt-*"):
+        if old.name != name:
+            shutil.rmtree(old, ignore_errors=True)
+    return link
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _complete_copies(run_dir: Path) -> list[tuple[int, Path]]:
+    """``(batches trained, folder)`` of every complete checkpoint copy in ``run_dir``."""
+    found = []
+    candidates = [run_dir / CHECKPOINT, *run_dir.glob(".ckpt-*"), *run_dir.glob(".checkpoint.*")]
+    for folder in candidates:
+        state = folder / "train_state.json"
+        if not state.is_file() or not (folder / "train_state.safetensors").is_file():
+            continue
+        try:
+            steps = int(json.loads(state.read_text()).get("total_steps", 0))
+        except (ValueError, OSError, AttributeError, TypeError):
+            continue
+        found.append((steps, folder))
+    return found
+
+
+def find_checkpoint(run_dir: str | Path) -> Path | None:
+    """The newest complete checkpoint copy of a run (``None`` when there is none).
+
+    Normally ``<run>/checkpoint``; after a crash in the middle of a swap, the newest complete
+    ``.ckpt-*`` copy (or the ``.checkpoint.*`` copies older versions left behind).
+    """
+    copies = _complete_copies(Path(run_dir))
+    if not copies:
+        return None
+    best = max(s for s, _ in copies)
+    newest = [f for s, f in copies if s == best]
+    link = Path(run_dir) / CHECKPOINT
+    return link if link in newest else sorted(newest)[-1]
 
 
 def load_training_checkpoint(run_dir: Path) -> tuple[RecurrentLM, Vocabulary, dict, dict, list | None]:
     """``(model, vocab, optimizer_state_dict, info, hidden)`` of ``<run_dir>/checkpoint``."""
-    ck = Path(run_dir) / CHECKPOINT
-    if not (ck / "train_state.json").exists():
+    ck = find_checkpoint(run_dir)
+    if ck is None:
         raise CheckpointError(f"nothing to resume: no training checkpoint in {run_dir}")
     model, vocab = load_native(ck / "model")
     try:

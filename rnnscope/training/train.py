@@ -33,12 +33,13 @@ from rnnscope.training.data import (batchify, build_vocab, encode_text, num_wind
                                     split_text, windows)
 from rnnscope.training.precision import training_autocast
 from rnnscope.training.embeddings import init_embeddings, word2vec_dim
-from rnnscope.training.state import (CHECKPOINT, load_training_checkpoint,
+from rnnscope.training.state import (find_checkpoint, load_training_checkpoint,
                                      save_training_checkpoint)
 from rnnscope.vocab import Vocabulary
 
 # Settings a resumed run may change; everything else is taken from the saved run.
-RESUME_OVERRIDES = ("epochs", "patience", "save_every", "stop_after", "progress")
+RESUME_OVERRIDES = ("epochs", "patience", "save_every", "stop_after", "progress",
+                    "allow_corpus_change")
 
 
 @dataclass
@@ -79,6 +80,7 @@ class TrainConfig:
     save_every: int = 1000  # batches between mid-epoch checkpoints (0 = only at epoch ends)
     stop_after: int | None = None  # stop after this many batches in total, as if interrupted
     resume: bool = False
+    allow_corpus_change: bool = False  # resume even though a corpus file changed since the start
     progress: bool = True
 
     def validate(self) -> None:
@@ -160,6 +162,39 @@ def _load_streams(cfg: TrainConfig, vocab: Vocabulary | None):
     return vocab, train, valid, test
 
 
+def corpus_fingerprints(cfg: TrainConfig) -> dict[str, str]:
+    """SHA-256 of each corpus file of the run (what resume compares)."""
+    import hashlib
+
+    out = {}
+    for name in ("corpus_train", "corpus_valid", "corpus_test"):
+        path = getattr(cfg, name)
+        if path and Path(path).is_file():
+            h = hashlib.sha256()
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+            out[name] = h.hexdigest()
+    return out
+
+
+def _check_same_corpus(cfg: TrainConfig, info: dict, say) -> None:
+    saved = info.get("corpus_fingerprints")
+    if saved is None:
+        say("notice: this run predates corpus fingerprints; the corpus is not checked on resume")
+        return
+    now = corpus_fingerprints(cfg)
+    changed = [k for k in saved if now.get(k) != saved[k]]
+    if not changed:
+        return
+    names = ", ".join(f"--{k.replace('_', '-')} {getattr(cfg, k)}" for k in changed)
+    if cfg.allow_corpus_change:
+        say(f"warning: resuming although the corpus changed since the run started ({names})")
+        return
+    raise RnnscopeError(f"the corpus changed since this run started ({names}); resuming would "
+                        "mix two corpora. Restore it, start a new run, or pass --allow-corpus-change")
+
+
 def _new_model(cfg: TrainConfig, vocab: Vocabulary):
     emb = cfg.emb or (word2vec_dim(cfg.embeddings) if cfg.embeddings else cfg.hidden)
     model = RecurrentLM(ModelConfig(vocab_size=len(vocab), cell=cfg.cell, emb_dim=emb,
@@ -192,7 +227,7 @@ def _resume_config(cfg: TrainConfig, explicit: set[str] | None = None) -> TrainC
         defaults = {f.name: f.default for f in fields(TrainConfig)}
         explicit = {k for k in RESUME_OVERRIDES if getattr(cfg, k) != defaults[k]}
     merged.update({k: getattr(cfg, k) for k in RESUME_OVERRIDES
-                   if k in explicit or k in ("progress", "stop_after")})
+                   if k in explicit or k in ("progress", "stop_after", "allow_corpus_change")})
     merged["resume"] = True
     return TrainConfig(**merged)
 
@@ -207,12 +242,13 @@ def train_lm(config: TrainConfig, log: Callable[[str], None] | None = None,
     say = log or (lambda msg: None)
     config.validate()
     run_dir = Path(config.out)
-    resuming = config.resume and (run_dir / CHECKPOINT / "train_state.json").exists()
+    resuming = config.resume and find_checkpoint(run_dir) is not None
     if config.resume and not resuming:
         raise RnnscopeError(f"nothing to resume: no training checkpoint in {run_dir}")
     cfg = _resume_config(config, explicit) if resuming else config
     if resuming:
         model, vocab, opt_state, info, hidden = load_training_checkpoint(run_dir)
+        _check_same_corpus(cfg, info, say)
         _, train, valid, test = _load_streams(cfg, vocab)
         if cfg.freeze_embeddings:
             model.encoder.weight.requires_grad_(False)
@@ -230,7 +266,8 @@ def train_lm(config: TrainConfig, log: Callable[[str], None] | None = None,
         (run_dir / "train_config.json").write_text(json.dumps(asdict(cfg), indent=1))
         info = {"epoch": 0, "step": 0, "total_steps": 0, "best_valid": None, "best_epoch": None,
                 "bad_epochs": 0, "history": [], "epoch_loss": 0.0, "epoch_tokens": 0,
-                "seconds": 0.0, "embedding_coverage": coverage.fraction if coverage else None}
+                "seconds": 0.0, "embedding_coverage": coverage.fraction if coverage else None,
+                "corpus_fingerprints": corpus_fingerprints(cfg)}
         hidden = None
     say(f"model: {cfg.cell} {cfg.layers}x{cfg.hidden}, vocab {len(vocab):,} ({cfg.level}), "
         f"{train.numel():,} training tokens")
