@@ -186,3 +186,25 @@ def test_engine_blocks_and_items_of_any_length_agree():
         for i, (tok, c, w) in enumerate(enc.ids):
             logits, _ = model(torch.tensor([tok]))
             assert clean[i] == pytest.approx(float(logits[0, -1, c] - logits[0, -1, w]), abs=1e-5)
+
+
+def test_chance_units_use_both_criteria_of_the_paper():
+    """A drop must exceed 10 points (Table 2's marking) AND end near chance (<= 60 %)."""
+    import pandas as pd
+
+    from rnnscope.agreement.ablation import SweepResult
+
+    rows = [  # unit, incongruent, full, after
+        (1, True, 0.65, 0.56),   # 9-point drop to 56 %: the old rule flagged it; not a reduction
+        (2, True, 1.00, 0.70),   # 30-point drop that stays at 70 %: not chance
+        (3, True, 0.95, 0.52),   # the paper's number unit: both criteria
+        (4, False, 0.95, 0.40),  # congruent conditions are not asked about
+    ]
+    table = pd.DataFrame([{"layer": 2, "unit": u, "global_unit": 1000 + u, "task": "NounPP",
+                           "condition": "SP", "incongruent": inc, "full": f, "accuracy": a,
+                           "drop": 100 * (f - a)} for u, inc, f, a in rows])
+    res = SweepResult(full=None, units=None, diffs=None, table=table, mode="h")
+    listed = res.chance_units()
+    assert list(listed["unit"]) == [3]
+    assert listed.loc[0, "drop"] == pytest.approx(43.0)
+    assert listed.loc[0, "reduction_over"] == 10 and listed.loc[0, "chance_at_most"] == 0.6

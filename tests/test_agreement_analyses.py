@@ -87,6 +87,26 @@ def test_time_decoding_on_a_model(hand):
         time_decoding(model, vocab, generate(["Simple", "NounPP"], n=10), [(1, 0)])
 
 
+def test_time_decoding_takes_the_subject_position_from_the_items(hand):
+    """Items without slot labels: refused unless they (or the caller) say where the subject is;
+    a subject at word 2 ("Yesterday the boy ...") is trained at word 2, not word 1."""
+    import dataclasses
+
+    pools, vocab, model = hand
+    items = [it for it in generate(["NounPP"], n=30, seed=0) if it.incongruent]
+    bare = [dataclasses.replace(it, labels=()) for it in items]
+    with pytest.raises(RnnscopeError, match="do not say where their subject is"):
+        time_decoding(model, vocab, bare, [(1, NUMBER_UNIT)], component="c", cv=3)
+    told = [dataclasses.replace(it, extra={"subject_index": 1}) for it in bare]
+    res = time_decoding(model, vocab, told, [(1, NUMBER_UNIT)], component="c", cv=3)
+    assert res.train_position == 1
+    shifted = time_decoding(model, vocab, bare, [(1, NUMBER_UNIT)], component="c", cv=3, subject=2)
+    assert shifted.train_position == 2 and shifted.from_position()["label"][2] == "w2"
+    mixed = told[:10] + [dataclasses.replace(it, extra={"subject_index": 2}) for it in bare[10:]]
+    with pytest.raises(RnnscopeError, match="different words"):
+        time_decoding(model, vocab, mixed, [(1, NUMBER_UNIT)], component="c", cv=3)
+
+
 def test_connectivity_planted_weight():
     model = tiny_model(layers=2, hidden=30, vocab=20, seed=1)
     H = 30

@@ -124,14 +124,29 @@ def decode_across_time(X: np.ndarray, y: np.ndarray, labels: Sequence[str] | Non
     return TimeDecodingResult(aucs.mean(0), aucs.std(0), labels, train_position)
 
 
+def subject_position(item: NAItem) -> int | None:
+    """0-based index of ``item``'s subject in its prefix, where the item says it.
+
+    Generated items label their slots (``subj``); file readers may record
+    ``extra["subject_index"]``. ``None`` when the item does not say.
+    """
+    if "subj" in item.labels:
+        return list(item.labels).index("subj")
+    value = item.extra.get("subject_index") if item.extra else None
+    return int(value) if value is not None else None
+
+
 def time_decoding(model: RecurrentLM, vocab: Vocabulary, items: Sequence[NAItem],
                   units: Sequence[tuple[int, int]], component: str = "c",
                   include_verb: bool = True, cv: int = 5, seed: int = 0,
-                  C: float = 1.0) -> TimeDecodingResult:
+                  C: float = 1.0, subject: int | None = None) -> TimeDecodingResult:
     """Decode subject number from ``component`` of ``units`` across the words of ``items``.
 
-    ``items`` must share one structure (one generated task, any conditions); the classifier
-    of the subject position (the slot labelled ``subj``, else word 1) is the default row.
+    ``items`` must share one structure (one generated task, any conditions); the default row
+    is the classifier trained at the subject, whose position comes from the items
+    (:func:`subject_position`) or from ``subject`` (0-based word index). Items that disagree
+    on it, or do not say and no ``subject`` is given, are refused: assuming "word 1" would
+    train the paper's curve at the wrong word.
     """
     if not items:
         raise RnnscopeError("no items given")
@@ -146,5 +161,16 @@ def time_decoding(model: RecurrentLM, vocab: Vocabulary, items: Sequence[NAItem]
     labels = list(first.labels) if len(first.labels) == len(first.prefix) else \
         [f"w{j}" for j in range(len(first.prefix))]
     labels += ["verb"] if include_verb else []
-    subject = labels.index("subj") if "subj" in labels else min(1, len(labels) - 1)
+    if subject is None:
+        found = {subject_position(it) for it in items}
+        if None in found:
+            raise RnnscopeError("these items do not say where their subject is (no 'subj' slot); "
+                                "give the subject's 0-based word index (subject=, --subject-position)")
+        if len(found) > 1:
+            raise RnnscopeError(f"the items put their subject at different words {sorted(found)}; "
+                                "decode one structure at a time")
+        subject = found.pop()
+    if not 0 <= subject < len(first.prefix):
+        raise RnnscopeError(f"subject position {subject} is outside the prefix "
+                            f"(0..{len(first.prefix) - 1})")
     return decode_across_time(X, y, labels, subject, cv=cv, seed=seed, C=C)
