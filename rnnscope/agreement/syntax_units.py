@@ -11,6 +11,15 @@ branch``. Because depth grows with position, data points are sampled to cover al
 (position, depth) combinations of a window uniformly (default positions 7-12, depths 3-8), which
 removes the correlation between the two.
 
+**The published file** (``filtered_sentences.txt``, ``1M_sentences.txt`` of Lakretz et al.) is
+read by :func:`read_depth_file`: one sentence per line, four fields separated by `` | ``:
+the sentence, its bracketed parse (``[_S [_NP the boy ] [_VP greets [_NP the guy ] ] ]``),
+the open-node count of every word and the number of brackets between every word and the next
+(open and closing, not counting the one-word brackets around each word). The last field may
+end in ``\\n'`` (a Python ``repr`` written to the file), which is stripped. The file's own
+open-node column is used, after checking it against the parse with :func:`open_nodes`;
+one-word brackets (``[_D the ]``) add no open node, so the parse is read as it is.
+
 **Regression.** Ridge regression of depth from the activity of all units, with word
 frequency as a covariate, nested cross-validation: outer folds grouped by sentence give the
 test-set R²; inside each training fold a grouped 5-fold CV picks the penalty (all penalties
@@ -21,6 +30,7 @@ of a final fit on all points (standardised features) are z-scored across units; 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -143,6 +153,7 @@ class DepthDataset:
     depths: list[list[int]]
     points: pd.DataFrame
     info: dict = field(default_factory=dict)
+    brackets: list[list[int]] = field(default_factory=list)  # per word, from a depth file
 
 
 def generate_depth_dataset(per_length: int = 300, lengths: tuple[int, int] = (2, 25),
@@ -171,19 +182,128 @@ def generate_depth_dataset(per_length: int = 300, lengths: tuple[int, int] = (2,
         for words, d in buckets[n]:
             sentences.append(words)
             dep.append(d)
-    rows = [(s, j, d[j]) for s, d in enumerate(dep) for j in range(len(d))
+    points, info = sample_points(dep, positions, depths, per_cell, seed)
+    info = {"sentences_per_length": {n: len(b) for n, b in buckets.items()}, **info}
+    return DepthDataset(sentences, dep, points, info)
+
+
+def sample_points(depths_per_sentence: Sequence[Sequence[int]],
+                  positions: tuple[int, int] = (7, 12), depths: tuple[int, int] = (3, 8),
+                  per_cell: int | None = None, seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """Data points covering the (position, depth) grid uniformly (seed §3, "Syntactic Depth").
+
+    Every word whose 1-based position and open-node count fall in the inclusive windows is a
+    candidate; each (position, depth) cell then gives ``per_cell`` points drawn at random
+    without replacement (all of a cell that has fewer), by default as many as the smallest
+    cell has, so every cell is equally filled and position says nothing about depth.
+    Returns ``(points, info)``: ``sentence``, ``position`` (0-based), ``depth`` per point.
+    """
+    rows = [(s, j, int(d[j])) for s, d in enumerate(depths_per_sentence) for j in range(len(d))
             if positions[0] <= j + 1 <= positions[1] and depths[0] <= d[j] <= depths[1]]
     allp = pd.DataFrame(rows, columns=["sentence", "position", "depth"])
     if allp.empty:
         raise RnnscopeError("no word falls in the position/depth window; widen it")
-    cells = allp.groupby([allp["position"], allp["depth"]])
+    cells = allp.groupby(["position", "depth"])
     k = per_cell or int(cells.size().min())
-    points = cells.sample(n=k, replace=False, random_state=seed) if per_cell is None else \
-        cells.apply(lambda g: g.sample(n=min(k, len(g)), random_state=seed)).reset_index(drop=True)
+    if per_cell is None:
+        points = cells.sample(n=k, replace=False, random_state=seed)
+    else:  # shuffle once, keep the first k of every cell (pandas 3 drops group keys in apply)
+        points = allp.sample(frac=1.0, random_state=seed).groupby(["position", "depth"]).head(k)
     points = points.sort_values(["sentence", "position"]).reset_index(drop=True)
-    info = {"sentences_per_length": {n: len(b) for n, b in buckets.items()}, "per_cell": k,
-            "cells": int(cells.ngroups)}
-    return DepthDataset(sentences, dep, points, info)
+    return points, {"per_cell": k, "cells": int(cells.ngroups)}
+
+
+def parse_brackets(text: str, where: str = "parse") -> Tree:
+    """``"[_S [_NP the boy ] [_VP greets ] ]"`` -> ``("S", [("NP", ["the", "boy"]), ...])``."""
+    stack: list[tuple[str, list]] = []
+    root = None
+    for tok in text.split():
+        if tok.startswith("[") and len(tok) > 1:
+            stack.append((tok[1:].lstrip("_"), []))
+        elif tok == "]":
+            if not stack:
+                raise RnnscopeError(f"{where}: unbalanced parse (a ']' closes nothing)")
+            node = stack.pop()
+            if stack:
+                stack[-1][1].append(node)
+            elif root is None:
+                root = node
+            else:
+                raise RnnscopeError(f"{where}: the parse has more than one top node")
+        elif not stack:
+            raise RnnscopeError(f"{where}: word {tok!r} outside the parse's brackets")
+        else:
+            stack[-1][1].append(tok)
+    if stack or root is None:
+        raise RnnscopeError(f"{where}: unbalanced parse ({len(stack)} bracket(s) left open)")
+    return root
+
+
+_REPR_TAIL = re.compile(r"(?:\\n)*['\"]?\s*$")
+
+
+def _ints(field_: str, what: str, n: int, where: str) -> list[int]:
+    try:
+        values = [int(v) for v in field_.split()]
+    except ValueError:
+        raise RnnscopeError(f"{where}: the {what} field {field_!r} is not integers") from None
+    if len(values) != n:
+        raise RnnscopeError(f"{where}: {len(values)} {what} for {n} words")
+    return values
+
+
+def read_depth_file(path: str | Path, positions: tuple[int, int] = (7, 12),
+                    depths: tuple[int, int] = (3, 8), per_cell: int | None = None,
+                    per_length: int | None = None, seed: int = 0) -> DepthDataset:
+    """The published syntactic-depth file (see the module docstring), ``.gz`` or not.
+
+    Every line is checked (4 fields, parse words = sentence words ignoring case, the file's
+    open-node counts = those of the parse); errors name ``file:line``. ``per_length`` keeps
+    at most that many sentences of each length (drawn at random, as the paper's 300 per
+    length of the 1M-sentence file); points are then drawn by :func:`sample_points`.
+    """
+    from rnnscope.agreement.formats import _lines
+
+    sentences, dep, brackets, lines = [], [], [], 0
+    for n, line in enumerate(_lines(path), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{n}"
+        fields = line.split(" | ")
+        if len(fields) != 4:
+            raise RnnscopeError(f"{where}: expected 4 fields separated by ' | ' (sentence, parse, "
+                                f"open nodes, brackets), got {len(fields)}")
+        words = fields[0].split()
+        tree = parse_brackets(fields[1], where)
+        parsed = tree_words(tree)
+        if [w.lower() for w in parsed] != [w.lower() for w in words]:
+            k = next((i for i, (a, b) in enumerate(zip(parsed, words)) if a.lower() != b.lower()),
+                     min(len(parsed), len(words)))
+            raise RnnscopeError(f"{where}: the parse has {len(parsed)} words, the sentence "
+                                f"{len(words)}; they differ at word {k + 1}")
+        d = _ints(fields[2], "open-node counts", len(words), where)
+        expected = open_nodes(tree)
+        if d != expected:
+            k = next(i for i, (a, b) in enumerate(zip(d, expected)) if a != b)
+            raise RnnscopeError(f"{where}: open-node count {d[k]} at word {k + 1} ({words[k]!r}) "
+                                f"disagrees with the parse, which gives {expected[k]}")
+        brackets.append(_ints(_REPR_TAIL.sub("", fields[3]), "bracket counts", len(words), where))
+        sentences.append(words)
+        dep.append(d)
+        lines += 1
+    if not sentences:
+        raise RnnscopeError(f"{path}: no sentence in the file")
+    if per_length is not None:
+        rng = np.random.default_rng(seed)
+        keep = []
+        for length in sorted({len(w) for w in sentences}):
+            idx = [i for i, w in enumerate(sentences) if len(w) == length]
+            keep += sorted(rng.permutation(idx)[:per_length].tolist())
+        keep.sort()
+        sentences, dep, brackets = ([x[i] for i in keep] for x in (sentences, dep, brackets))
+    points, info = sample_points(dep, positions, depths, per_cell, seed)
+    info = {"source": str(path), "sentences_read": lines, "sentences": len(sentences), **info}
+    return DepthDataset(sentences, dep, points, info, brackets)
 
 
 @dataclass

@@ -1,8 +1,10 @@
 """CLI of the number-agreement analyses (seed 004): ``na-tasks``, ``agreement``, ``ablate``,
-``dynamics``, ``time-decoding``, ``syntax-units``, ``connectivity``.
+``dynamics``, ``time-decoding``, ``syntax-units``, ``connectivity``, and the whole-sentence
+``minimal-pairs`` (Marvin & Linzen, BLiMP).
 
 Items come from the built-in generator (``--tasks``, ``--n``, ``--seed``) or from files
-(``--lakretz FILE`` repeatable, ``--linzen X.text``, ``--gulordava generated.text``).
+(``--lakretz FILE`` repeatable, ``--linzen X.text``, ``--gulordava generated.text``
+repeatable). Files of the same name are separate tasks, named by their path.
 Tables are printed and, with ``--out DIR``, written as CSV next to PNG figures.
 """
 from __future__ import annotations
@@ -60,19 +62,23 @@ def item_options(f):
     @click.option("--lowercase", is_flag=True, help="Same as --case lower.")
     @click.option("--lakretz", multiple=True, type=click.Path(exists=True), help="Lakretz NA-task file (repeatable).")
     @click.option("--linzen", type=click.Path(exists=True), help="Linzen X.text (X.gold next to it).")
-    @click.option("--gulordava", type=click.Path(exists=True), help="generated.text (generated.gold next to it).")
+    @click.option("--gulordava", multiple=True, type=click.Path(exists=True),
+                  help="generated.text (generated.gold next to it); repeatable, e.g. one per language.")
     @functools.wraps(f)
     def wrapper(*a, tasks, n, seed, wordpools, case, lowercase, lakretz, linzen, gulordava, **kw):
         from rnnscope.agreement import formats, tasks as T
         from rnnscope.agreement.casing import normalise_case
 
-        items = []
-        for path in lakretz:
-            items += formats.read_lakretz(path)
+        items = formats.read_lakretz_files(list(lakretz)) if lakretz else []
         if linzen:
             items += formats.read_linzen(linzen)
-        if gulordava:
-            items += formats.read_gulordava(gulordava)
+        if len(gulordava) == 1:
+            items += formats.read_gulordava(gulordava[0])
+        elif gulordava:  # several files (languages): keep their constructions apart
+            langs = [formats.gulordava_language(p) for p in gulordava]
+            for path, lang, name in zip(gulordava, langs, formats.task_names(list(gulordava))):
+                prefix = lang if lang and langs.count(lang) == 1 else name
+                items += formats.read_gulordava(path, task_prefix=f"{prefix}/")
         if tasks or not items:
             names = [t for t in (tasks or ",".join(T.TASKS)).split(",") if t.strip()]
             items += T.generate(names, n=n, seed=seed, pools=T.load_wordpools(wordpools),
@@ -141,6 +147,13 @@ def agreement(model, vocab, outdir, items):
     t = res.table.assign(accuracy=lambda d: (100 * d["accuracy"]).round(1))
     _show("accuracy (%) per task and condition", t, outdir, "agreement")
     _skips(res)
+    from rnnscope.agreement.formats import gulordava_summary
+
+    gs = gulordava_summary(res.items, items)
+    if len(gs):
+        gs = gs.assign(original=(100 * gs["original"]).round(1), nonce=(100 * gs["nonce"]).round(1))
+        _show("Gulordava et al.: accuracy (%) on original vs nonce sentences", gs, outdir,
+              "gulordava_summary")
     if outdir:
         res.items.to_csv(outdir / "agreement_items.csv", index=False)
         res.skipped.to_csv(outdir / "agreement_skipped.csv", index=False)
@@ -263,16 +276,41 @@ def time_decoding_cmd(model, vocab, outdir, items, units, exclude, component, co
     _save(res.plot_matrix(), outdir, "time_decoding_matrix")
 
 
+def _range(text: str, option: str) -> tuple[int, int]:
+    try:
+        lo, hi = (int(x) for x in text.split("-"))
+    except ValueError:
+        raise RnnscopeError(f"{option} must be LO-HI (e.g. 7-12), got {text!r}") from None
+    if lo > hi:
+        raise RnnscopeError(f"{option}: {lo} is above {hi}")
+    return lo, hi
+
+
 @click.command("syntax-units")
 @model_options
-@click.option("--per-length", default=300, show_default=True, help="Sentences per length 2..25.")
+@click.option("--per-length", default=None, type=int, help="Sentences per length (default 300 "
+              "per length 2..25 for the generated set; all sentences of --depth-file).")
+@click.option("--depth-file", type=click.Path(exists=True), help="The published depth file "
+              "(sentence | parse | open nodes | brackets per line, .gz or not) instead of the "
+              "generated set.")
+@click.option("--per-cell", default=None, type=int, help="Points per (position, depth) cell "
+              "(default: as many as the smallest cell has).")
+@click.option("--positions", default="7-12", show_default=True,
+              help="1-based word positions sampled (inclusive range).")
+@click.option("--depths", default="3-8", show_default=True, help="Open-node counts sampled (inclusive).")
+@click.option("--case", "case", type=click.Choice(["auto", "keep", "lower"]), default="auto",
+              show_default=True, help="Casing of the sentences ('auto': lowercase them when the "
+              "vocabulary is lowercased).")
 @click.option("--component", default="h", show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--frequencies", type=click.Path(exists=True),
               help="TSV word<TAB>count for the frequency covariate (default: vocabulary rank).")
-def syntax_units_cmd(model, vocab, outdir, per_length, component, seed, frequencies):
+def syntax_units_cmd(model, vocab, outdir, per_length, depth_file, per_cell, positions, depths,
+                     case, component, seed, frequencies):
     """Find syntax units: ridge regression of syntactic depth with nested 5-fold CV."""
-    from rnnscope.agreement.syntax_units import generate_depth_dataset, syntax_units
+    from rnnscope.agreement.casing import vocab_is_lowercased
+    from rnnscope.agreement.syntax_units import (generate_depth_dataset, read_depth_file,
+                                                 syntax_units)
 
     freq = None
     if frequencies:
@@ -283,8 +321,19 @@ def syntax_units_cmd(model, vocab, outdir, per_length, component, seed, frequenc
                 freq[parts[0]] = float(parts[1])
             except (IndexError, ValueError):
                 raise RnnscopeError(f"{frequencies}:{n}: expected word<TAB>count") from None
-    ds = generate_depth_dataset(per_length=per_length, seed=seed)
-    click.echo(f"depth data set: {len(ds.points)} points from {ds.points['sentence'].nunique()} sentences")
+    window = {"positions": _range(positions, "--positions"), "depths": _range(depths, "--depths")}
+    if depth_file:
+        ds = read_depth_file(depth_file, per_cell=per_cell, per_length=per_length, seed=seed,
+                             **window)
+    else:
+        ds = generate_depth_dataset(per_length=per_length or 300, per_cell=per_cell, seed=seed,
+                                    **window)
+    if case == "lower" or (case == "auto" and vocab_is_lowercased(vocab)):
+        ds.sentences = [[w.lower() for w in s] for s in ds.sentences]
+        click.echo("case: sentences lowercased" + (" (the vocabulary is lowercased)"
+                                                    if case == "auto" else ""), err=True)
+    click.echo(f"depth data set: {len(ds.points)} points from {ds.points['sentence'].nunique()} "
+               f"sentences ({ds.info['cells']} position x depth cells, {ds.info['per_cell']} each)")
     res = syntax_units(model, vocab, ds, component=component, frequency=freq)
     click.echo(res.summary())
     _show("units with |z| > 3", res.outliers.round(4), outdir, "syntax_units_outliers")
@@ -314,5 +363,42 @@ def connectivity_cmd(model, vocab, outdir, sources, targets, scale_task, n):
     _save(res.plot(), outdir, "connectivity")
 
 
+@click.command("minimal-pairs")
+@model_options
+@click.option("--marvin-linzen", "marvin_linzen", multiple=True, type=click.Path(exists=True),
+              help="Marvin & Linzen templates as JSON {template: {condition: [[good, bad], ...]}} "
+              "(.gz or not; repeatable).")
+@click.option("--blimp", multiple=True, type=click.Path(exists=True),
+              help="BLiMP .jsonl file or a directory of them (.gz or not; repeatable).")
+@click.option("--mean", is_flag=True, help="Compare mean log-probability per token, not the total.")
+@click.option("--case", "case", type=click.Choice(["auto", "keep", "lower"]), default="auto",
+              show_default=True, help="'auto' lowercases the sentences when the vocabulary is lowercased.")
+def minimal_pairs_cmd(model, vocab, outdir, marvin_linzen, blimp, mean, case):
+    """Whole-sentence minimal pairs: is the grammatical sentence the more probable one?"""
+    from rnnscope.agreement.minimal_pairs import read_blimp, read_marvin_linzen, score_pairs
+
+    if not marvin_linzen and not blimp:
+        raise RnnscopeError("give --marvin-linzen FILE or --blimp FILE (or both)")
+    pairs = [p for path in marvin_linzen for p in read_marvin_linzen(path)]
+    pairs += [p for path in blimp for p in read_blimp(path)]
+    res = score_pairs(model, vocab, pairs, mean=mean, case=case)
+    click.echo(res.case_note, err=True)
+    share = res.unk_share
+    click.echo(f"unknown words: {sum(res.unknown.values())} of {res.n_tokens} tokens "
+               f"({100 * share:.1f}%) became <unk>")
+    if share > 0.05:
+        common = ", ".join(f"{w} ({k})" for w, k in res.unknown.most_common(8))
+        click.echo(f"warning: more than 5% of the tokens are unknown to the model; commonest: {common}",
+                   err=True)
+    what = "mean log-probability per token" if mean else "total log-probability"
+    pct = lambda t: t.assign(**{c: (100 * t[c]).round(1) for c in ("accuracy", "vs_2", "vs_3")  # noqa: E731
+                                if c in t})
+    _show(f"accuracy (%) per task and condition ({what}; vs_2 / vs_3: against the 2nd / 3rd "
+          "sentence of triples)", pct(res.table), outdir, "minimal_pairs")
+    _show("accuracy (%) per task", pct(res.overall()), outdir, "minimal_pairs_overall")
+    if outdir:
+        res.items.to_csv(outdir / "minimal_pairs_items.csv", index=False)
+
+
 COMMANDS = [na_tasks, agreement, ablate, dynamics, time_decoding_cmd, syntax_units_cmd,
-            connectivity_cmd]
+            connectivity_cmd, minimal_pairs_cmd]
