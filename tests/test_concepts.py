@@ -138,7 +138,7 @@ def test_grouping_and_offsets_and_control():
 
 def test_every_one_vs_rest_class_converges_to_sklearns_objective():
     """Per-class FISTA: each class's L1 objective within 1e-3 relative of scikit-learn's at the
-    same C, including the small classes (79 and 294 of 3000 rows)."""
+    same C, including the small classes (35 and 156 of 1500 rows)."""
     import warnings
 
     from sklearn.linear_model import LogisticRegression
@@ -146,19 +146,19 @@ def test_every_one_vs_rest_class_converges_to_sklearns_objective():
     from rnnscope.analysis.sparse_logreg import fit_l1, l1_objective
 
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(3000, 60)).astype(np.float32)
+    X = rng.normal(size=(1500, 30)).astype(np.float32)
     logits = np.stack([2 * X[:, 0], 2 * X[:, 1] - 1, 3 * X[:, 2] - 4, 3 * X[:, 3] - 6], 1)
-    y = (logits + rng.normal(size=(3000, 4))).argmax(1)
-    assert np.bincount(y).min() < 100
+    y = (logits + rng.normal(size=(1500, 4))).argmax(1)
+    assert np.bincount(y).min() < 50
     C = 0.05
     fit = fit_l1(X, y, 4, C=C, multi="ovr")
     assert fit.converged
     for k in range(4):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            sk = LogisticRegression(penalty="l1", solver="saga", C=C, tol=1e-10,
-                                    max_iter=20000).fit(X, y == k)
+            sk = LogisticRegression(penalty="l1", solver="saga", C=C, tol=1e-7,
+                                    max_iter=5000).fit(X, y == k)
         ours = l1_objective(X, y == k, fit.weight[:, k], fit.bias[k], C)
         theirs = l1_objective(X, y == k, sk.coef_[0], sk.intercept_[0], C)
-        assert ours <= theirs * (1 + 1e-3), (k, ours, theirs)
+        assert abs(ours - theirs) <= 1e-3 * theirs, (k, ours, theirs)
         assert abs(int((fit.weight[:, k] != 0).sum()) - int((sk.coef_ != 0).sum())) <= 2
