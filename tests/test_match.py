@@ -158,3 +158,31 @@ def test_match_on_a_store_equals_numpy(tmp_path):
     pd.testing.assert_frame_equal(by_phrase.table, direct.table)
     with pytest.raises(RnnscopeError, match="occurs"):
         match_store(store, "layer1.h", phrase="big red dog", occurrence=99)
+
+
+def test_raw_threshold_is_lstmvis_default_and_tanh_an_option():
+    """h = 0.31: on at raw > 0.3 (LSTMVis), off at tanh(h) > 0.3 (tanh(0.31) = 0.300...)."""
+    from rnnscope.analysis.match import binarize, default_scale
+
+    tokens = pd.DataFrame({"sentence": [0] * 6, "token": list("abcabc")})
+    states = np.full((6, 3), -0.5)
+    states[[0, 1, 3, 4], 1] = 0.305  # between 0.3 and atanh(0.3) = 0.3095
+    raw = match_spans(states, tokens, 0, 2)
+    assert raw.units.tolist() == [1] and raw.scale == "raw"
+    assert raw.table.loc[0, ["row_start", "row_end"]].tolist() == [3, 5]
+    squashed = match_spans(states, tokens, 0, 2, scale="tanh")
+    assert squashed.units.tolist() == []
+    assert binarize(np.array([0.305]), 0.3, "raw")[0] and not binarize(np.array([0.305]), 0.3, "tanh")[0]
+    assert default_scale("layer2.h") == "raw" and default_scale("layer2.c") == "tanh"
+    with pytest.raises(RnnscopeError, match="scale"):
+        match_spans(states, tokens, 0, 2, scale="log")
+
+
+def test_ties_are_broken_by_mean_activation_not_corpus_order():
+    """Three spans equal in overlap, extra and length: the most active one ranks first."""
+    tokens = pd.DataFrame({"sentence": np.repeat(np.arange(4), 2), "token": list("xyxyxyxy")})
+    states = np.full((8, 3), -0.5)
+    states[:, 0] = [0.9, 0.9, 0.4, 0.4, 0.6, 0.6, 0.8, 0.8]  # sentence 0 is the selection
+    res = match_spans(states, tokens, 0, 2, length_slack=0, top=3)
+    assert res.table["sentence"].tolist() == [3, 2, 1]
+    assert res.table["activation"].is_monotonic_decreasing

@@ -37,6 +37,27 @@ def test_planted_sentiment_unit():
     res.plot_histogram("test")
 
 
+def test_paper_fixed_zero_threshold_is_reported_beside_the_fitted_one():
+    """The unit is offset (+3 for every review): a threshold at 0 is useless, a fitted one is not."""
+    rng = np.random.default_rng(1)
+
+    def offset(n):
+        X, y = planted(n, rng)
+        X[:, 11] += 3.0
+        return X, y
+
+    res = sentiment_neuron_arrays(offset(600), offset(150), offset(300))
+    assert res.unit == 11
+    assert res.accuracy("unit", "test") > 0.95
+    at_zero = res.accuracy("unit_at_zero", "test")
+    y = res.values["test"][1]
+    # every value is > 0 and the weight is negative, so the paper's rule says "negative" always
+    assert at_zero == pytest.approx(float(np.mean(y == 0)))
+    # on centred data the two rules agree
+    plain = sentiment_neuron_arrays(planted(600, rng), planted(150, rng), planted(300, rng))
+    assert plain.accuracy("unit_at_zero", "test") > 0.95
+
+
 def test_fit_threshold_is_the_best_cut():
     v = np.array([0.1, 0.2, 0.3, 0.9, 1.0, 1.1])
     t, sign, acc = fit_threshold(v, np.array([0, 0, 0, 1, 1, 1]))
@@ -82,7 +103,8 @@ def test_sentiment_neuron_end_to_end_on_a_byte_model(tmp_path):
     model = tiny_model(layers=1, hidden=16, vocab=258)
     res = sentiment_neuron(model, Vocabulary.bytes(), tmp_path / "sst", Cs=(0.1, 1.0),
                            progress=False)
-    assert set(res.table["split"]) == {"train", "dev", "test"} and len(res.table) == 6
+    assert set(res.table["split"]) == {"train", "dev", "test"} and len(res.table) == 9
+    assert set(res.table["classifier"]) == {"full", "unit", "unit_at_zero"}
     # the final states see different words for the two classes: a linear readout separates them
     assert res.accuracy("full", "test") > 0.8
     with pytest.raises(RnnscopeError, match="char or byte"):

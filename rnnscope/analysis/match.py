@@ -1,14 +1,17 @@
 """LSTMVis-style span matching (seed 001): which other stretches of text light up the same units?
 
 A *selection* is a span of consecutive rows of the token table (one sentence, positions
-``start .. end-1``). Its *unit set* is the units whose ``tanh(state) > threshold`` at every token
-of the span (optionally also off just before and/or just after it, LSTMVis' "off before/after").
+``start .. end-1``). Its *unit set* is the units whose state is above ``threshold`` at every token
+of the span (LSTMVis thresholds the raw state: ``scale="raw"``, the default for ``h``;
+``scale="tanh"`` thresholds ``tanh(state)`` instead, the default for the unbounded cell state) (optionally also off just before and/or just after it, LSTMVis' "off before/after").
 Every other span of the corpus (inside one sentence, of a length close to the selection's) is
 then scored by the units on across *it*:
 
 1. ``overlap``: how many of the selected units are on across the candidate (more is better);
 2. ``extra``: how many other units are on across it too (fewer is better);
-3. ``length``: closeness to the selection's length, then longer first.
+3. ``length``: closeness to the selection's length, then longer first;
+4. ``activation``: the mean value of the selected units across the candidate, higher first
+   (the stated tie-break: spans equal on 1-3 are otherwise common), then corpus order.
 
 Overlapping candidates are thinned greedily (the best span of a cluster wins), spans overlapping
 the selection are skipped, and the top matches come back with their context and the shared
@@ -44,21 +47,43 @@ DEFAULT_THRESHOLD = 0.3
 BLOCK_ROWS = 65536
 
 
+SCALES = ("raw", "tanh")
+
+
 # -- small helpers ------------------------------------------------------------------------------
-def check_threshold(threshold: float) -> float:
-    """Return ``threshold`` as float; :class:`RnnscopeError` unless it lies in (0, 1)."""
+def default_scale(key: str | None) -> str:
+    """``"raw"`` for hidden states (as LSTMVis), ``"tanh"`` for other components (``c`` is
+    unbounded, gates are in (0, 1))."""
+    return "raw" if key is None or str(key).endswith(".h") else "tanh"
+
+
+def check_scale(scale: str) -> str:
+    if scale not in SCALES:
+        raise RnnscopeError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
+    return scale
+
+
+def check_threshold(threshold: float, scale: str = "tanh") -> float:
+    """Return ``threshold`` as float; :class:`RnnscopeError` unless it lies in (0, 1).
+
+    On both scales: ``tanh(state)`` lies in (-1, 1), and so does a hidden state
+    ``h = o * tanh(c)``; "on" means above a positive level."""
+    check_scale(scale)
     try:
         t = float(threshold)
     except (TypeError, ValueError):
         raise RnnscopeError(f"threshold must be a number in (0, 1), got {threshold!r}") from None
     if not 0.0 < t < 1.0:
-        raise RnnscopeError(f"threshold must lie strictly between 0 and 1 (tanh scale), got {t}")
+        raise RnnscopeError(f"threshold must lie strictly between 0 and 1 ({scale} scale), got {t}")
     return t
 
 
-def binarize(states: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
-    """Boolean ``tanh(states) > threshold`` (computed as ``states > atanh(threshold)``)."""
-    cut = np.arctanh(check_threshold(threshold))
+def binarize(states: np.ndarray, threshold: float = DEFAULT_THRESHOLD,
+             scale: str = "tanh") -> np.ndarray:
+    """Boolean ``states > threshold`` (raw) or ``tanh(states) > threshold`` (computed as
+    ``states > atanh(threshold)``)."""
+    t = check_threshold(threshold, scale)
+    cut = t if scale == "raw" else np.arctanh(t)
     return np.asarray(states, dtype=np.float32) > cut
 
 
@@ -184,13 +209,13 @@ def find_phrase(tokens: pd.DataFrame, phrase: str, joiner: str = " ") -> list[tu
 
 def select_units(states, tokens: pd.DataFrame, row_start: int, row_end: int,
                  threshold: float = DEFAULT_THRESHOLD, off_before: bool = False,
-                 off_after: bool = False, joiner: str = " ") -> Selection:
+                 off_after: bool = False, joiner: str = " ", scale: str = "raw") -> Selection:
     """Units on across rows ``row_start .. row_end-1`` (optionally off just before/after).
 
     "Before"/"after" only apply inside the sentence: a span at a sentence edge has no
     neighbour there and the condition is skipped.
     """
-    threshold = check_threshold(threshold)
+    threshold = check_threshold(threshold, scale)
     n = len(tokens)
     if not (0 <= row_start < row_end <= n):
         raise RnnscopeError(f"row span {row_start}:{row_end} is out of range (store has {n} rows)")
@@ -199,7 +224,7 @@ def select_units(states, tokens: pd.DataFrame, row_start: int, row_end: int,
         raise RnnscopeError(f"row span {row_start}:{row_end} crosses a sentence boundary")
     lo = row_start - 1 if off_before and row_start > 0 and sids[row_start - 1] == sids[row_start] else row_start
     hi = row_end + 1 if off_after and row_end < n and sids[row_end] == sids[row_end - 1] else row_end
-    on = binarize(np.asarray(states[lo:hi], dtype=np.float32), threshold)
+    on = binarize(np.asarray(states[lo:hi], dtype=np.float32), threshold, scale)
     inner = on[row_start - lo: row_start - lo + (row_end - row_start)]
     keep = inner.all(axis=0)
     if lo < row_start:
@@ -223,6 +248,7 @@ class MatchResult:
     table: pd.DataFrame
     n_candidates: int = 0
     params: dict = field(default_factory=dict)
+    scale: str = "raw"
 
     @property
     def units(self) -> np.ndarray:
@@ -235,8 +261,9 @@ class MatchResult:
 
 
 def _score_block(on: np.ndarray, sids: np.ndarray, units: np.ndarray, lengths: Sequence[int],
-                 min_overlap: int) -> list[np.ndarray]:
-    """Candidates of one block: rows ``[start, length, overlap, extra]`` (local starts).
+                 min_overlap: int, values: np.ndarray) -> list[np.ndarray]:
+    """Candidates of one block: rows ``[start, length, overlap, extra, activation]`` (local
+    starts; ``activation`` is the mean of ``values [rows, selected units]`` over the span).
 
     The overlap with the selected units is computed for every start with running ANDs over the
     few selected columns; the (costlier) count of other units on across the span is computed
@@ -265,14 +292,20 @@ def _score_block(on: np.ndarray, sids: np.ndarray, units: np.ndarray, lengths: S
         for j in range(1, length):
             both &= np.packbits(on[idx + j][:, rest_mask], axis=1)
         extra = np.bitwise_count(both).sum(axis=1, dtype=np.int64)
-        out.append(np.stack([idx, np.full(len(idx), length), overlap[idx], extra], axis=1))
+        act = values[idx].sum(axis=1, dtype=np.float64)
+        for j in range(1, length):
+            act += values[idx + j].sum(axis=1, dtype=np.float64)
+        act /= length * max(1, values.shape[1])
+        out.append(np.stack([idx, np.full(len(idx), length), overlap[idx], extra, act],
+                            axis=1).astype(np.float64))
     return out
 
 
 def _rank(cands: np.ndarray, sel_len: int) -> np.ndarray:
-    """Order: overlap desc, extra asc, |length - selection length| asc, length desc, start asc."""
-    start, length, overlap, extra = cands.T
-    return np.lexsort((start, -length, np.abs(length - sel_len), extra, -overlap))
+    """Order: overlap desc, extra asc, |length - selection length| asc, length desc, mean
+    activation of the selected units desc, start asc."""
+    start, length, overlap, extra, act = cands.T
+    return np.lexsort((start, -act, -length, np.abs(length - sel_len), extra, -overlap))
 
 
 def _thin(cands: np.ndarray, order: np.ndarray, top: int, exclude: tuple[int, int]) -> list[int]:
@@ -294,7 +327,8 @@ def match_spans(states, tokens: pd.DataFrame, row_start: int, row_end: int, *,
                 threshold: float = DEFAULT_THRESHOLD, off_before: bool = False,
                 off_after: bool = False, length_slack: int = 1, top: int = 10,
                 min_overlap: int | None = None, context: int = 5, joiner: str = " ",
-                block_rows: int = BLOCK_ROWS, progress: bool = False) -> MatchResult:
+                block_rows: int = BLOCK_ROWS, progress: bool = False,
+                scale: str = "raw") -> MatchResult:
     """Rank every other span of the corpus by how well its on-units match the selection's.
 
     ``states``: [rows, H] numpy or lazy array aligned with ``tokens`` (needs a ``sentence`` and
@@ -302,9 +336,10 @@ def match_spans(states, tokens: pd.DataFrame, row_start: int, row_end: int, *,
     the selection's length ± ``length_slack``. ``min_overlap`` (default: half the selected
     units, at least 1) drops weak candidates early. Returns :class:`MatchResult` whose table
     has ``rank, sentence, start, end, row_start, row_end, overlap, extra, length, left, text,
-    right, shared_units``.
+    right, shared_units, activation``. ``scale``: threshold the raw states (LSTMVis) or
+    ``tanh`` of them.
     """
-    threshold = check_threshold(threshold)
+    threshold = check_threshold(threshold, scale)
     if top < 1:
         raise RnnscopeError(f"top must be at least 1, got {top}")
     if length_slack < 0:
@@ -312,13 +347,14 @@ def match_spans(states, tokens: pd.DataFrame, row_start: int, row_end: int, *,
     if states.shape[0] != len(tokens):
         raise RnnscopeError(f"states have {states.shape[0]} rows but the token table has {len(tokens)}")
     selection = select_units(states, tokens, row_start, row_end, threshold, off_before,
-                             off_after, joiner)
+                             off_after, joiner, scale)
     sel_len = row_end - row_start
     lengths = set(range(max(1, sel_len - length_slack), sel_len + length_slack + 1))
     units = selection.units
-    params = dict(off_before=off_before, off_after=off_after, length_slack=length_slack, top=top)
+    params = dict(off_before=off_before, off_after=off_after, length_slack=length_slack, top=top,
+                  scale=scale)
     if len(units) == 0:
-        return MatchResult(selection, threshold, _empty_table(), 0, params)
+        return MatchResult(selection, threshold, _empty_table(), 0, params, scale)
     if min_overlap is None:
         min_overlap = max(1, int(np.ceil(len(units) / 2)))
     bounds = sentence_bounds(tokens)
@@ -331,8 +367,9 @@ def match_spans(states, tokens: pd.DataFrame, row_start: int, row_end: int, *,
         from tqdm.auto import tqdm
         iterator = tqdm(blocks, desc="matching", unit="block", disable=None)  # None: off without a tty
     for a, b in iterator:
-        on = binarize(np.asarray(states[a:b], dtype=np.float32), threshold)
-        parts = _score_block(on, sids_all[a:b], units, lengths, min_overlap)
+        block = np.asarray(states[a:b], dtype=np.float32)
+        on = binarize(block, threshold, scale)
+        parts = _score_block(on, sids_all[a:b], units, lengths, min_overlap, block[:, units])
         if not parts:
             continue
         c = np.concatenate(parts)
@@ -341,15 +378,15 @@ def match_spans(states, tokens: pd.DataFrame, row_start: int, row_end: int, *,
             c = c[_rank(c, sel_len)[:keep_per_block]]
         collected.append(c)
     if not collected:
-        return MatchResult(selection, threshold, _empty_table(), 0, params)
+        return MatchResult(selection, threshold, _empty_table(), 0, params, scale)
     cands = np.concatenate(collected)
     kept = _thin(cands, _rank(cands, sel_len), top, (row_start, row_end))
-    table = _describe(states, tokens, cands[kept], units, threshold, context, joiner, bounds)
-    return MatchResult(selection, threshold, table, int(len(cands)), params)
+    table = _describe(states, tokens, cands[kept], units, threshold, context, joiner, bounds, scale)
+    return MatchResult(selection, threshold, table, int(len(cands)), params, scale)
 
 
 _COLUMNS = ["rank", "sentence", "start", "end", "row_start", "row_end", "overlap", "extra",
-            "length", "left", "text", "right", "shared_units"]
+            "length", "left", "text", "right", "shared_units", "activation"]
 
 
 def _empty_table() -> pd.DataFrame:
@@ -357,23 +394,26 @@ def _empty_table() -> pd.DataFrame:
 
 
 def _describe(states, tokens: pd.DataFrame, rows: np.ndarray, units: np.ndarray,
-              threshold: float, context: int, joiner: str, bounds: np.ndarray) -> pd.DataFrame:
+              threshold: float, context: int, joiner: str, bounds: np.ndarray,
+              scale: str = "raw") -> pd.DataFrame:
     """One table row per kept candidate, with context text and the shared units."""
     toks = tokens["token"]
     sids = tokens["sentence"].to_numpy()
     records = []
-    for rank, (s, length, overlap, extra) in enumerate(rows.tolist(), start=1):
+    for rank, (s, length, overlap, extra, act) in enumerate(rows.tolist(), start=1):
+        s, length, overlap, extra = int(s), int(length), int(overlap), int(extra)
         e = s + length
         k = int(np.searchsorted(bounds, s, side="right")) - 1
         first, last = int(bounds[k]), int(bounds[k + 1])
-        on = binarize(np.asarray(states[s:e], dtype=np.float32)[:, units], threshold).all(axis=0)
+        on = binarize(np.asarray(states[s:e], dtype=np.float32)[:, units], threshold,
+                      scale).all(axis=0)
         records.append(dict(
             rank=rank, sentence=int(sids[s]), start=s - first, end=e - first, row_start=s,
             row_end=e, overlap=overlap, extra=extra, length=length,
             left=_text(toks.iloc[max(first, s - context):s], joiner),
             text=_text(toks.iloc[s:e], joiner),
             right=_text(toks.iloc[e:min(last, e + context)], joiner),
-            shared_units=[int(u) for u in units[on]]))
+            shared_units=[int(u) for u in units[on]], activation=round(float(act), 4)))
     return pd.DataFrame.from_records(records, columns=_COLUMNS)
 
 
@@ -398,6 +438,7 @@ def match_store(store, key: str, *, sentence: int | None = None, start: int | No
         if sentence is None or start is None or end is None:
             raise RnnscopeError("give a span (sentence, start, end) or a phrase to search for")
         a, b = span_rows(tokens, sentence, start, end)
+    kwargs.setdefault("scale", default_scale(key))
     return match_spans(store[key], tokens, a, b, joiner=joiner, **kwargs)
 
 
@@ -417,14 +458,16 @@ class IdiomResult:
 
 def idiom_check(states, tokens: pd.DataFrame, phrases: Sequence[str], *,
                 threshold: float = DEFAULT_THRESHOLD, joiner: str = " ",
-                min_fraction: float = 1.0, block_rows: int = BLOCK_ROWS) -> IdiomResult:
+                min_fraction: float = 1.0, block_rows: int = BLOCK_ROWS,
+                scale: str = "raw") -> IdiomResult:
     """Seed 001's idiom check: which units are on across each phrase, and which for one only.
 
     A unit is "active for" a phrase when it is on across the phrase's span in at least
     ``min_fraction`` of the phrase's occurrences. ``corpus_rate`` is the fraction of all tokens
     where the unit is on (low = rarely on elsewhere, a stronger sign of selectivity).
+    ``scale`` as in :func:`match_spans`.
     """
-    threshold = check_threshold(threshold)
+    threshold = check_threshold(threshold, scale)
     if not phrases:
         raise RnnscopeError("give at least one phrase for the idiom check")
     if not 0.0 < min_fraction <= 1.0:
@@ -438,11 +481,12 @@ def idiom_check(states, tokens: pd.DataFrame, phrases: Sequence[str], *,
             raise RnnscopeError(f"phrase {phrase!r} does not occur in the corpus")
         counts = np.zeros(h, dtype=np.int64)
         for a, b in hits:
-            counts += binarize(np.asarray(states[a:b], dtype=np.float32), threshold).all(axis=0)
+            counts += binarize(np.asarray(states[a:b], dtype=np.float32), threshold,
+                               scale).all(axis=0)
         active[phrase] = counts >= min_fraction * len(hits) - 1e-9
         occurrences[phrase] = len(hits)
     union = np.flatnonzero(np.any(np.stack(list(active.values())), axis=0))
-    rate = _on_rate(states, union, threshold, block_rows)
+    rate = _on_rate(states, union, threshold, block_rows, scale)
     rows = []
     for j, u in enumerate(union):
         fired = [p for p in phrases if active[p][u]]
@@ -457,14 +501,15 @@ def idiom_check(states, tokens: pd.DataFrame, phrases: Sequence[str], *,
     return IdiomResult(table=table, summary=summary, threshold=threshold)
 
 
-def _on_rate(states, units: np.ndarray, threshold: float, block_rows: int) -> np.ndarray:
+def _on_rate(states, units: np.ndarray, threshold: float, block_rows: int,
+             scale: str = "raw") -> np.ndarray:
     n = states.shape[0]
     if len(units) == 0 or n == 0:
         return np.zeros(len(units))
     total = np.zeros(len(units), dtype=np.int64)
     for a in range(0, n, block_rows):
         block = np.asarray(states[a:a + block_rows], dtype=np.float32)[:, units]
-        total += binarize(block, threshold).sum(axis=0)
+        total += binarize(block, threshold, scale).sum(axis=0)
     return total / n
 
 

@@ -48,7 +48,10 @@ def _units(text: str | None) -> list[int] | None:
 @click.option("--span", default=None, help="Selection SENTENCE:START:END (positions, end exclusive).")
 @click.option("--phrase", default=None, help="Or: search this phrase and select its occurrence.")
 @click.option("--occurrence", type=int, default=0, show_default=True, help="Which hit of --phrase (0-based).")
-@click.option("--threshold", type=float, default=0.3, show_default=True, help="On = tanh(state) > threshold, in (0, 1).")
+@click.option("--threshold", type=float, default=0.3, show_default=True,
+              help="A unit is on where its state is above this (see --scale).")
+@click.option("--scale", type=click.Choice(["auto", "raw", "tanh"]), default="auto", show_default=True,
+              help="Threshold the raw state (LSTMVis) or tanh(state); auto: raw for h, tanh otherwise.")
 @click.option("--off-before", is_flag=True, help="Selected units must be off just before the span.")
 @click.option("--off-after", is_flag=True, help="Selected units must be off just after the span.")
 @click.option("--top", type=int, default=10, show_default=True)
@@ -57,23 +60,25 @@ def _units(text: str | None) -> list[int] | None:
 @click.option("--words", "word_sets", multiple=True, help="Word-set PCA: LABEL=w1,w2,... (repeat per group).")
 @click.option("--figure", "figure_path", default=None, help="Write the match grid / PCA scatter (.png/.svg).")
 @click.option("--csv", "csv_path", default=None, help="Write the result table as CSV.")
-def match_cmd(store_path, key, span, phrase, occurrence, threshold, off_before, off_after, top, slack,
-              idioms, word_sets, figure_path, csv_path):
+def match_cmd(store_path, key, span, phrase, occurrence, threshold, scale, off_before, off_after,
+              top, slack, idioms, word_sets, figure_path, csv_path):
     """LSTMVis-style matching: spans whose on-units match a selected span (seed 001).
 
     With --idiom: which units fire for one phrase only. With --words: PCA of the states of the
     chosen word groups.
     """
-    from rnnscope.analysis.match import (check_threshold, idiom_check, joiner_for, match_store,
-                                         word_set_pca)
+    from rnnscope.analysis.match import (check_threshold, default_scale, idiom_check, joiner_for,
+                                         match_store, word_set_pca)
     from rnnscope.figures import save_figure
-    check_threshold(threshold)
     store = _open_store(store_path)
     key = _default_key(store, key)
+    scale = default_scale(key) if scale == "auto" else scale
+    check_threshold(threshold, scale)
     joiner = joiner_for(store.meta.get("vocab_kind"))
     fig = None
     if idioms:
-        result = idiom_check(store[key], store.tokens, list(idioms), threshold=threshold, joiner=joiner)
+        result = idiom_check(store[key], store.tokens, list(idioms), threshold=threshold,
+                             joiner=joiner, scale=scale)
         click.echo(result.summary.to_string(index=False))
         click.echo()
         click.echo(result.table.to_string(index=False) if len(result.table) else "no unit is on across any phrase")
@@ -97,13 +102,16 @@ def match_cmd(store_path, key, span, phrase, occurrence, threshold, off_before, 
         sel = dict(phrase=phrase, occurrence=occurrence) if phrase is not None else \
             dict(zip(("sentence", "start", "end"), _span(span)))
         result = match_store(store, key, threshold=threshold, off_before=off_before,
-                             off_after=off_after, top=top, length_slack=slack, progress=True, **sel)
+                             off_after=off_after, top=top, length_slack=slack, progress=True,
+                             scale=scale, **sel)
         s = result.selection
+        rule = f"{key} > {threshold:g}" if scale == "raw" else f"tanh({key}) > {threshold:g}"
         click.echo(f"selection: {s.text!r} (sentence {s.sentence}, position {s.start}); "
-                   f"{len(s.units)} units on at tanh > {threshold:g}: {s.units.tolist()}")
+                   f"{len(s.units)} units on where {rule}: {s.units.tolist()}")
         table = result.table
         if len(table):
-            show = table[["rank", "sentence", "start", "overlap", "extra", "left", "text", "right"]]
+            show = table[["rank", "sentence", "start", "overlap", "extra", "activation", "left",
+                          "text", "right"]]
             click.echo(show.to_string(index=False))
         else:
             click.echo("no matching span")
