@@ -50,7 +50,7 @@ from rnnscope.errors import StoreError
 from rnnscope.keys import all_keys, parse_key
 from rnnscope.model import RecurrentLM
 from rnnscope.store import (DEFAULT_CHUNK_ROWS, TOKEN_COLUMNS, ActivationStore, StoreWriter,
-                            _check_dtype, store_state)
+                            _check_dtype, store_state, writer_lock)
 from rnnscope.vocab import Vocabulary
 
 RESETS = ("sentence", "carry")
@@ -109,6 +109,16 @@ def extract(model: RecurrentLM, vocab: Vocabulary, corpus: Corpus, out: Any,
         "bos": "<eos>", "plan": _fingerprint(model, vocab, aligned, keys, dtype, reset,
                                              batch_size, chunk_rows),
     }
+    with writer_lock(out):
+        return _extract_locked(model, vocab, aligned, tokens, windows, keys, out, meta, dtype,
+                               reset, batch_size, resume, overwrite, chunk_rows, callback,
+                               compression, progress)
+
+
+def _extract_locked(model, vocab, aligned, tokens, windows, keys, out, meta, dtype, reset,
+                    batch_size, resume, overwrite, chunk_rows, callback, compression,
+                    progress) -> ActivationStore:
+    """The body of :func:`extract`, run while holding the store's write lock."""
     writer, flushed, state = _open_writer(out, tokens, keys, model, dtype, chunk_rows, meta,
                                           resume, overwrite, compression)
     run = _Run(writer, keys, chunk_rows, flushed)

@@ -203,3 +203,37 @@ def test_overwrite_never_deletes_what_is_not_a_store(tmp_path):
     again = extract(model, vocab, corpus, tmp_path / "empty", overwrite=True, components=["h"],
                     progress=False)
     assert again.keys() == ["layer1.h", "layer2.h"]
+
+
+def test_a_second_writer_is_refused_with_the_holders_pid(tmp_path):
+    """Another process holds the store's write lock: extraction refuses at once (naming its
+    pid) and deletes nothing; a reader is told the store is being written; after the holder
+    exits, extraction works."""
+    import subprocess
+    import sys
+    import textwrap
+
+    model, vocab, corpus = _setup("word")
+    out = tmp_path / "s"
+    extract(model, vocab, corpus, out, progress=False)
+    (out / "COMPLETE").unlink()  # as while a rewrite is running
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time
+        from rnnscope.store import writer_lock
+        with writer_lock({str(out)!r}):
+            print("locked", flush=True)
+            time.sleep(60)
+        """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(StoreError, match=rf"being written by another rnnscope process \(pid {holder.pid}\)"):
+            extract(model, vocab, corpus, out, overwrite=True, progress=False)
+        assert (out / "meta.json").exists()  # nothing deleted
+        with pytest.raises(StoreError, match=rf"being written now \(pid {holder.pid}\)"):
+            ActivationStore.open(out)
+    finally:
+        holder.kill()
+        holder.wait()
+    with pytest.raises(StoreError, match="incomplete"):  # the holder is gone: not "being written"
+        ActivationStore.open(out)
+    assert extract(model, vocab, corpus, out, overwrite=True, progress=False).keys()

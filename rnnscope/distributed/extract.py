@@ -34,7 +34,7 @@ from rnnscope.distributed.shards import (Shard, ShardRun, absolute, model_handle
                                          row_shards, run_sharded)
 from rnnscope.errors import StoreError
 from rnnscope.keys import parse_key
-from rnnscope.store import DEFAULT_CHUNK_ROWS, ActivationStore, StoreWriter, _check_dtype
+from rnnscope.store import DEFAULT_CHUNK_ROWS, ActivationStore, StoreWriter, _check_dtype, writer_lock
 from rnnscope.vocab import Vocabulary
 
 LEDGER = "shards"
@@ -101,32 +101,33 @@ def extract_distributed(model: Any, vocab: Vocabulary, corpus: Corpus, out: Any,
                                                     batch_size, chunk_rows),
     }
     out = absolute(out)
-    writer, flushed, _ = single._open_writer(out, tokens, keys, model, dtype, chunk_rows, meta,
-                                       resume, overwrite, *([compression] if compression else []))
-    ledger = writer.folder.url_of(LEDGER)
-    shards = []
-    window_rows = len(tokens) / len(windows)
-    for s in row_shards(len(tokens), shard_rows or default_shard_rows(len(tokens), chunk_rows,
-                                                                      window_rows),
-                        align=chunk_rows):
-        start, stop = s.payload
-        mine = [w for w in windows if w.start < stop and w.stop > start]
-        sentences = {i: _ids_only(aligned[i]) for w in mine for i in w.sentences}
-        if stop <= flushed:  # on disk already (an interrupted single-process run)
-            continue
-        shards.append(Shard(s.name, (start, stop, mine, sentences), size=s.size))
-    if client is None:
-        from rnnscope.distributed.cluster import require_distributed
+    with writer_lock(out):  # one writer per store; the workers write inside this lock
+        writer, flushed, _ = single._open_writer(out, tokens, keys, model, dtype, chunk_rows, meta,
+                                           resume, overwrite, *([compression] if compression else []))
+        ledger = writer.folder.url_of(LEDGER)
+        shards = []
+        window_rows = len(tokens) / len(windows)
+        for s in row_shards(len(tokens), shard_rows or default_shard_rows(len(tokens), chunk_rows,
+                                                                          window_rows),
+                            align=chunk_rows):
+            start, stop = s.payload
+            mine = [w for w in windows if w.start < stop and w.stop > start]
+            sentences = {i: _ids_only(aligned[i]) for w in mine for i in w.sentences}
+            if stop <= flushed:  # on disk already (an interrupted single-process run)
+                continue
+            shards.append(Shard(s.name, (start, stop, mine, sentences), size=s.size))
+        if client is None:
+            from rnnscope.distributed.cluster import require_distributed
 
-        client = require_distributed().get_client()
-    handle = model_handle(client, source)
-    run = run_sharded(_extract_shard, shards, client=client, ledger=ledger,
-                      args=(handle, writer.path, keys, batch_size, vocab.eos_id),
-                      desc="extract", unit="tokens", progress=progress)
-    store = writer.finalize(tokens)
-    writer.folder.remove(single.PROGRESS)
-    writer.folder.remove(LEDGER)
-    return store, run
+            client = require_distributed().get_client()
+        handle = model_handle(client, source)
+        run = run_sharded(_extract_shard, shards, client=client, ledger=ledger,
+                          args=(handle, writer.path, keys, batch_size, vocab.eos_id),
+                          desc="extract", unit="tokens", progress=progress)
+        store = writer.finalize(tokens)
+        writer.folder.remove(single.PROGRESS)
+        writer.folder.remove(LEDGER)
+        return store, run
 
 
 def _ids_only(a: AlignedSentence) -> AlignedSentence:
