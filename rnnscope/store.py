@@ -438,7 +438,10 @@ class StoreWriter:
         if n_rows < 1:
             raise StoreError("a store needs at least one row (is the corpus empty?)")
         chunk_rows = max(1, min(int(chunk_rows), n_rows))
-        meta = {**(meta or {}), "format": FORMAT, "keys": list(keys), "n_rows": int(n_rows),
+        import uuid
+
+        meta = {**(meta or {}), "format": FORMAT, "generation": uuid.uuid4().hex,
+                "keys": list(keys), "n_rows": int(n_rows),
                 "hidden_size": int(hidden_size), "dtype": dtype, "chunk_rows": chunk_rows,
                 "compression": compression}
         folder.fs.makedirs(folder.root, exist_ok=True)
@@ -497,6 +500,18 @@ class StoreWriter:
         self._folder.write_text(META, json.dumps(self.meta, indent=2, default=_json_default))
         self._folder.write_text(COMPLETE, "complete\n")
         return ActivationStore.open(self._folder.url)
+
+
+def store_generation(path: Any) -> str:
+    """An id that changes whenever the store at ``path`` is rewritten (a digest of its meta,
+    which carries a random ``generation`` for stores written since it was introduced)."""
+    import hashlib
+
+    folder = _Folder(path)
+    try:
+        return hashlib.sha1(folder.read_bytes(META)).hexdigest()
+    except (OSError, FileNotFoundError):
+        return ""
 
 
 def is_complete(path: Any) -> bool:

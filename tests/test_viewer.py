@@ -127,6 +127,43 @@ def test_store_being_written_is_refused(tmp_path):
     assert r.status_code == 409 and "being written" in r.get_json()["error"]
 
 
+def test_a_store_rewritten_under_the_viewer_is_refused_with_409(tmp_path):
+    """Rewritten (new token table and arrays): the old viewer refuses every API route with
+    409 instead of mixing the old token table with new arrays."""
+    viewer_store(tmp_path / "s", n_sent=30)
+    client = create_app(tmp_path / "s").test_client()
+    assert client.get("/api/info").status_code == 200
+    viewer_store(tmp_path / "s-new", n_sent=12, seed=1)
+    import shutil
+
+    shutil.rmtree(tmp_path / "s")
+    shutil.copytree(tmp_path / "s-new", tmp_path / "s")
+    for url in ("/api/info", "/api/text?start=0&count=5", "/api/match?row_start=0&row_end=2"):
+        r = client.get(url)
+        assert r.status_code == 409 and "rewritten" in r.get_json()["error"], url
+    assert create_app(tmp_path / "s").test_client().get("/api/info").get_json()["rows"] < 100
+
+
+def test_serve_bounds_threads_and_idle_connections(tmp_path):
+    """`rnnscope serve` hands the app to waitress with bounded threads and an idle timeout."""
+    from unittest import mock
+
+    from click.testing import CliRunner
+
+    from rnnscope.cli import main
+
+    viewer_store(tmp_path / "store")
+    with mock.patch("waitress.serve") as serve:
+        out = CliRunner().invoke(main, ["serve", str(tmp_path / "store"), "--port", "5123",
+                                        "--threads", "3", "--idle-timeout", "7"])
+    assert out.exit_code == 0, out.output
+    kwargs = serve.call_args.kwargs
+    assert kwargs["host"] == "127.0.0.1" and kwargs["port"] == 5123
+    assert kwargs["threads"] == 3 and kwargs["channel_timeout"] == 7
+    bad = CliRunner().invoke(main, ["serve", str(tmp_path / "store"), "--threads", "0"])
+    assert bad.exit_code == 2 and bad.output.startswith("error:")
+
+
 def test_non_finite_states_become_null(tmp_path):
     store, starts = viewer_store(tmp_path / "s")
     values = store.get("layer1.h")

@@ -279,16 +279,29 @@ def report_cmd(model_path, vocab, corpus_path, out_path, key, n_units, max_sente
 @click.command("serve")
 @click.argument("store_path", metavar="STORE")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (keep it local).")
-@click.option("--port", type=int, default=5000, show_default=True)
+@click.option("--port", type=int, default=5000, show_default=True, help="TCP port to listen on.")
 @click.option("--key", default=None, help="Component shown first [default: top layer h].")
-def serve_cmd(store_path, host, port, key):
-    """Explore a store in the browser (LSTMVis-style): text heatmap, trajectories, matches."""
+@click.option("--threads", type=int, default=4, show_default=True,
+              help="Requests served at once (more wait in a queue).")
+@click.option("--idle-timeout", type=int, default=60, show_default=True,
+              help="Seconds an idle connection is kept open.")
+def serve_cmd(store_path, host, port, key, threads, idle_timeout):
+    """Explore a store in the browser (LSTMVis-style): text heatmap, trajectories, matches.
+
+    Served by waitress (a production WSGI server): a bounded number of worker threads and
+    connections, idle connections closed after --idle-timeout seconds.
+    """
+    from waitress import serve
+
     from rnnscope.viewer import create_app
+    if threads < 1 or idle_timeout < 1:
+        raise RnnscopeError("--threads and --idle-timeout must be at least 1")
     app = create_app(store_path, default_key=key)
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"warning: serving on {host}: anyone who can reach it can read this store", err=True)
     click.echo(f"rnnscope viewer on http://{host}:{port}/  (Ctrl-C to stop)")
-    app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+    serve(app, host=host, port=port, threads=threads, channel_timeout=idle_timeout,
+          connection_limit=max(100, 4 * threads), ident="rnnscope", _quiet=True)
 
 
 COMMANDS = [match_cmd, figure_cmd, report_cmd, serve_cmd]

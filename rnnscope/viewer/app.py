@@ -28,7 +28,7 @@ from werkzeug.exceptions import HTTPException
 from rnnscope.analysis.match import (check_threshold, find_phrase, joiner_for, match_spans,
                                      sentence_bounds)
 from rnnscope.errors import RnnscopeError
-from rnnscope.store import ActivationStore, is_complete
+from rnnscope.store import ActivationStore, is_complete, store_generation
 
 STATIC = Path(__file__).parent / "static"
 MAX_WINDOW = 2000
@@ -57,6 +57,7 @@ def create_app(store_path: str | Path, default_key: str | None = None) -> Flask:
     key0 = default_key or next((k for k in keys if k.endswith(".h")), keys[0])
     tokens = store.tokens
     state = _State(store, tokens, key0)
+    generation = store_generation(store.path)
 
     app = Flask(__name__, static_folder=None)
     app.config["JSON_SORT_KEYS"] = False
@@ -80,6 +81,9 @@ def create_app(store_path: str | Path, default_key: str | None = None) -> Flask:
         if request.path.startswith("/api/") and not is_complete(store.path):
             raise ApiError("the store is being written (no COMPLETE marker); wait for the "
                            "extraction to finish and restart the viewer", 409)
+        if request.path.startswith("/api/") and store_generation(store.path) != generation:
+            raise ApiError("the store was rewritten since the viewer started (its token table and "
+                           "arrays changed); restart 'rnnscope serve' to view the new one", 409)
 
     @app.get("/")
     def index():
