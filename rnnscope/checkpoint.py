@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from rnnscope.errors import CheckpointError
+from rnnscope.errors import CheckpointError, RnnscopeError
 from rnnscope.model import ModelConfig, RecurrentLM
 from rnnscope.vocab import Vocabulary
 
@@ -64,10 +64,13 @@ def read_config(path: str | Path) -> dict:
     """The parsed ``config.json`` of a native checkpoint folder."""
     p = Path(path) / "config.json"
     try:
-        config = json.loads(p.read_text())
+        config = json.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise CheckpointError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except (OSError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{p}: cannot read checkpoint config ({exc})") from None
-    if config.get("format") != FORMAT or "model" not in config:
+    if not isinstance(config, dict) or config.get("format") != FORMAT \
+            or not isinstance(config.get("model"), dict):
         raise CheckpointError(f"{p}: not an rnnscope checkpoint config")
     return config
 
@@ -76,7 +79,15 @@ def load_native(path: str | Path) -> tuple[RecurrentLM, Vocabulary]:
     """Load a folder in our format; shapes are checked against the config before loading."""
     p = Path(path)
     config = read_config(p)
-    model = RecurrentLM(ModelConfig.from_dict(config["model"]))
+    try:
+        model_config = ModelConfig.from_dict(config["model"])
+    except RnnscopeError as exc:
+        raise CheckpointError(f"{p / 'config.json'}: {exc}") from None
+    try:
+        model = RecurrentLM(model_config)
+    except (RuntimeError, MemoryError) as exc:  # sizes that cannot be allocated here
+        raise CheckpointError(f"{p / 'config.json'}: cannot build the model it describes "
+                              f"({type(exc).__name__}: {str(exc)[:100]})") from None
     try:
         tensors = load_file(str(p / "model.safetensors"))
     except Exception as exc:  # safetensors raises several types on corrupt files
@@ -102,6 +113,9 @@ def load_state_checked(model: RecurrentLM, tensors: dict[str, torch.Tensor], sou
         what = f"missing {missing[0]}" if missing else f"unexpected {extra[0]}"
         raise CheckpointError(f"{source}: weights do not match the config ({what})")
     for k, v in expected.items():
+        if not tensors[k].is_floating_point():
+            raise CheckpointError(f"{source}: {k} holds {tensors[k].dtype} values; weights must "
+                                  "be floating point")
         if tuple(tensors[k].shape) != tuple(v.shape):
             raise CheckpointError(f"{source}: {k} has shape {tuple(tensors[k].shape)} but the "
                                   f"config implies {tuple(v.shape)}")

@@ -22,6 +22,7 @@ Tokens are batch-first ``[B, T]``. Layers are 1-based in keys (``layer1.c``), 0-
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -67,7 +68,11 @@ class ModelConfig:
         if self.cell not in COMPONENTS:
             raise RnnscopeError(f"unknown cell {self.cell!r}; choose lstm, gru or rnn")
         for name in ("vocab_size", "emb_dim", "hidden_size", "num_layers"):
-            if int(getattr(self, name)) < 1:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise RnnscopeError(f"model {name} must be an integer, got {value!r}")
+            setattr(self, name, int(value))
+            if value < 1:
                 raise RnnscopeError(f"model {name} must be positive, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise RnnscopeError(f"dropout must be in [0, 1), got {self.dropout}")
@@ -80,8 +85,42 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
+        """A config from JSON, every value type-checked (a ``"yes"`` is not a boolean, a
+        ``256.5`` not a size) and sizes bounded, so nonsense is refused by name."""
+        if not isinstance(data, dict):
+            raise RnnscopeError(f"model config must be an object, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        for name, limit in _SIZE_LIMITS.items():
+            if name in values:
+                v = values[name]
+                if isinstance(v, bool) or not isinstance(v, int):
+                    raise RnnscopeError(f"model {name} must be an integer, got {v!r}")
+                if not 1 <= v <= limit:
+                    raise RnnscopeError(f"model {name} must be in 1..{limit:,}, got {v:,}")
+        for name in ("tie_weights",):
+            if name in values and not isinstance(values[name], bool):
+                raise RnnscopeError(f"model {name} must be true or false, got {values[name]!r}")
+        for name in ("cell", "output"):
+            if name in values and not isinstance(values[name], str):
+                raise RnnscopeError(f"model {name} must be a string, got {values[name]!r}")
+        for name in ("dropout", "adaptive_div"):
+            v = values.get(name, 0.0)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
+                raise RnnscopeError(f"model {name} must be a number, got {v!r}")
+        cuts = values.get("adaptive_cutoffs", ())
+        if not isinstance(cuts, (list, tuple)) or any(isinstance(c, bool) or not isinstance(c, int)
+                                                      for c in cuts):
+            raise RnnscopeError(f"model adaptive_cutoffs must be a list of integers, got {cuts!r}")
+        if "adaptive_div" in values and not values["adaptive_div"] > 0:
+            raise RnnscopeError(f"model adaptive_div must be positive, got {values['adaptive_div']}")
+        return cls(**values)
+
+
+# Largest accepted sizes: far above any real recurrent LM, low enough that a typo cannot ask
+# for terabytes (vocab x emb and hidden x hidden are allocated at once).
+_SIZE_LIMITS = {"vocab_size": 10_000_000, "emb_dim": 65_536, "hidden_size": 65_536,
+                "num_layers": 64}
 
 
 _CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}

@@ -94,7 +94,26 @@ class Vocabulary:
 
     @classmethod
     def from_dict(cls, data: dict) -> Vocabulary:
-        return cls(data["kind"], data["itos"])
+        """A vocabulary from its saved form, validated: a known ``kind``, a list of strings
+        that fits the kind (single characters for char and byte vocabularies)."""
+        if not isinstance(data, dict):
+            raise RnnscopeError(f"expected an object with 'kind' and 'itos', got {type(data).__name__}")
+        kind, itos = data["kind"], data["itos"]
+        if not isinstance(kind, str):
+            raise RnnscopeError(f"'kind' must be a string, got {kind!r}")
+        if not isinstance(itos, list):
+            raise RnnscopeError(f"'itos' must be a list of strings, got {type(itos).__name__}")
+        bad = next((i for i, u in enumerate(itos) if not isinstance(u, str)), None)
+        if bad is not None:
+            raise RnnscopeError(f"'itos' entry {bad} is {itos[bad]!r}, not a string")
+        if kind in ("char", "byte"):
+            long = next((u for u in itos if len(u) != 1 and u not in (UNK, EOS)), None)
+            if long is not None:
+                raise RnnscopeError(f"a {kind} vocabulary holds single characters, but it has "
+                                    f"{long[:20]!r}; is 'kind' right?")
+        if kind == "byte" and any(ord(u) > 255 for u in itos if len(u) == 1):
+            raise RnnscopeError("a byte vocabulary holds the 256 byte values only; is 'kind' right?")
+        return cls(kind, itos)
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
@@ -106,8 +125,12 @@ class Vocabulary:
             raise RnnscopeError(f"vocabulary file not found: {p}")
         try:
             return cls.from_dict(json.loads(p.read_text(encoding="utf-8")))
-        except (json.JSONDecodeError, KeyError) as exc:
+        except UnicodeDecodeError as exc:
+            raise RnnscopeError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise RnnscopeError(f"{p}: not a vocabulary file ({exc})") from None
+        except RnnscopeError as exc:
+            raise RnnscopeError(f"{p}: {exc}") from None
 
     @classmethod
     def from_lines_file(cls, path: str | Path, kind: str = "word") -> Vocabulary:
