@@ -355,7 +355,13 @@ def connectivity_cmd(model, vocab, outdir, sources, targets, scale_task, n):
     from rnnscope.agreement.tasks import generate
     from rnnscope.agreement.units import parse_units
 
-    scale = max_activity(model, vocab, generate([scale_task], n=n)) if scale_task else None
+    scale = None
+    if scale_task:
+        from rnnscope.agreement.casing import normalise_case
+
+        items, note = normalise_case(generate([scale_task], n=n), vocab, "auto")
+        click.echo(note, err=True)
+        scale = max_activity(model, vocab, items)
     res = connectivity(model, parse_units(sources, model.config), parse_units(targets, model.config),
                        scale=scale)
     _show("connectivity (z against all afferent weights of the target gate)", res.table.round(4),

@@ -102,6 +102,50 @@ def _ud_language(code: str, features: Sequence[str]) -> Recipe:
 _NA = "{models}/ptb-lstm256"
 _S004 = "{results}/s004"
 
+_REF = "{models}/ref-lstm2x256"
+_S004_REF = "{results}/s004_ref"
+
+
+def _seed004(prefix: str, model: str, out: str, what: str) -> tuple[Recipe, Recipe]:
+    """Seed 004's pipeline on one model: accuracies, the single-unit ablation sweep, syntax
+    units and time decoding; then, on the units they found, dynamics, subset ablation and
+    connectivity. Items are lowercased to the model's vocabulary automatically (--case auto)."""
+    first = Recipe(
+        name=f"{prefix}-agreement",
+        description=f"seed 004 on the {what}: NA-task accuracies, single-unit ablation sweep, "
+                    "time decoding, syntax units",
+        steps=(
+            f"rnnscope agreement {model} --n 600 --seed 0 --out {out}/agreement",
+            f"rnnscope ablate {model} --n 100 --seed 0 --mode h --out {out}/ablate",
+            f"rnnscope syntax-units {model} --per-length 100 --seed 0 --out {out}/syntax",
+            f"rnnscope time-decoding {model} --tasks NounPP --n 100 --seed 0 --out {out}/time",
+        ),
+        ship=False, seeds=("004",))
+    second = Recipe(
+        name=f"{prefix}-units",
+        description=f"seed 004 follow-ups on the units {prefix}-agreement found ({what}): "
+                    "dynamics of the units whose ablation hurts incongruent conditions most, "
+                    "syntax-unit subset ablation vs random sets, syntax -> number-unit "
+                    "connectivity",
+        steps=(
+            f"py:rnnscope.recipes.analyses:pick_units csv={out}/ablate/ablation_sweep.csv "
+            f"out={out}/number_units.txt column=drop n=2 query=incongruent",
+            f"py:rnnscope.recipes.analyses:pick_units "
+            f"csv={out}/syntax/syntax_units_outliers.csv out={out}/syntax_units.txt n=10",
+            f"py:rnnscope.recipes.analyses:pick_units "
+            f"csv={out}/syntax/syntax_units_outliers.csv out={out}/syntax_unit.txt n=1",
+            f"rnnscope dynamics {model} --tasks NounPP --n 100 --seed 0 "
+            f"--units @file:{out}/number_units.txt --out {out}/dynamics",
+            f"rnnscope ablate {model} --n 100 --seed 0 --mode h "
+            f"--subset @file:{out}/syntax_units.txt --n-random 100 --out {out}/subset",
+            f"rnnscope connectivity {model} --sources @file:{out}/syntax_unit.txt "
+            f"--targets @file:{out}/number_units.txt --scale-task NounPP "
+            f"--out {out}/connectivity",
+        ),
+        ship=False, seeds=("004",))
+    return first, second
+
+
 ANALYSES: dict[str, Recipe] = {a.name: a for a in (
     Recipe(
         name="s000-en",
@@ -165,11 +209,13 @@ ANALYSES: dict[str, Recipe] = {a.name: a for a in (
         steps=(
             _extract("sst2-byte-lstm256", "{data}/nltk_treebank/treebank.zip", "wsj-byte",
                      "--components c --max-sentences 1000"),
+            # seed 002's procedure: raw cell states ranked, 80/10/10 with C chosen on dev
             "rnnscope concepts {stores}/wsj-byte --feature xpos --group --k 3 --seed 0 "
+            "--rank raw --split 80/10/10 "
             "--csv {results}/s002_concepts_grouped.csv --plot {figures}/s002_vb_weights.png "
             "--class VB",
             "rnnscope concepts {stores}/wsj-byte --feature xpos --min-count 20 --k 3 --seed 0 "
-            "--csv {results}/s002_concepts_all.csv",
+            "--rank raw --split 80/10/10 --csv {results}/s002_concepts_all.csv",
         ),
         ship=False, seeds=("002",)),
     Recipe(
@@ -230,39 +276,8 @@ ANALYSES: dict[str, Recipe] = {a.name: a for a in (
             "--max-units 1000 --out {results}/s003_sizes",
         ),
         ship=False, seeds=("003",)),
-    Recipe(
-        name="s004-agreement",
-        description="seed 004: NA-task accuracies, single-unit ablation sweep, dynamics, "
-                    "time decoding, syntax units (PTB LSTM, lowercased tasks)",
-        steps=(
-            f"rnnscope agreement {_NA} --lowercase --n 600 --seed 0 --out {_S004}/agreement",
-            f"rnnscope ablate {_NA} --lowercase --n 100 --seed 0 --mode h --out {_S004}/ablate",
-            f"rnnscope syntax-units {_NA} --per-length 100 --seed 0 --out {_S004}/syntax",
-            f"rnnscope time-decoding {_NA} --lowercase --tasks NounPP --n 100 --seed 0 "
-            f"--out {_S004}/time",
-        ),
-        ship=False, seeds=("004",)),
-    Recipe(
-        name="s004-units",
-        description="seed 004 follow-ups on the units s004-agreement found: dynamics of the units "
-                    "whose ablation hurts incongruent conditions most, syntax-unit subset "
-                    "ablation vs random sets, syntax -> number-unit connectivity; figures",
-        steps=(
-            f"py:rnnscope.recipes.analyses:pick_units csv={_S004}/ablate/ablation_sweep.csv "
-            f"out={_S004}/number_units.txt column=drop n=2 query=incongruent",
-            f"py:rnnscope.recipes.analyses:pick_units "
-            f"csv={_S004}/syntax/syntax_units_outliers.csv out={_S004}/syntax_units.txt n=10",
-            f"py:rnnscope.recipes.analyses:pick_units "
-            f"csv={_S004}/syntax/syntax_units_outliers.csv out={_S004}/syntax_unit.txt n=1",
-            f"rnnscope dynamics {_NA} --lowercase --tasks NounPP --n 100 --seed 0 "
-            f"--units @file:{_S004}/number_units.txt --out {_S004}/dynamics",
-            f"rnnscope ablate {_NA} --lowercase --n 100 --seed 0 --mode h "
-            f"--subset @file:{_S004}/syntax_units.txt --n-random 100 --out {_S004}/subset",
-            f"rnnscope connectivity {_NA} --sources @file:{_S004}/syntax_unit.txt "
-            f"--targets @file:{_S004}/number_units.txt --scale-task NounPP "
-            f"--out {_S004}/connectivity",
-        ),
-        ship=False, seeds=("004",)),
+    *_seed004("s004", _NA, _S004, "PTB LSTM 1x256"),
+    *_seed004("s004-ref", _REF, _S004_REF, "reference LM 2x256 on PTB + WikiText-2"),
     Recipe(
         name="figures",
         description="copy the figures that commands wrote into their --out folders to docs/figures",
