@@ -125,3 +125,17 @@ def test_tiny_recipe_runs_and_ships_with_its_recipe(shared_data, tmp_path):
     assert model.config.hidden_size == 8 and vocab.kind == "word"
     text = (tmp_path / "runs" / "data" / "bg_btb_dev.word.txt").read_text().splitlines()
     assert len(text) == 1115  # one line per bg_btb dev sentence (MANIFEST count)
+
+
+def test_recipe_resume_continues_the_training_run(shared_data, tmp_path):
+    """`recipe --resume` continues the run where it stopped: a 1-epoch tiny run resumed with
+    epochs=2 trains exactly one more epoch (the saved settings stand otherwise)."""
+    kw = dict(data=str(shared_data), runs=str(tmp_path / "runs"), models=str(tmp_path / "models"),
+              tiny=True, in_process=True, log=lambda m: None)
+    recipe = get("ud-bg-btb-word-lstm64")
+    run_recipe(recipe, do_ship=False, **kw)
+    metrics = tmp_path / "runs" / recipe.name / "metrics.json"
+    assert len(json.loads(metrics.read_text())["history"]) == 1
+    commands = run_recipe(recipe, do_ship=False, resume=True, overrides={"epochs": 2}, **kw)
+    assert commands[-1][-1] == "--resume"
+    assert len(json.loads(metrics.read_text())["history"]) == 2

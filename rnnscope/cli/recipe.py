@@ -46,10 +46,13 @@ def _list(models: str) -> None:
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a recipe setting.")
 @click.option("--dry-run", is_flag=True, help="Print the commands, run nothing.")
 @click.option("--no-ship", is_flag=True, help="Do not copy the model into --models.")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted recipe: its training step resumes from the run's "
+                   "last checkpoint (preparation steps rerun; they are deterministic).")
 @click.option("--ship-only", is_flag=True,
               help="Only copy an already finished run ({runs}/NAME/model) into --models.")
 def recipe_cmd(name, data, runs, models, figures, results, only, tiny, sets, dry_run, no_ship,
-               ship_only):
+               resume, ship_only):
     """Run the recipe NAME (train a reference model and ship it to models/NAME/),
     `list` the recipes, or `replicate` every analysis of docs/replication.md."""
     from rnnscope.recipes import registry
@@ -68,7 +71,7 @@ def recipe_cmd(name, data, runs, models, figures, results, only, tiny, sets, dry
         return
     run_recipe(registry.get(name), data=data, runs=runs, models=models, tiny=tiny,
                overrides=_overrides(sets), dry_run=dry_run, do_ship=not no_ship,
-               ship_only=ship_only, log=click.echo)
+               ship_only=ship_only, resume=resume, log=click.echo)
 
 
 COMMANDS = [recipe_cmd]

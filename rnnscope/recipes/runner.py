@@ -107,9 +107,17 @@ def _cast_weights(path: Path, dtype: str) -> None:
 
 def run_recipe(recipe: Recipe, data: str, runs: str, models: str, tiny: bool = False,
                overrides: dict | None = None, dry_run: bool = False, do_ship: bool = True,
-               ship_only: bool = False, in_process: bool = False, log: Callable[[str], None] = print) -> list[list[str]]:
-    """Run every step of ``recipe`` (or only print them with ``dry_run``); returns the argv lists."""
+               ship_only: bool = False, in_process: bool = False, log: Callable[[str], None] = print,
+               resume: bool = False) -> list[list[str]]:
+    """Run every step of ``recipe`` (or only print them with ``dry_run``); returns the argv lists.
+
+    ``resume``: ``rnnscope train`` steps get ``--resume`` (continue from the run's checkpoint;
+    settings given on the step's command line, the same as before, stand).
+    """
     commands = recipe.commands(data, runs, models, tiny=tiny, overrides=overrides)
+    if resume:
+        commands = [c + ["--resume"] if c[:2] == ["rnnscope", "train"] and "--resume" not in c
+                    else c for c in commands]
     if dry_run:
         for argv in commands:
             log(" ".join(argv))
