@@ -162,3 +162,140 @@ def test_every_one_vs_rest_class_converges_to_sklearns_objective():
         theirs = l1_objective(X, y == k, sk.coef_[0], sk.intercept_[0], C)
         assert abs(ours - theirs) <= 1e-3 * theirs, (k, ours, theirs)
         assert abs(int((fit.weight[:, k] != 0).sum()) - int((sk.coef_ != 0).sum())) <= 2
+
+
+# -- issue 17: --min-count, seed 002's ranking and split --------------------------------------
+def _rare_tag_store(tmp_path, rare: dict, n_sent: int = 60):
+    """Planted store (unit 2 of layer1.c = [DT]) with the tags ``rare`` (row -> tag) planted."""
+    tokens = planted_tokens(n_sent=n_sent)
+    for row, tag in rare.items():
+        tokens.loc[row, "xpos"] = tag
+    rng = np.random.default_rng(2)
+    c = rng.normal(0, 1, (len(tokens), 6)).astype(np.float32)
+    c[:, 2] += 3.0 * (tokens["xpos"] == "DT").to_numpy()
+    return ActivationStore.from_arrays(tmp_path / "s", {"layer1.c": c}, tokens,
+                                       meta={"vocab_kind": "word"})
+
+
+def test_min_count_leaves_out_an_untrainable_other_and_keeps_a_trainable_one(tmp_path):
+    """One rare tag with one example used to become an OTHER with one example, then fail with
+    "(--min-count 2)" although --min-count 2 was given. Now OTHER is left out with a notice;
+    two rare tags make an OTHER with two examples, which is kept and trained."""
+    store = _rare_tag_store(tmp_path, {5: "UH"})
+    with pytest.raises(RnnscopeError, match="'UH' has only 1 example"):
+        concepts(store, feature="xpos")                       # still an error without the flag
+    res = concepts(store, feature="xpos", min_count=2)
+    assert "OTHER" not in set(res.table["class"]) and "UH" not in set(res.table["class"])
+    assert int(res.table.loc[res.table["k"] == "all", "n_class"].sum()) == len(store.tokens) - 1
+    assert len(res.notes) == 1 and "UH" in res.notes[0] and "left out" in res.notes[0]
+    assert res.top_units("DT")[0] == 2
+
+    store2 = _rare_tag_store(tmp_path / "two", {5: "UH", 40: "SYM"})
+    res = concepts(store2, feature="xpos", min_count=2)
+    other = res.table[(res.table["class"] == "OTHER") & (res.table["k"] == "all")]
+    assert len(other) == 1 and other.iloc[0]["n_class"] == 2
+    assert "merged into OTHER (2 examples)" in res.notes[0]
+    # a train/dev/test split needs 3 per class: the same 2-example OTHER is left out there
+    res = concepts(store2, feature="xpos", min_count=2, split="80/10/10", Cs=[0.1, 1.0], k=1)
+    assert "OTHER" not in set(res.table["class"]) and "fewer than the 3" in res.notes[0]
+
+
+def test_raw_ranking_is_seed_002s_unstandardised_fit():
+    """``rank="raw"`` fits the L1 classifier on the raw states, as seed 002 (scikit-learn on the
+    cell states) does: a weak unit on a tiny scale gets a large raw weight and ranks first,
+    where standardised ranking puts the strong unit first; the raw fit reaches scikit-learn's
+    L1 objective on the same raw data."""
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression
+
+    from rnnscope.analysis.concepts import _RawL1Probe  # the raw fit, to read its intercept
+    from rnnscope.analysis.labels import split_mask
+    from rnnscope.analysis.sparse_logreg import l1_objective
+
+    rng = np.random.default_rng(0)
+    n = 600
+    y = rng.choice(["DT", "NN", "VB"], n)
+    X = rng.normal(size=(n, 5)).astype(np.float32)
+    dt = y == "DT"
+    X[:, 1] = 10 * dt + rng.normal(0, 4, n)        # strong signal (2.5 sd), large scale
+    X[:, 4] = 0.1 * dt + rng.normal(0, 0.08, n)    # weaker signal (1.25 sd), tiny scale
+    std = concept_neurons(X, y, C=1.0, k=1)
+    raw = concept_neurons(X, y, C=1.0, k=1, rank="raw")
+    assert std.top_units("DT")[:2] == [1, 4] and raw.top_units("DT")[:2] == [4, 1]
+    assert std.rank == "standardised" and raw.rank == "raw"
+    is_test = split_mask(n, 0.1, 0, stratify=y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sk = LogisticRegression(penalty="l1", solver="saga", C=1.0, tol=1e-8,
+                                max_iter=20000).fit(X[~is_test], dt[~is_test])
+    assert list(np.argsort(-np.abs(sk.coef_[0]))[:2]) == [4, 1]
+    probe = _RawL1Probe(C=1.0, penalty="l1", multi="ovr").fit(X[~is_test], y[~is_test])
+    j = list(probe.classes_).index("DT")
+    w, b = probe.coef_[j], probe.intercept_[j]
+    assert np.allclose(raw.weights.loc["DT"].to_numpy(), w)
+    ours = l1_objective(X[~is_test], dt[~is_test], w, b, 1.0)
+    theirs = l1_objective(X[~is_test], dt[~is_test], sk.coef_[0], sk.intercept_[0], 1.0)
+    assert ours <= theirs * (1 + 1e-3)
+
+
+def test_dev_part_of_80_10_10_chooses_each_classifiers_C():
+    """With a dev part, each class's C is the one with the best dev accuracy (seed 002 follows
+    Radford et al., who choose C on validation): a planted unit gives C = 1 on an honest dev
+    set; a dev set whose unit is flipped makes the all-NOT classifier (tiny C) win instead —
+    the choice follows dev, and dev rows are neither trained on nor tested."""
+    rng = np.random.default_rng(1)
+    n = 600
+    y = rng.choice(["DT", "NN", "VB"], n)
+    X = rng.normal(size=(n, 6)).astype(np.float32)
+    X[:, 2] += 5.0 * (y == "DT")
+    is_test, is_dev = np.zeros(n, bool), np.zeros(n, bool)
+    is_test[:60], is_dev[60:120] = True, True
+    res = concept_neurons(X, y, k=1, is_test=is_test, is_dev=is_dev, Cs=[1.0, 1e-3])
+    dt = res.table[res.table["class"] == "DT"].set_index("k")
+    assert dt.loc["all", "C"] == 1.0 and dt.loc["1", "C"] == 1.0
+    assert res.top_units("DT")[0] == 2 and dt.loc["all", "accuracy"] > 0.95
+    assert res.n_split == (480, 60, 60) and res.split == "given"
+    flipped = X.copy()
+    flipped[60:120, 2] = -flipped[60:120, 2] + 5.0   # dev: the unit now says "not DT"
+    res = concept_neurons(flipped, y, k=1, is_test=is_test, is_dev=is_dev, Cs=[1.0, 1e-3])
+    dt = res.table[res.table["class"] == "DT"].set_index("k")
+    assert dt.loc["all", "C"] == 1e-3 and dt.loc["all", "nonzero"] == 0
+    assert dt.loc["all", "recall"] == 0.0                 # the all-NOT classifier on test
+
+
+def test_80_10_10_split_is_stratified_and_named():
+    from rnnscope.analysis.labels import parse_split, split_parts
+
+    assert parse_split("80/10/10") == (0.8, 0.1, 0.1) and parse_split("90/10") == (0.9, 0.0, 0.1)
+    rng = np.random.default_rng(4)
+    y = np.array(list(rng.choice(["DT", "NN", "VB"], 1000)) + ["UH"] * 3, dtype=object)
+    is_dev, is_test = split_parts(y, 0.1, 0.1, seed=0)
+    assert not (is_dev & is_test).any()
+    assert abs(is_dev.mean() - 0.1) < 0.01 and abs(is_test.mean() - 0.1) < 0.01
+    for part in (is_dev, is_test, ~is_dev & ~is_test):     # every class in every part
+        assert set(y[part]) == {"DT", "NN", "VB", "UH"}
+    X = rng.normal(size=(len(y), 4)).astype(np.float32)
+    res = concept_neurons(X, y, k=1, split="80/10/10", Cs=[0.1])
+    n_tr, n_dev, n_te = res.n_split
+    assert res.split == "80/10/10" and n_tr + n_dev + n_te == len(y)
+    assert abs(n_dev - 100) <= 3 and abs(n_te - 100) <= 3
+    old = concept_neurons(X, y, k=1)                      # default unchanged: 90/10, fixed C
+    new = concept_neurons(X, y, k=1, split="90/10")
+    assert old.split == new.split == "90/10" and old.n_split[1] == 0
+    pd.testing.assert_frame_equal(old.table, new.table)
+    assert set(old.table["C"]) == {0.05}
+
+
+def test_rank_and_split_bad_values_are_clear_errors():
+    y = np.array(["A", "B"] * 50, dtype=object)
+    X = np.random.default_rng(0).normal(size=(100, 3))
+    with pytest.raises(RnnscopeError, match="rank must be one of standardised, raw"):
+        concept_neurons(X, y, rank="zscore")
+    with pytest.raises(RnnscopeError, match="split must be TRAIN/TEST or TRAIN/DEV/TEST"):
+        concept_neurons(X, y, split="70/20")
+    with pytest.raises(RnnscopeError, match="needs a split with a dev part"):
+        concept_neurons(X, y, Cs=[0.1, 1.0])
+    y3 = np.array(["A"] * 50 + ["B"] * 48 + ["C"] * 2, dtype=object)
+    with pytest.raises(RnnscopeError, match="'C' has only 2 examples: need at least 3"):
+        concept_neurons(X, y3, split="80/10/10")

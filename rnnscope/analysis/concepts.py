@@ -10,6 +10,10 @@ For one component (seed 002 uses the cell state ``c``) and one tag per row:
    weighted precision/recall, predicting the argmax over the classes' L2-normalised scores
    ``(x·w_j + b_j) / ||w_j||``.
 
+By default units are standardised before the L1 fit and the split is 90/10; seed 002's own
+procedure is ``rank="raw", split="80/10/10"`` (raw cell states; train / dev / test, dev
+choosing each classifier's C as Radford et al.'s code does), see :func:`concept_neurons`.
+
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
 >>> y = rng.choice(["DT", "NN", "VB"], 3000); X = rng.normal(size=(3000, 20))
@@ -32,11 +36,17 @@ import pandas as pd  # noqa: E402
 from sklearn.metrics import precision_recall_fscore_support  # noqa: E402
 
 from rnnscope.analysis.labels import (SPACE, check_class_counts, check_feature_present,  # noqa: E402
-                                      feature_labels, group_ptb_tags, load_rows, rare_to_other,
-                                      select_keys, select_rows, split_mask)
-from rnnscope.analysis.sparse_logreg import LinearProbe  # noqa: E402
+                                      feature_labels, group_ptb_tags, load_rows, merge_rare,
+                                      parse_split, select_keys, select_rows, split_mask,
+                                      split_parts)
+from rnnscope.analysis.sparse_logreg import LinearProbe, fit_l1  # noqa: E402
 from rnnscope.errors import RnnscopeError  # noqa: E402
 from rnnscope.figures.curves import match_histogram  # noqa: E402
+
+#: how units are ranked: L1 weights on standardised units (rnnscope) or on raw ones (seed 002)
+RANKS = ("standardised", "raw")
+#: the C grid a dev split chooses from: Radford et al.'s ``2**-8 .. 2**0`` (seed 002 follows them)
+PAPER_CS = tuple(float(2.0 ** e) for e in range(-8, 1))
 
 
 @dataclass
@@ -45,8 +55,13 @@ class ConceptResult:
 
     ``table``: tidy, one row per (class, k) with ``accuracy precision recall`` (binary, class
     vs NOT, on the test rows), ``n_class n_not`` (all rows), ``nonzero`` and ``top_units``.
+    vs NOT, on the test rows), ``n_class n_not`` (all rows), ``nonzero``, ``top_units`` and
+    ``C`` (the inverse L1 strength used; with a dev split, the one dev chose for that row).
     ``summary``: one row per k with multiclass ``accuracy precision recall`` (weighted).
-    ``weights``: ``[classes, units]`` L1 weights (standardised units).
+    ``weights``: ``[classes, units]`` L1 weights, on standardised units (``rank ==
+    "standardised"``) or on the raw ones (``"raw"``, seed 002). ``split``: ``"90/10"``,
+    ``"80/10/10"`` ... or ``"given"`` (masks); ``n_split``: train, dev, test rows. ``notes``:
+    what ``min_count`` merged or left out.
     """
 
     table: pd.DataFrame
@@ -56,6 +71,10 @@ class ConceptResult:
     feature: str = ""
     test_values: dict = field(default_factory=dict, repr=False)  # unit -> test activations
     test_labels: np.ndarray = field(default=None, repr=False)
+    rank: str = "standardised"
+    split: str = "90/10"
+    n_split: tuple = (0, 0, 0)
+    notes: list = field(default_factory=list)
 
     def top_units(self, cls: str) -> list[int]:
         """Units of ``cls`` by decreasing absolute L1 weight (non-zero weights only)."""
@@ -116,14 +135,121 @@ def _multiclass(scores: np.ndarray, classes: np.ndarray, y: np.ndarray) -> tuple
     return float(np.mean(pred == y)), float(p), float(r)
 
 
+class _RawL1Probe(LinearProbe):
+    """:class:`LinearProbe` (L1, one-vs-rest) on the raw, unstandardised units.
+
+    Seed 002 (like Radford et al.'s released code) fits scikit-learn's L1 logistic regression on
+    the cell states as they are, so both the penalty and the ranking by |weight| see raw units:
+    a unit with a large spread needs a smaller weight for the same effect. ``mean_`` is 0 and
+    ``scale_`` 1, so ``coef_`` is in raw units and ``decision_function`` applies to raw rows.
+    """
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> _RawL1Probe:
+        X = np.asarray(X, dtype=np.float32)
+        self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
+        if len(self.classes_) < 2:
+            raise RnnscopeError(f"need at least two classes to fit a probe, "
+                                f"got {list(self.classes_)}")
+        self.mean_ = np.zeros(X.shape[1], dtype=np.float32)
+        self.scale_ = np.ones(X.shape[1], dtype=np.float32)
+        k = len(self.classes_)
+        fit = (fit_l1(X, codes, 1, self.C, "binary") if k == 2
+               else fit_l1(X, codes, k, self.C, "ovr"))
+        self.coef_ = fit.weight.T.copy()
+        self.intercept_ = fit.bias.copy()
+        self.n_iter_, self.converged_ = fit.n_iter, fit.converged
+        return self
+
+
+def _l1(C: float, rank: str) -> LinearProbe:
+    """The one-vs-rest L1 probe of ``rank``: standardising (rnnscope) or raw (seed 002)."""
+    return (_RawL1Probe if rank == "raw" else LinearProbe)(C=C, penalty="l1", multi="ovr")
+
+
+def _ovr_columns(probe: LinearProbe) -> tuple[np.ndarray, np.ndarray]:
+    """``coef_ [classes, units]`` and ``intercept_``, one row per class even for two classes."""
+    W, b = probe.coef_, probe.intercept_
+    if len(probe.classes_) == 2:  # sklearn-style single column: expand to one column per class
+        W, b = np.vstack([-W[0], W[0]]), np.array([-b[0], b[0]])
+    return W, b
+
+
+def _split_masks(y: np.ndarray, split: str | None, test_size: float, seed: int,
+                 is_test: np.ndarray | None, is_dev: np.ndarray | None,
+                 keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    """``(is_dev, is_test, split name)`` for :func:`concept_neurons`."""
+    if is_test is not None:
+        is_test = np.asarray(is_test, dtype=bool)[keep]
+        if is_dev is not None:
+            return np.asarray(is_dev, dtype=bool)[keep] & ~is_test, is_test, "given"
+        if split is not None and parse_split(split)[1] > 0:
+            raise RnnscopeError(f"split {split!r} has a dev part: give is_dev with is_test")
+        return np.zeros(len(y), dtype=bool), is_test, "given"
+    if is_dev is not None:
+        raise RnnscopeError("is_dev needs is_test too")
+    if split is None:
+        return (np.zeros(len(y), dtype=bool), split_mask(len(y), test_size, seed, stratify=y),
+                f"{round(100 * (1 - test_size)):g}/{round(100 * test_size):g}")
+    _, dev, test = parse_split(split)
+    if dev == 0:
+        return np.zeros(len(y), dtype=bool), split_mask(len(y), test, seed, stratify=y), split
+    is_dev, is_test = split_parts(y, dev, test, seed)
+    return is_dev, is_test, split
+
+
+def _fit_on_dev(make, Xtr: np.ndarray, ytr: np.ndarray, Xdev: np.ndarray | None,
+                ydev: np.ndarray | None, Cs: Sequence[float]) -> tuple[list, np.ndarray]:
+    """Fit ``make(C)`` on train for every C; per class keep the C with the best dev accuracy.
+
+    Returns the fitted probes (one per C) and, per class, the index of its chosen C: the first
+    (smallest) C reaching the highest dev accuracy of that class's binary classifier, as
+    Radford et al.'s ``train_with_reg_cv`` picks ``np.argmax`` over an increasing grid. Without
+    dev rows there is one C and nothing to choose.
+    """
+    probes = [make(c).fit(Xtr, ytr) for c in Cs]
+    classes = probes[0].classes_
+    if Xdev is None or len(Cs) == 1:
+        return probes, np.zeros(len(classes), dtype=int)
+    acc = np.zeros((len(Cs), len(classes)))
+    for i, pr in enumerate(probes):
+        W, b = _ovr_columns(pr)
+        s = ((Xdev - pr.mean_) / pr.scale_) @ W.T + b
+        acc[i] = np.mean((s > 0) == (ydev[:, None] == classes[None, :]), axis=0)
+    return probes, np.argmax(acc, axis=0)
+
+
 def concept_neurons(X: np.ndarray, labels: Sequence, k: int = 3, C: float = 0.05,
                     is_test: np.ndarray | None = None, test_size: float = 0.1, seed: int = 0,
-                    key: str = "", feature: str = "tag") -> ConceptResult:
+                    key: str = "", feature: str = "tag", rank: str = "standardised",
+                    split: str | None = None, Cs: Sequence[float] | None = None,
+                    is_dev: np.ndarray | None = None) -> ConceptResult:
     """Seed 002's concept-neuron analysis of ``X [rows, units]`` against ``labels`` (one per row).
 
     ``C`` is the inverse L1 strength (sklearn convention, per-sample loss summed). Rows whose
     label is ``None`` are dropped.
+
+    ``rank``: ``"standardised"`` (the default, rnnscope's) fits the L1 classifiers on units
+    scaled to unit variance, so |weight| compares units on one scale; ``"raw"`` (seed 002's)
+    fits them on the raw cell states and ranks units by |weight| on those, the retrained top
+    1..k classifiers too.
+
+    ``split``: ``None`` (the default) is a stratified ``1 - test_size`` / ``test_size`` split
+    (90/10); ``"90/10"`` the same; ``"80/10/10"`` is seed 002's train / dev / test split (any
+    ``TRAIN/DEV/TEST`` percentages work; a given ``split`` overrides ``test_size``).
+
+    Seed 002 does not say what its 10 % validation part is for; it says it follows Radford et
+    al. (2017), whose released code (``train_with_reg_cv``) fits the L1 classifier on train
+    for every C of ``2**-8, 2**-7, ..., 2**0``, keeps the C with the best validation accuracy
+    (the first, i.e. strongest penalty, among ties) and scores that classifier on test. With a
+    dev part this does the same for every classifier it trains: per class, the one-vs-rest
+    classifier on all units and each retrained top-j classifier choose their own C by dev
+    accuracy (class vs NOT) among ``Cs`` (default :data:`PAPER_CS`, Radford's grid; ``C`` is
+    then unused — pass ``Cs=[C]`` to fix it); dev rows are never trained on nor scored. The
+    chosen C is the ``C`` column of ``table``. ``is_test`` (and ``is_dev``) give the split as
+    masks instead.
     """
+    if rank not in RANKS:
+        raise RnnscopeError(f"rank must be one of {', '.join(RANKS)}, got {rank!r}")
     X = np.asarray(X, dtype=np.float32)
     labels = np.asarray(labels, dtype=object)
     if X.shape[0] != len(labels):
@@ -131,19 +257,32 @@ def concept_neurons(X: np.ndarray, labels: Sequence, k: int = 3, C: float = 0.05
     check_feature_present(labels, feature)
     keep = np.array([v is not None for v in labels])
     X, y = X[keep], labels[keep].astype(str)
-    check_class_counts(y, what=f"{feature} class")
+    with_dev = is_dev is not None or (is_test is None and split is not None
+                                      and parse_split(split)[1] > 0)
+    if with_dev:
+        check_class_counts(y, what=f"{feature} class", minimum=3,
+                           purpose="for a train/dev/test split")
+    else:
+        check_class_counts(y, what=f"{feature} class")
     if len(np.unique(y)) < 2:
         raise RnnscopeError(f"only one {feature} class ({y[0]!r}): nothing to tell apart")
-    is_test = (split_mask(len(y), test_size, seed, stratify=y) if is_test is None
-               else np.asarray(is_test, dtype=bool)[keep])
-    Xtr, ytr, Xte, yte = X[~is_test], y[~is_test], X[is_test], y[is_test]
-    full = LinearProbe(C=C, penalty="l1", multi="ovr").fit(Xtr, ytr)
-    classes = full.classes_
-    if len(classes) == 2:  # sklearn-style single column: expand to one column per class
-        full.coef_ = np.vstack([-full.coef_[0], full.coef_[0]])
-        full.intercept_ = np.array([-full.intercept_[0], full.intercept_[0]])
-    W, b = full.coef_, full.intercept_
-    Xte_s = (Xte - full.mean_) / full.scale_
+    is_dev, is_test, split_name = _split_masks(y, split, test_size, seed, is_test, is_dev, keep)
+    if Cs is not None and not is_dev.any():
+        raise RnnscopeError("Cs (C chosen on dev) needs a split with a dev part, e.g. 80/10/10")
+    grid = sorted(float(c) for c in (Cs if Cs is not None else PAPER_CS)) if is_dev.any() \
+        else [float(C)]
+    if not grid or min(grid) <= 0:
+        raise RnnscopeError(f"every C must be positive, got {grid}")
+    train = ~is_test & ~is_dev
+    Xtr, ytr, Xte, yte = X[train], y[train], X[is_test], y[is_test]
+    Xdev, ydev = (X[is_dev], y[is_dev]) if is_dev.any() else (None, None)
+    fulls, chosen = _fit_on_dev(lambda c: _l1(c, rank), Xtr, ytr, Xdev, ydev, grid)
+    classes = fulls[0].classes_
+    cols = [_ovr_columns(f) for f in fulls]
+    W = np.stack([cols[chosen[j]][0][j] for j in range(len(classes))])
+    b = np.array([cols[chosen[j]][1][j] for j in range(len(classes))])
+    mean, scale = fulls[0].mean_, fulls[0].scale_
+    Xte_s = (Xte - mean) / scale
     rows, tops = [], {}
     scores = {"all": np.zeros((len(yte), len(classes)))}
     scores.update({str(j): np.zeros((len(yte), len(classes))) for j in range(1, k + 1)})
@@ -158,50 +297,77 @@ def concept_neurons(X: np.ndarray, labels: Sequence, k: int = 3, C: float = 0.05
                 "nonzero": int(np.sum(w != 0)), "top_units": top}
         s = Xte_s @ w + b[c_idx]
         rows.append({**base, "k": "all", **dict(zip(("accuracy", "precision", "recall"),
-                                                     _binary_metrics(s > 0, truth)))})
+                                                     _binary_metrics(s > 0, truth))),
+                     "C": grid[chosen[c_idx]]})
         scores["all"][:, c_idx] = s / (np.linalg.norm(w) or 1.0)
         for j in range(1, k + 1):
             units = top[:j]
             if len(units) < j:  # fewer non-zero weights than j: reuse what there is
                 units = [int(u) for u in order[:j]]
-            sub = LinearProbe(C=C, penalty="l1", multi="ovr").fit(Xtr[:, units], ytr == cls)
+            subs, pick = _fit_on_dev(lambda c: _l1(c, rank), Xtr[:, units], ytr == cls,
+                                     None if Xdev is None else Xdev[:, units],
+                                     None if ydev is None else ydev == cls, grid)
+            sub = subs[pick[-1]]  # classes are (False, True): the True column
             sj = sub.decision_function(Xte[:, units])
             rows.append({**base, "k": str(j), **dict(zip(("accuracy", "precision", "recall"),
-                                                          _binary_metrics(sj > 0, truth)))})
+                                                          _binary_metrics(sj > 0, truth))),
+                         "C": grid[pick[-1]]})
             scores[str(j)][:, c_idx] = sj / (np.linalg.norm(sub.coef_) or 1.0)
     table = pd.DataFrame(rows)[["class", "k", "accuracy", "precision", "recall", "n_class",
-                                "n_not", "nonzero", "top_units"]]
+                                "n_not", "nonzero", "top_units", "C"]]
     summary = pd.DataFrame([{"k": kk, **dict(zip(("accuracy", "precision", "recall"),
                                                 _multiclass(sc, classes, yte)))}
                             for kk, sc in scores.items()])
     kept_units = sorted({u for t in tops.values() for u in t})
     return ConceptResult(table=table, summary=summary,
                          weights=pd.DataFrame(W, index=classes), key=key, feature=feature,
-                         test_values={u: Xte[:, u].copy() for u in kept_units}, test_labels=yte)
+                         test_values={u: Xte[:, u].copy() for u in kept_units}, test_labels=yte,
+                         rank=rank, split=split_name,
+                         n_split=(int(train.sum()), int(is_dev.sum()), int(is_test.sum())))
 
 
 def concept_labels(tokens: pd.DataFrame, feature: str = "xpos", read: str = "every",
-                   group: bool = False, min_count: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Tag of every read row (``SPACE`` for separators when reading every unit) and the rows."""
+                   group: bool = False, min_count: int = 1,
+                   minimum: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Tag of every read row (``SPACE`` for separators when reading every unit) and the rows.
+
+    ``min_count`` merges rarer tags into ``OTHER`` (:func:`~rnnscope.analysis.labels.merge_rare`:
+    ``OTHER`` is kept when it has at least ``minimum`` rows, else left out).
+    """
+    labels, rows, _ = _concept_labels(tokens, feature, read, group, min_count, minimum)
+    return labels, rows
+
+
+def _concept_labels(tokens: pd.DataFrame, feature: str, read: str, group: bool,
+                    min_count: int, minimum: int = 2) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """:func:`concept_labels` plus the notices of what ``min_count`` merged or left out."""
     rows = select_rows(tokens, read)
     labels, valid = feature_labels(tokens, feature, 0, space_label=SPACE if read == "every" else None)
     check_feature_present(np.where(tokens["word_index"].to_numpy() >= 0, labels, None), feature)
     keep = rows & valid
     labels = labels[keep]
+    rows = np.flatnonzero(keep)
     if group:
         labels = group_ptb_tags(labels)
+    notes = []
     if min_count > 1:
-        labels = rare_to_other(labels, min_count)
-    return labels, np.flatnonzero(keep)
+        labels, kept, note = merge_rare(labels, min_count, minimum=minimum, feature=feature)
+        labels, rows = labels[kept], rows[kept]
+        notes += [note] if note else []
+    return labels, rows, notes
 
 
 def concepts(store, feature: str = "xpos", key: str | None = None, read: str | None = None,
              group: bool = False, min_count: int = 1, k: int = 3, C: float = 0.05,
-             test_size: float = 0.1, seed: int = 0) -> ConceptResult:
+             test_size: float = 0.1, seed: int = 0, rank: str = "standardised",
+             split: str | None = None, Cs: Sequence[float] | None = None) -> ConceptResult:
     """:func:`concept_neurons` on one component of ``store`` (default: the top layer's ``c``).
 
     ``read`` defaults to ``"every"`` for char/byte stores (one tag per character, separators
-    ``SPACE``) and ``"word_end"`` for word stores.
+    ``SPACE``) and ``"word_end"`` for word stores. ``rank``, ``split`` and ``Cs`` as in
+    :func:`concept_neurons` (seed 002 exactly: ``rank="raw", split="80/10/10"``).
+    ``min_count`` merges rarer tags into ``OTHER``; if ``OTHER`` would still be too small to
+    train (and, with a dev part, to tune) its rows are left out, said in ``res.notes``.
     """
     if key is None:
         cells = select_keys(store, components=["c"])
@@ -209,7 +375,10 @@ def concepts(store, feature: str = "xpos", key: str | None = None, read: str | N
     select_keys(store, keys=[key])
     if read is None:
         read = "word_end" if store.meta.get("vocab_kind", "word") == "word" else "every"
-    labels, rows = concept_labels(store.tokens, feature, read, group, min_count)
+    minimum = 3 if split is not None and parse_split(split)[1] > 0 else 2
+    labels, rows, notes = _concept_labels(store.tokens, feature, read, group, min_count, minimum)
     X = load_rows(store, key, rows)
-    return concept_neurons(X, labels, k=k, C=C, test_size=test_size, seed=seed, key=key,
-                           feature=feature)
+    res = concept_neurons(X, labels, k=k, C=C, test_size=test_size, seed=seed, key=key,
+                          feature=feature, rank=rank, split=split, Cs=Cs)
+    res.notes = notes + res.notes
+    return res

@@ -10,10 +10,14 @@ Every decoding analysis needs the same few steps, kept here so they agree:
   (seed 000 Fig. 9); ``None`` marks a word without the feature (``N/A``); separators get
   ``space_label`` (seed 002 tags them ``SPACE``);
 * :func:`group_ptb_tags` and :func:`rare_to_other` — seed 002's tag grouping;
+  :func:`merge_rare` — ``--min-count``: rare classes into a trainable ``OTHER`` (or left out
+  with a notice when even ``OTHER`` would be too small);
 * :func:`control_labels` — Hewitt & Liang's control task: every word type gets a label drawn
-  at random from the feature's distribution, so a probe can only succeed by memorising words;
-* :func:`split_mask` — seeded random train/test split; :func:`select_keys` and
-  :func:`load_rows` — component arrays of a store with clear errors.
+  at random from the feature's distribution, so a probe can only succeed by memorising words
+  (N/A kept where the real label is N/A, or shuffled per word type too);
+* :func:`split_mask` — seeded random train/test split; :func:`parse_split` and
+  :func:`split_parts` — ``"90/10"`` / ``"80/10/10"`` train/(dev/)test splits (seed 002);
+  :func:`select_keys` and :func:`load_rows` — component arrays of a store with clear errors.
 """
 from __future__ import annotations
 
@@ -30,6 +34,9 @@ NA = "N/A"
 SPACE = "SPACE"
 OTHER = "OTHER"
 READ_MODES = ("word_end", "every")
+#: how a control task treats N/A: keep the real pattern, or draw it per word type too
+CONTROL_NA = ("keep", "shuffle")
+NA_CODE = "\0N/A"  # N/A as a drawable value inside control_labels(na="shuffle")
 
 #: seed 002's tag set after grouping (PTB tags; parentheses as in the WSJ files)
 PTB_GROUP_KEEP = ("(", ")", "-LRB-", "-RRB-", ",", ".", "CC", "CD", "DT", "IN", "JJ", "MD",
@@ -147,15 +154,21 @@ def check_feature_present(labels: np.ndarray, feature: str) -> None:
         raise RnnscopeError(f"no token has feature {feature!r} (every value is missing/N/A)")
 
 
-def check_class_counts(labels: Sequence, what: str = "class", minimum: int = 2) -> None:
-    """Raise a clear error when a class has fewer than ``minimum`` examples."""
+def check_class_counts(labels: Sequence, what: str = "class", minimum: int = 2,
+                       purpose: str = "to train and test") -> None:
+    """Raise a clear error when a class has fewer than ``minimum`` examples.
+
+    The message recommends ``--min-count minimum``, which :func:`merge_rare` (with the same
+    ``minimum``) guarantees to cure: with ``min_count >= minimum`` every class it keeps,
+    ``OTHER`` included, has at least ``minimum`` examples.
+    """
     counts = Counter(v for v in labels if v is not None)
     rare = sorted((n, str(c)) for c, n in counts.items() if n < minimum)
     if rare:
         n, c = rare[0]
         more = f" (and {len(rare) - 1} more)" if len(rare) > 1 else ""
         raise RnnscopeError(f"{what} {c!r} has only {n} example{'s' if n != 1 else ''}{more}: "
-                            f"need at least {minimum} to train and test; merge rare classes "
+                            f"need at least {minimum} {purpose}; merge rare classes "
                             f"(--min-count {minimum}) or group tags")
 
 
@@ -182,13 +195,69 @@ def rare_to_other(labels: Sequence, min_count: int) -> np.ndarray:
                     dtype=object)
 
 
-def control_labels(words: Sequence, labels: Sequence, seed: int = 0) -> np.ndarray:
-    """Hewitt & Liang control task: one random label per word type, same label distribution.
+def merge_rare(labels: Sequence, min_count: int, minimum: int = 2,
+               feature: str = "") -> tuple[np.ndarray, np.ndarray, str | None]:
+    """``--min-count``: labels seen fewer than ``min_count`` times become ``OTHER``, trainably.
 
-    Each word type gets a label sampled from the empirical distribution of ``labels`` (N/A
-    excluded); rows whose real label is ``None`` stay ``None`` so the same tokens are scored.
+    Returns ``(labels, keep, notice)``. ``OTHER`` (the merged rare classes, plus any ``OTHER``
+    already there, e.g. from :func:`group_ptb_tags`) is kept as a class when it has at least
+    ``minimum`` examples (2: one to train, one to test; 3 with a dev part), as
+    :func:`rare_to_other` always kept it; with fewer — one rare tag with one example — it could
+    not be trained, so its rows are left out (``keep`` False) instead of failing later.
+    ``notice`` says what was merged or left out (``None`` when nothing was rare). ``None``
+    labels (N/A) pass through and are always kept.
     """
     labels = np.asarray(labels, dtype=object)
+    keep = np.ones(len(labels), dtype=bool)
+    counts = Counter(v for v in labels if v is not None)
+    rare = sorted(str(c) for c, n in counts.items() if n < min_count and c != OTHER)
+    if min_count <= 1 or not (rare or 0 < counts.get(OTHER, 0) < min_count):
+        return labels, keep, None
+    merged = np.array([v if v is None or counts[v] >= min_count else OTHER for v in labels],
+                      dtype=object)
+    is_other = np.array([v == OTHER for v in merged])
+    n_other, bar = int(is_other.sum()), max(2, minimum)
+    names = ", ".join(rare[:5]) + (f" and {len(rare) - 5} more" if len(rare) > 5 else "")
+    kind = f"{feature} class" if feature else "class"
+    merged_what = f"{len(rare)} rare {kind}{'' if len(rare) == 1 else 'es'} ({names})"
+    if n_other >= bar:
+        note = (f"--min-count {min_count}: {merged_what} merged into {OTHER} ({n_other} "
+                f"examples)") if rare else None
+        return merged, keep, note
+    keep &= ~is_other
+    if rare and counts.get(OTHER):
+        left = f"{merged_what} and {OTHER}"
+    else:
+        left = merged_what if rare else OTHER
+    return merged, keep, (f"--min-count {min_count}: {left} left out: {OTHER} would have "
+                          f"only {n_other} example{'' if n_other == 1 else 's'}, fewer than "
+                          f"the {bar} a class needs")
+
+
+def control_labels(words: Sequence, labels: Sequence, seed: int = 0,
+                   na: str = "keep") -> np.ndarray:
+    """Hewitt & Liang control task: one random label per word type, same label distribution.
+
+    ``na="keep"`` (the default): each word type gets a label sampled from the empirical
+    distribution of ``labels`` with N/A excluded, and rows whose real label is ``None`` stay
+    ``None`` — the control keeps the real N/A pattern, so a probe trained on it still learns
+    which tokens have the feature from the real signal, and selectivity measures only the
+    within-feature part. ``na="shuffle"``: N/A is one more value of the distribution, drawn per
+    word type like the others, so the control's N/A pattern is random too (same N/A share).
+    """
+    if na not in CONTROL_NA:
+        raise RnnscopeError(f"control N/A handling must be one of {', '.join(CONTROL_NA)}, "
+                            f"got {na!r}")
+    labels = np.asarray(labels, dtype=object)
+    if na == "shuffle":
+        code = np.array([NA_CODE if v is None else str(v) for v in labels], dtype=object)
+        classes, counts = np.unique(code.astype(str), return_counts=True)
+        rng = np.random.default_rng(seed)
+        types = pd.unique(np.asarray(words, dtype=object))
+        drawn = rng.choice(classes, size=len(types), p=counts / counts.sum())
+        mapping = dict(zip(types, drawn))
+        return np.array([None if mapping[w] == NA_CODE else mapping[w] for w in words],
+                        dtype=object)
     have = np.array([v is not None for v in labels])
     classes, counts = np.unique(labels[have].astype(str), return_counts=True)
     rng = np.random.default_rng(seed)
@@ -225,3 +294,52 @@ def split_mask(n: int, test_size: float = 0.1, seed: int = 0,
     is_test = np.zeros(n, dtype=bool)
     is_test[rng.permutation(n)[: max(1, int(round(n * test_size)))]] = True
     return is_test
+
+
+#: the splits ``--split`` names directly (any ``TRAIN/TEST`` or ``TRAIN/DEV/TEST`` works)
+SPLITS = ("90/10", "80/10/10")
+
+
+def parse_split(split: str) -> tuple[float, float, float]:
+    """``"90/10"`` -> ``(0.9, 0.0, 0.1)``; ``"80/10/10"`` -> ``(0.8, 0.1, 0.1)`` (train, dev,
+    test fractions). Percentages, two or three of them, each positive, summing to 100."""
+    parts = str(split).replace(" ", "").split("/")
+    try:
+        pct = [float(p) for p in parts]
+    except ValueError:
+        pct = []
+    if len(pct) not in (2, 3) or min(pct, default=0) <= 0 or abs(sum(pct) - 100) > 1e-6:
+        raise RnnscopeError(f"split must be TRAIN/TEST or TRAIN/DEV/TEST percentages summing "
+                            f"to 100, e.g. {' or '.join(SPLITS)}; got {split!r}")
+    if len(pct) == 2:
+        return pct[0] / 100, 0.0, pct[1] / 100
+    return pct[0] / 100, pct[1] / 100, pct[2] / 100
+
+
+def split_parts(labels: Sequence, dev_size: float = 0.1, test_size: float = 0.1,
+                seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean ``(is_dev, is_test)`` masks of a seeded train/dev/test split, stratified by class.
+
+    Every class is shuffled on its own and gives ``round(n_c * dev_size)`` rows to dev and
+    ``round(n_c * test_size)`` to test, at least one each, so each class (at least 3 rows) is in
+    all three parts; the rest is train. ``None`` labels form one more stratum.
+    """
+    if not (0.0 < dev_size < 1.0 and 0.0 < test_size < 1.0 and dev_size + test_size < 1.0):
+        raise RnnscopeError(f"dev and test fractions must be positive and leave rows to train, "
+                            f"got dev {dev_size}, test {test_size}")
+    strat = np.array(["\0none" if v is None else str(v) for v in labels])
+    rng = np.random.default_rng(seed)
+    is_dev = np.zeros(len(strat), dtype=bool)
+    is_test = np.zeros(len(strat), dtype=bool)
+    for cls in np.unique(strat):
+        idx = rng.permutation(np.flatnonzero(strat == cls))
+        if len(idx) < 3:
+            raise RnnscopeError(f"class {cls!r} has only {len(idx)} rows: a train/dev/test "
+                                f"split needs at least 3 per class")
+        n_test = max(1, int(round(len(idx) * test_size)))
+        n_dev = max(1, int(round(len(idx) * dev_size)))
+        n_test = min(n_test, len(idx) - 2)
+        n_dev = min(n_dev, len(idx) - n_test - 1)
+        is_test[idx[:n_test]] = True
+        is_dev[idx[n_test:n_test + n_dev]] = True
+    return is_dev, is_test

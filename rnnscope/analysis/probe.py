@@ -10,6 +10,9 @@ result also carries
   words), and
 * a control task (Hewitt & Liang 2019): the same probe on labels re-assigned at random per word
   type; ``selectivity = accuracy - control_accuracy`` tells decoding from memorising words.
+  By default (``control_na="keep"``) the control keeps the real N/A pattern (words without
+  the feature stay N/A), so for a feature with N/A words selectivity measures only the
+  within-feature part; ``control_na="shuffle"`` draws N/A per word type too.
 
 Context offsets decode the feature of the word at ``w+k`` (k = -2..2) from the activations at
 ``w`` (seed 000 Fig. 9).
@@ -25,7 +28,7 @@ Context offsets decode the feature of the word at ``w+k`` (k = -2..2) from the a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import matplotlib
 
@@ -35,9 +38,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from rnnscope.analysis.labels import (NA, check_class_counts, check_feature_present,  # noqa: E402
-                                      control_labels, feature_labels, load_rows, rare_to_other,
-                                      select_keys, select_rows, split_mask)
+from rnnscope.analysis.labels import (CONTROL_NA, NA, check_class_counts,  # noqa: E402
+                                      check_feature_present, control_labels, feature_labels,
+                                      load_rows, merge_rare, select_keys, select_rows,
+                                      split_mask)
 from rnnscope.analysis.sparse_logreg import LinearProbe  # noqa: E402
 from rnnscope.errors import RnnscopeError  # noqa: E402
 from rnnscope.figures.curves import component_accuracy  # noqa: E402
@@ -49,10 +53,25 @@ COLUMNS = ["key", "layer", "component", "offset", "accuracy", "control_accuracy"
 
 @dataclass
 class ProbeResult:
-    """Decoding accuracies, one row per (key, offset); ``feature`` names what was decoded."""
+    """Decoding accuracies, one row per (key, offset); ``feature`` names what was decoded.
+
+    ``control_accuracy`` and ``selectivity`` come from the control task. With
+    ``control_na == "keep"`` (the default) the control labels keep the real N/A pattern:
+    words without the feature stay N/A, so the control probe learns which words have the
+    feature from the real signal just as the real probe does, and for a feature with N/A words
+    selectivity measures only the within-feature part (which value, among words that have
+    one) — not whether the representation tells words with the feature from words without.
+    With ``"shuffle"`` N/A is drawn per word type like any other control label (same N/A
+    share), and the control is scored on the words its own labels give the feature, as the
+    real probe is on the words that really have it; selectivity then covers both parts.
+    ``notes``: one line each about what the numbers mean (the control's N/A handling, what
+    ``min_count`` merged or left out), printed by the CLI under the table.
+    """
 
     table: pd.DataFrame
     feature: str
+    notes: list = field(default_factory=list)
+    control_na: str = "keep"
 
     def pivot(self, value: str = "accuracy") -> pd.DataFrame:
         """Components as columns, layers (and offsets) as rows: seed 000's Fig. 7 numbers."""
@@ -96,28 +115,32 @@ def _fit_score(X: np.ndarray, labels: np.ndarray, is_test: np.ndarray, C: float)
 def probe_arrays(X: Mapping[str, np.ndarray], labels: Sequence, words: Sequence | None = None,
                  is_test: np.ndarray | None = None, C: float = 1.0, test_size: float = 0.1,
                  seed: int = 0, offset: int = 0, feature: str = "feature",
-                 progress: bool = False) -> ProbeResult:
+                 progress: bool = False, control_na: str = "keep") -> ProbeResult:
     """Train and score a softmax probe for each array of ``X`` (key -> ``[rows, units]``).
 
     ``labels``: one per row, ``None`` for N/A. ``words``: the word type of each row's labelled
     word, for the control task (omit to skip it). ``is_test``: boolean mask of test rows
-    (default: a seeded random ``test_size`` split).
+    (default: a seeded random ``test_size`` split). ``control_na``: ``"keep"`` the real N/A
+    pattern in the control task, or ``"shuffle"`` it per word type too (see
+    :class:`ProbeResult`).
     """
+    if control_na not in CONTROL_NA:
+        raise RnnscopeError(f"control_na must be one of {', '.join(CONTROL_NA)}, "
+                            f"got {control_na!r}")
     labels = np.asarray(labels, dtype=object)
     n = len(labels)
-    check_feature_present(labels, feature)
-    check_class_counts(labels, what=f"{feature} class")
     if is_test is None:
+        check_labels(labels, None, feature)
         is_test = split_mask(n, test_size, seed, stratify=labels)
     is_test = np.asarray(is_test, dtype=bool)
+    check_labels(labels, is_test, feature)
     has = np.array([v is not None for v in labels])
-    if not (has & is_test).any() or not (has & ~is_test).any():
-        raise RnnscopeError(f"the split leaves no labelled {feature} tokens in train or test")
     train_lab = labels[has & ~is_test].astype(str)
     classes, counts = np.unique(train_lab, return_counts=True)
     majority_class = classes[np.argmax(counts)]
     majority = float(np.mean(labels[has & is_test].astype(str) == majority_class))
-    control = control_labels(words, labels, seed=seed + 1) if words is not None else None
+    control = (control_labels(words, labels, seed=seed + 1, na=control_na)
+               if words is not None else None)
     rows = []
     for key, arr in tqdm(X.items(), desc=f"probe {feature}", disable=not progress, leave=False):
         arr = np.asarray(arr, dtype=np.float32)
@@ -128,38 +151,89 @@ def probe_arrays(X: Mapping[str, np.ndarray], labels: Sequence, words: Sequence 
         layer, comp = parse_key(key)
         rows.append([key, layer, comp, offset, acc, ctrl, acc - ctrl, majority,
                      int((~is_test).sum()), int((has & is_test).sum()), len(classes)])
-    return ProbeResult(pd.DataFrame(rows, columns=COLUMNS), feature)
+    notes = [control_note(feature, control_na)] if control is not None and not has.all() else []
+    return ProbeResult(pd.DataFrame(rows, columns=COLUMNS), feature, notes, control_na)
+
+
+def control_note(feature: str, control_na: str = "keep") -> str:
+    """The one line saying what selectivity measures for a feature with N/A words."""
+    if control_na == "shuffle":
+        return (f"control task: N/A is drawn per word type too (--control-na shuffle), so "
+                f"selectivity also covers telling words with {feature} from words without it")
+    return (f"control task keeps the real N/A pattern (words without {feature} stay N/A): "
+            f"selectivity measures only decoding within words that have {feature}; "
+            f"--control-na shuffle draws N/A per word type too")
+
+
+def check_labels(labels: np.ndarray, is_test: np.ndarray | None, feature: str) -> None:
+    """Every check a probe's labels must pass before anything is fitted (clear errors)."""
+    check_feature_present(labels, feature)
+    check_class_counts(labels, what=f"{feature} class")
+    if is_test is None:
+        return
+    has = np.array([v is not None for v in labels])
+    if not (has & is_test).any() or not (has & ~is_test).any():
+        raise RnnscopeError(f"the split leaves no labelled {feature} tokens in train or test")
 
 
 def probe(store, feature: str, components: Sequence[str] | None = None,
           layers: Sequence[int] | None = None, offsets: Sequence[int] = (0,),
           read: str = "word_end", test_store=None, control: bool = True, C: float = 1.0,
           test_size: float = 0.1, seed: int = 0, min_count: int = 1,
-          progress: bool = True) -> ProbeResult:
+          progress: bool = True, control_na: str = "keep") -> ProbeResult:
     """Decode ``feature`` from every selected component of ``store`` (an ActivationStore).
 
     ``read="word_end"`` reads each word where the model has finished it (the last character
     for char/byte models); ``"every"`` reads every stored unit. With ``test_store`` (e.g. the
     corpus' test split extracted separately) the probe fits on ``store`` and scores on it;
     otherwise a seeded random ``test_size`` split is used. ``min_count`` merges rarer classes
-    into ``OTHER``.
+    into ``OTHER`` (:func:`~rnnscope.analysis.labels.merge_rare`: if ``OTHER`` itself would
+    have a single example, untrainable, its rows are left out, said in ``notes``).
+    The labels of every offset are checked before any probe is fitted, so a bad offset fails
+    at once. ``control_na``: see :class:`ProbeResult`.
     """
+    if control_na not in CONTROL_NA:
+        raise RnnscopeError(f"control_na must be one of {', '.join(CONTROL_NA)}, "
+                            f"got {control_na!r}")
     keys = select_keys(store, components=components, layers=layers)
     if test_store is not None:
         select_keys(test_store, keys=keys)
-    results = []
-    for offset in offsets:
-        parts = [_store_rows(s, feature, offset, read) for s in (store, test_store) if s is not None]
+    stores = [s for s in (store, test_store) if s is not None]
+    prepared, notes = [], []
+    for offset in offsets:  # labels and checks of every offset first: fail before fitting
+        parts = [_store_rows(s, feature, offset, read) for s in stores]
+        sizes = [len(p[0]) for p in parts]
         labels = np.concatenate([p[0] for p in parts])
-        words = np.concatenate([p[1] for p in parts]) if control else None
+        words = np.concatenate([p[1] for p in parts])
+        rows = [p[2] for p in parts]
         if min_count > 1:
-            labels = rare_to_other(labels, min_count)
-        is_test = (np.concatenate([np.zeros(len(parts[0][0]), bool), np.ones(len(parts[1][0]), bool)])
-                   if test_store is not None else split_mask(len(labels), test_size, seed, labels))
-        X = _LazyArrays(keys, [(s, p[2]) for s, p in zip((store, test_store), parts)])
-        results.append(probe_arrays(X, labels, words=words, is_test=is_test, C=C, seed=seed,
-                                    offset=offset, feature=feature, progress=progress).table)
-    return ProbeResult(pd.concat(results, ignore_index=True), feature)
+            labels, kept, note = merge_rare(labels, min_count, feature=feature)
+            where = f" (offset {offset:+d})" if len(offsets) > 1 and note else ""
+            notes += [note + where] if note else []
+            cuts = np.cumsum([0, *sizes])
+            rows = [r[kept[lo:hi]] for r, lo, hi in zip(rows, cuts[:-1], cuts[1:])]
+            sizes = [len(r) for r in rows]
+            labels, words = labels[kept], words[kept]
+        try:
+            check_labels(labels, None, feature)
+            is_test = (np.concatenate([np.zeros(sizes[0], bool), np.ones(sizes[1], bool)])
+                       if test_store is not None else
+                       split_mask(len(labels), test_size, seed, labels))
+            check_labels(labels, is_test, feature)
+        except RnnscopeError as exc:
+            if len(offsets) == 1:
+                raise
+            raise RnnscopeError(f"offset {offset:+d}: {exc}") from None
+        prepared.append((offset, labels, words if control else None, is_test, rows))
+    results = []
+    for offset, labels, words, is_test, rows in prepared:
+        X = _LazyArrays(keys, list(zip(stores, rows)))
+        res = probe_arrays(X, labels, words=words, is_test=is_test, C=C, seed=seed,
+                           offset=offset, feature=feature, progress=progress,
+                           control_na=control_na)
+        results.append(res.table)
+        notes += [n for n in res.notes if n not in notes]
+    return ProbeResult(pd.concat(results, ignore_index=True), feature, notes, control_na)
 
 
 def _store_rows(store, feature: str, offset: int, read: str):

@@ -81,24 +81,39 @@ def common(fn):
 @click.option("--no-control", is_flag=True, help="Skip the control task.")
 @click.option("--min-count", type=int, default=1, show_default=True,
               help="Merge classes with fewer examples into OTHER.")
+@click.option("--control-na", type=click.Choice(["keep", "shuffle"]), default="keep",
+              show_default=True,
+              help="Control task: keep the real N/A words (selectivity = within-feature part "
+                   "only) or draw N/A per word type too.")
 @click.option("--C", "C", type=float, default=1.0, show_default=True, help="Inverse L2 strength.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @common
 @cluster_options
 def probe_cmd(store_path, feature, components, layers, offsets, read, test_store, test_size,
-              no_control, min_count, C, seed, csv_path, plot_path, threads,
+              no_control, min_count, control_na, C, seed, csv_path, plot_path, threads,
               cluster=None, workers=None):
     """Decode a word feature from every component with a softmax probe (seed 000)."""
     from rnnscope.analysis.probe import probe
+    from rnnscope.distributed.cluster import wants_cluster
 
     _threads(threads)
+    extra = {}
+    if control_na != "keep":
+        if no_control:
+            raise RnnscopeError("--control-na needs the control task: drop --no-control")
+        if wants_cluster(cluster, workers):
+            raise RnnscopeError("--control-na shuffle does not run with --cluster/--workers yet")
+        extra["control_na"] = control_na
     probe = choose(probe, "rnnscope.distributed.probe:probe_one_distributed", cluster, workers)
     res = probe(_open(store_path), feature, components=_list(components, what="component"),
                 layers=_list(layers, int, "layer"), offsets=_list(offsets, int, "offset") or [0],
                 read=read, test_store=_open(test_store) if test_store else None,
-                control=not no_control, C=C, test_size=test_size, seed=seed, min_count=min_count)
+                control=not no_control, C=C, test_size=test_size, seed=seed, min_count=min_count,
+                **extra)
     several = res.table["offset"].nunique() > 1
     _emit(res.table, csv_path, res.plot_offsets if several else res.plot, plot_path)
+    for note in getattr(res, "notes", []):
+        click.echo(f"note: {note}")
 
 
 @click.command("concepts")
@@ -112,19 +127,49 @@ def probe_cmd(store_path, feature, components, layers, offsets, read, test_store
 @click.option("--min-count", type=int, default=1, show_default=True,
               help="Merge tags with fewer examples into OTHER.")
 @click.option("--k", type=int, default=3, show_default=True, help="Retrain on the top 1..k units.")
-@click.option("--C", "C", type=float, default=0.05, show_default=True, help="Inverse L1 strength.")
+@click.option("--C", "C", type=float, default=0.05, show_default=True,
+              help="Inverse L1 strength (without a dev split).")
 @click.option("--test-size", type=float, default=0.1, show_default=True)
+@click.option("--rank", type=click.Choice(["standardised", "raw"]), default="standardised",
+              show_default=True,
+              help="Rank units by L1 weights on standardised units, or on the raw states "
+                   "(seed 002).")
+@click.option("--split", default=None,
+              help="90/10 (train/test, as --test-size 0.1) or seed 002's 80/10/10 "
+                   "(train/dev/test: dev picks each classifier's C from --Cs) "
+                   "[default: from --test-size].")
+@click.option("--Cs", "cs", default=None,
+              help="C values dev chooses from with a dev split [default: 2^-8,...,2^0, "
+                   "Radford et al.'s grid].")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--class", "cls", default=None, help="Class whose weights --plot draws.")
 @common
-def concepts_cmd(store_path, feature, key, read, group, min_count, k, C, test_size, seed, cls,
-                 csv_path, plot_path, threads):
+def concepts_cmd(store_path, feature, key, read, group, min_count, k, C, test_size, rank, split,
+                 cs, seed, cls, csv_path, plot_path, threads):
     """Concept neurons (seed 002): L1 one-vs-rest per tag, top units, retrain on top 1..k."""
     from rnnscope.analysis.concepts import concepts
+    from rnnscope.analysis.labels import parse_split
 
     _threads(threads)
+    if split is not None:
+        parse_split(split)
+        if test_size != 0.1:
+            raise RnnscopeError("give --split or --test-size, not both")
+    Cs = _list(cs, float, "C")
+    if Cs is not None and (split is None or parse_split(split)[1] == 0):
+        raise RnnscopeError("--Cs needs a split with a dev part, e.g. --split 80/10/10")
     res = concepts(_open(store_path), feature=feature, key=key, read=read, group=group,
-                   min_count=min_count, k=k, C=C, test_size=test_size, seed=seed)
+                   min_count=min_count, k=k, C=C, test_size=test_size, seed=seed, rank=rank,
+                   split=split, Cs=Cs)
+    for note in res.notes:
+        click.echo(f"note: {note}")
+    n_tr, n_dev, n_te = res.n_split
+    click.echo(f"{res.key}: units ranked by L1 weight on {res.rank} units; split {res.split} "
+               f"({n_tr} train" + (f" / {n_dev} dev" if n_dev else "") + f" / {n_te} test rows)")
+    if n_dev:
+        chosen = res.table[res.table["k"] == "all"]
+        click.echo("C chosen on dev (k = all): "
+                   + ", ".join(f"{c} {v:g}" for c, v in zip(chosen["class"], chosen["C"])))
     click.echo(f"{res.key}: multiclass (argmax over L2-normalised class scores)")
     click.echo(res.summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     click.echo("")
