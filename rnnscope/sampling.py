@@ -4,6 +4,8 @@
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from rnnscope.model import RecurrentLM
@@ -14,8 +16,11 @@ GREEDY_BELOW = 1e-6  # temperatures below this mean argmax
 
 @torch.no_grad()
 def sample_ids(model: RecurrentLM, prime_ids: list[int], length: int, temperature: float = 1.0,
-               seed: int | None = None) -> list[int]:
-    """``length`` ids continuing ``prime_ids`` (at least one id), one step at a time."""
+               seed: int | None = None, exclude: Sequence[int] = ()) -> list[int]:
+    """``length`` ids continuing ``prime_ids`` (at least one id), one step at a time.
+
+    ``exclude``: ids never generated (e.g. ``<unk>``), as if their probability were 0.
+    """
     if not prime_ids:
         raise ValueError("prime_ids must hold at least one id")
     if temperature < 0:
@@ -23,10 +28,14 @@ def sample_ids(model: RecurrentLM, prime_ids: list[int], length: int, temperatur
     was_training = model.training
     model.eval()
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    banned = torch.as_tensor(list(exclude), dtype=torch.long)
     logits, state = model(torch.tensor([prime_ids]))
     last = logits[0, -1]
     out: list[int] = []
     for _ in range(length):
+        if len(banned):
+            last = last.clone()
+            last[banned] = float("-inf")
         if temperature < GREEDY_BELOW:
             nxt = int(last.argmax())
         else:
@@ -40,7 +49,7 @@ def sample_ids(model: RecurrentLM, prime_ids: list[int], length: int, temperatur
 
 
 def sample(model: RecurrentLM, vocab: Vocabulary, prime: str = "", length: int = 100,
-           temperature: float = 1.0, seed: int | None = None) -> str:
+           temperature: float = 1.0, seed: int | None = None, exclude: Sequence[int] = ()) -> str:
     """The text generated after ``prime`` (an empty prime starts a new line).
 
     Word-level output puts a newline where the model emits ``<eos>``.
@@ -50,7 +59,7 @@ def sample(model: RecurrentLM, vocab: Vocabulary, prime: str = "", length: int =
         prime_ids = [vocab.eos_id] + vocab.encode(units)
     else:  # char/byte streams never contain <eos>: an empty prime starts after a newline
         prime_ids = vocab.encode(units) or [vocab.stoi.get("\n", vocab.eos_id)]
-    ids = sample_ids(model, prime_ids, length, temperature, seed)
+    ids = sample_ids(model, prime_ids, length, temperature, seed, exclude)
     if vocab.kind != "word":
         return vocab.decode(ids)
     words = ["\n" if i == vocab.eos_id else vocab.itos[i] for i in ids]

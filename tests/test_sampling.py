@@ -81,3 +81,24 @@ def test_word_sampling_renders_eos_as_newline():
         model.decoder.bias.fill_(-50.0)
         model.decoder.bias[vocab.eos_id] = 50.0  # always <eos>
     assert sample(model, vocab, prime="a", length=3, temperature=0) == "\n\n\n"
+
+
+def test_no_unk_never_generates_unk():
+    vocab = Vocabulary.build("word", ["a b c"])
+    model = tiny_model("rnn", layers=1, vocab=len(vocab))
+    with torch.no_grad():
+        model.decoder.bias.fill_(-50.0)
+        model.decoder.bias[vocab.unk_id] = 50.0  # <unk> almost surely, then "b"
+        model.decoder.bias[vocab.stoi["b"]] = 40.0
+    assert sample(model, vocab, prime="a", length=4, temperature=1.0, seed=0) == "<unk> " * 3 + "<unk>"
+    assert sample(model, vocab, prime="a", length=4, temperature=1.0, seed=0,
+                  exclude=[vocab.unk_id]) == "b b b b"
+    assert sample(model, vocab, prime="a", length=2, temperature=0, exclude=[vocab.unk_id]) == "b b"
+
+
+def test_evaluate_cli_reports_unknown_share(pattern_run, tmp_path):
+    (tmp_path / "t.txt").write_text("the quick fox\nthe quick zzz\n")
+    out = CliRunner().invoke(main, ["evaluate", "--model", str(pattern_run), "--corpus",
+                                    str(tmp_path / "t.txt"), "--threads", "1", "--no-progress"])
+    assert out.exit_code == 0, out.output
+    assert out.stdout.startswith("bpc ") and "of the tokens are <unk>" in out.stderr

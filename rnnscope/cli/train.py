@@ -97,19 +97,32 @@ def train_cmd(threads, adaptive_cutoffs, **kwargs):
 @click.command("evaluate")
 @_model_options
 @click.option("--corpus", required=True, help="Text to score (.txt or .txt.gz).")
-@click.option("--batch-size", type=int, default=10, show_default=True)
-@click.option("--bptt", type=int, default=35, show_default=True)
-def evaluate_cmd(model_path, vocab, trust_pickle, corpus, batch_size, bptt):
+@click.option("--batch-size", type=int, default=10, show_default=True,
+              help="Parallel streams the text is cut into (the state is carried within each).")
+@click.option("--bptt", type=int, default=35, show_default=True, help="Tokens per forward pass.")
+@click.option("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads).")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def evaluate_cmd(model_path, vocab, trust_pickle, corpus, batch_size, bptt, threads, progress):
     """Print perplexity (word) or bits per character (char/byte) of a model on a text."""
+    import torch
+
     from rnnscope.checkpoint import load_model
+    from rnnscope.errors import RnnscopeError
     from rnnscope.training.data import encode_text, read_raw
     from rnnscope.training.train import evaluate_loss, loss_to_metric
 
+    if batch_size < 1 or bptt < 1 or (threads is not None and threads < 1):
+        raise RnnscopeError("--batch-size, --bptt and --threads must be at least 1")
+    if threads:
+        torch.set_num_threads(threads)
     model, voc = load_model(model_path, vocab=vocab, trust_pickle=trust_pickle)
     stream = encode_text(read_raw(corpus), voc, corpus)
-    loss = evaluate_loss(model, stream, batch_size, bptt)
+    unk = float((stream == voc.unk_id).float().mean())
+    loss = evaluate_loss(model, stream, batch_size, bptt, progress=progress)
     name, value = loss_to_metric(loss, voc.kind)
     click.echo(f"{name} {value:.4f}  (loss {loss:.4f} nats/token over {stream.numel() - 1:,} tokens)")
+    note = f"{unk:.1%} of the tokens are <unk>"
+    click.echo(f"warning: {note}" if unk > 0.05 else note, err=True)
 
 
 @click.command("sample")
@@ -117,14 +130,16 @@ def evaluate_cmd(model_path, vocab, trust_pickle, corpus, batch_size, bptt):
 @click.option("--prime", default="", help="Text to start from.")
 @click.option("--length", type=int, default=100, show_default=True, help="Units to generate.")
 @click.option("--temperature", type=float, default=1.0, show_default=True, help="0 = argmax.")
-@click.option("--seed", type=int, default=None)
-def sample_cmd(model_path, vocab, trust_pickle, prime, length, temperature, seed):
+@click.option("--seed", type=int, default=None, help="Random seed of the sampler (repeatable output).")
+@click.option("--no-unk", is_flag=True, help="Never generate <unk> (its probability is set to 0).")
+def sample_cmd(model_path, vocab, trust_pickle, prime, length, temperature, seed, no_unk):
     """Generate text from a model (multinomial at --temperature; 0 = greedy)."""
     from rnnscope.checkpoint import load_model
     from rnnscope.sampling import sample
 
     model, voc = load_model(model_path, vocab=vocab, trust_pickle=trust_pickle)
-    text = sample(model, voc, prime=prime, length=length, temperature=temperature, seed=seed)
+    text = sample(model, voc, prime=prime, length=length, temperature=temperature, seed=seed,
+                  exclude=[voc.unk_id] if no_unk else ())
     sep = " " if voc.kind == "word" and prime and not prime.endswith((" ", "\n")) else ""
     click.echo(prime + sep + text)
 

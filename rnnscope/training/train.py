@@ -131,7 +131,7 @@ def loss_to_metric(loss: float, level: str) -> tuple[str, float]:
 
 @torch.no_grad()
 def evaluate_loss(model: RecurrentLM, stream: torch.Tensor, batch_size: int = 10,
-                  bptt: int = 35) -> float:
+                  bptt: int = 35, progress: bool = False) -> float:
     """Mean next-token cross entropy (nats) over ``stream``, state carried (fp32, eval mode)."""
     was_training = model.training
     model.eval()
@@ -139,10 +139,14 @@ def evaluate_loss(model: RecurrentLM, stream: torch.Tensor, batch_size: int = 10
     data = batchify(stream, batch_size)
     hidden = model.init_state(batch_size)
     total, count = 0.0, 0
+    bar = tqdm(total=num_windows(data, bptt), desc="evaluate", unit="batch",
+               disable=None if progress else True, mininterval=1.0)  # None: off without a terminal
     for inputs, targets in windows(data, bptt):
         top, hidden = model.forward_hidden(inputs, hidden)
         total += model.loss(top, targets).item() * targets.numel()
         count += targets.numel()
+        bar.update(1)
+    bar.close()
     model.train(was_training)
     return total / count
 
