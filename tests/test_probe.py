@@ -182,3 +182,31 @@ def test_probe_notes_say_what_the_control_measures(store):
     assert res.notes == []
     with pytest.raises(RnnscopeError, match="control_na must be one of keep, shuffle"):
         probe(store, "xpos", progress=False, control_na="all")
+
+
+def test_linear_probe_is_a_scikit_learn_estimator():
+    """clone, get/set_params, GridSearchCV and Pipeline work; parameters are validated in fit."""
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from rnnscope.analysis.sparse_logreg import LinearProbe
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 8)).astype(np.float32)
+    y = np.where(X[:, 3] > 0, "NOUN", "VERB")
+    probe = LinearProbe(C=0.5, penalty="l1", multi="ovr")
+    twin = clone(probe)
+    assert twin is not probe and twin.get_params() == probe.get_params()
+    assert twin.set_params(C=2.0).C == 2.0
+    search = GridSearchCV(LinearProbe(penalty="l1", multi="ovr"), {"C": [0.001, 1.0]}, cv=3).fit(X, y)
+    assert search.best_params_ == {"C": 1.0} and search.score(X, y) > 0.95
+    pipe = make_pipeline(StandardScaler(), LinearProbe()).fit(X, y)
+    assert pipe.score(X, y) > 0.95
+    assert int(np.argmax(np.abs(pipe[-1].coef_[0]))) == 3
+    bad = LinearProbe(penalty="l3")  # constructing never raises (sklearn's rule) ...
+    with pytest.raises(RnnscopeError, match="penalty"):
+        bad.fit(X, y)  # ... fitting does
+    with pytest.raises(RnnscopeError, match="C must be"):
+        LinearProbe(C=-1).fit(X, y)

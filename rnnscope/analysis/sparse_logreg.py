@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from rnnscope.errors import RnnscopeError
 
@@ -264,30 +265,51 @@ def fit_l2(X: np.ndarray, y: np.ndarray, n_classes: int, C: float = 1.0,
                n_iter, n_iter < max_iter)
 
 
-class LinearProbe:
-    """A standardising logistic-regression probe with an sklearn-like API.
+class LinearProbe(ClassifierMixin, BaseEstimator):
+    """A standardising logistic-regression probe: a scikit-learn estimator.
 
     ``penalty``: ``"l2"`` (softmax probe, seed 000) or ``"l1"`` (sparse concept probe,
     seed 002). ``multi``: ``"softmax"`` (one multinomial model) or ``"ovr"`` (one binary
     classifier per class, solved together). Labels may be any hashable values; ``classes_``
     keeps their sorted order. ``coef_`` is ``[n_classes, n_features]`` in the *standardised*
     feature space (so magnitudes are comparable across units), like sklearn's.
+
+    As a scikit-learn estimator (``BaseEstimator``, ``ClassifierMixin``), ``__init__`` only
+    stores its parameters and ``fit`` validates them, so ``clone``, ``get_params`` /
+    ``set_params``, ``GridSearchCV`` and ``Pipeline`` work.
     """
 
     def __init__(self, C: float = 1.0, penalty: str = "l2", multi: str = "softmax",
                  max_iter: int | None = None, tol: float | None = None):
-        if penalty not in ("l1", "l2"):
-            raise RnnscopeError(f"penalty must be 'l1' or 'l2', got {penalty!r}")
-        if multi not in ("softmax", "ovr"):
-            raise RnnscopeError(f"multi must be 'softmax' or 'ovr', got {multi!r}")
-        if not C > 0:
-            raise RnnscopeError(f"C must be positive, got {C}")
-        self.C, self.penalty, self.multi = float(C), penalty, multi
-        self.max_iter, self.tol = max_iter, tol
+        self.C = C
+        self.penalty = penalty
+        self.multi = multi
+        self.max_iter = max_iter
+        self.tol = tol
+
+    def _validate_params(self) -> None:  # noqa: D401 (scikit-learn's hook name)
+        if self.penalty not in ("l1", "l2"):
+            raise RnnscopeError(f"penalty must be 'l1' or 'l2', got {self.penalty!r}")
+        if self.multi not in ("softmax", "ovr"):
+            raise RnnscopeError(f"multi must be 'softmax' or 'ovr', got {self.multi!r}")
+        try:
+            ok = float(self.C) > 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise RnnscopeError(f"C must be a positive number, got {self.C!r}")
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> LinearProbe:
+        """Validate the parameters and the data, standardise ``X``, fit; returns ``self``."""
+        self._validate_params()
         X = np.asarray(X, dtype=np.float32)
         y = np.asarray(y)
+        if X.ndim != 2 or len(X) != len(y):
+            raise RnnscopeError(f"X must be [samples, features] with one label per sample; got "
+                                f"X {X.shape} and {len(y)} labels")
+        if not np.isfinite(X).all():
+            raise RnnscopeError(f"X holds {int((~np.isfinite(X)).any(axis=1).sum())} rows with "
+                                "NaN or inf values")
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise RnnscopeError(f"need at least two classes to fit a probe, got {list(self.classes_)}")
@@ -299,10 +321,12 @@ class LinearProbe:
         binary = k == 2 and self.multi == "ovr"
         kw = {k_: v for k_, v in (("max_iter", self.max_iter), ("tol", self.tol)) if v is not None}
         solver = fit_l1 if self.penalty == "l1" else fit_l2
+        C = float(self.C)
         if binary:  # a single sigmoid column for "second class vs first", as sklearn does
-            fit = solver(Xs, codes, 1, self.C, "binary", **kw)
+            fit = solver(Xs, codes, 1, C, "binary", **kw)
         else:
-            fit = solver(Xs, codes, k, self.C, self.multi, **kw)
+            fit = solver(Xs, codes, k, C, self.multi, **kw)
+        self.n_features_in_ = X.shape[1]
         self.coef_ = fit.weight.T.copy()
         self.intercept_ = fit.bias.copy()
         self.n_iter_, self.converged_ = fit.n_iter, fit.converged
