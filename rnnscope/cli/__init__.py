@@ -69,6 +69,9 @@ class _Group(click.Group):
 @click.option("--debug", is_flag=True, help="Show the full traceback of any error.")
 def main(debug: bool) -> None:
     """Open recurrent language models (LSTM, GRU, RNN) neuron by neuron."""
+    # The CLI writes figures to files: a non-interactive backend, chosen here at the boundary
+    # (the library itself never calls matplotlib.use), unless the user set one.
+    os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 def _discover() -> None:

@@ -1,9 +1,7 @@
 """Pictures of span matches (which selected units are on where) and of word-set PCA."""
 from __future__ import annotations
 
-import matplotlib
 
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
