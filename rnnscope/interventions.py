@@ -17,13 +17,13 @@ column in its recurrent matrix and in whatever reads it next (next layer or deco
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 
 from rnnscope.errors import RnnscopeError
-from rnnscope.keys import key
+from rnnscope.keys import key, parse_key
 from rnnscope.model import RecurrentLM
 
 
@@ -106,15 +106,54 @@ def _build_clamps(model: RecurrentLM, rows: Sequence[Sequence[Intervention]], ti
     return clamps
 
 
+Hook = Callable[[torch.Tensor, int], "torch.Tensor | None"]
+
+
+class _Hook:
+    """A hook point's function behind the clamp interface: ``apply(t, value)``."""
+
+    def __init__(self, name: str, fn: Hook, then: _Clamp | None = None):
+        self.name, self.fn, self.then = name, fn, then
+
+    def apply(self, t: int, value: torch.Tensor) -> torch.Tensor:
+        if self.then is not None:  # interventions first, then the hook sees their result
+            value = self.then.apply(t, value)
+        new = self.fn(value, t)
+        if new is None:
+            return value
+        if not isinstance(new, torch.Tensor) or new.shape != value.shape:
+            raise RnnscopeError(f"hook {self.name} must return None or a tensor of shape "
+                                f"{tuple(value.shape)}, got "
+                                f"{tuple(new.shape) if isinstance(new, torch.Tensor) else type(new).__name__}")
+        return new
+
+
+def _check_hooks(model: RecurrentLM, hooks: Mapping[str, Hook]) -> None:
+    for name, fn in hooks.items():
+        try:
+            n, comp = parse_key(name)
+        except Exception:
+            raise RnnscopeError(f"hook point {name!r} is not a component key like 'layer1.c'") from None
+        if not 1 <= n <= model.config.num_layers or comp not in model.components:
+            raise RnnscopeError(f"no hook point {name!r}: the model has layers 1..{model.config.num_layers} "
+                                f"with components {', '.join(model.components)}")
+        if not callable(fn):
+            raise RnnscopeError(f"hook {name!r} is not callable")
+
+
 def run_stepwise(model: RecurrentLM, tokens: torch.Tensor,
                  interventions: Sequence[Sequence[Intervention]] | None = None,
                  state: list | None = None, means: dict[str, torch.Tensor] | None = None,
                  components: Sequence[str] | None = (), logits_for: torch.Tensor | None = None,
                  inputs_embeds: torch.Tensor | None = None,
+                 hooks: Mapping[str, Hook] | None = None,
                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Run ``model`` step by step with per-row interventions.
+    """Run ``model`` step by step with per-row interventions and hook points.
 
     ``tokens [B, T]``; ``interventions[b]`` is the list applied to row ``b`` (``None`` = none).
+    ``hooks``: ``{"layer2.c": fn, ...}``; ``fn(value [B, H], step)`` sees that component at each
+    step while the recurrence runs (after any intervention) and may return a replacement
+    (same shape) or ``None`` to leave it; a replacement propagates to everything after it.
     ``components`` names the components to record (``None`` = all, default none).
     ``logits_for``: vocabulary ids ``[K]``; only those logits are computed (``[B, T, K]``),
     enough to compare two verb forms. Returns ``(logits, {"layer1.h": [B, T, H], ...})``.
@@ -125,7 +164,10 @@ def run_stepwise(model: RecurrentLM, tokens: torch.Tensor,
     if len(rows) != batch:
         raise RnnscopeError(f"{len(rows)} intervention rows for a batch of {batch}")
     record = list(model.components) if components is None else list(components)
-    clamps = _build_clamps(model, rows, time, means)
+    clamps: dict = _build_clamps(model, rows, time, means)
+    if hooks:
+        _check_hooks(model, hooks)
+        clamps = {**clamps, **{k: _Hook(k, fn, clamps.get(k)) for k, fn in hooks.items()}}
     state = state if state is not None else model.init_state(batch)
     states: dict[str, torch.Tensor] = {}
     step = {"lstm": _lstm_layer, "gru": _gru_layer, "rnn": _rnn_layer}[model.cell]

@@ -309,6 +309,21 @@ class RecurrentLM(nn.Module):
         logits = self.output(x) if compute_logits else None
         return logits, states, final
 
+    # -- hook points ------------------------------------------------------------------------
+    def run_with_hooks(self, tokens: torch.Tensor, hooks: dict, components: list[str] | None = (),
+                       state: list | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Run step by step with hook points, like TransformerLens' ``run_with_hooks``.
+
+        ``hooks = {"layer2.c": fn, ...}``: ``fn(value [B, H], step)`` may read that component
+        at each step, or return a replacement (per batch row) that the recurrence then carries.
+        Returns ``(logits [B, T, V], {key: [B, T, H]})`` for the recorded ``components``. The
+        interventions, ablations and interchange patching are built on this one path
+        (:func:`rnnscope.interventions.run_stepwise`).
+        """
+        from rnnscope.interventions import run_stepwise
+
+        return run_stepwise(self, tokens, state=state, components=components, hooks=hooks)
+
     def _inputs(self, tokens: torch.Tensor | None, inputs_embeds: torch.Tensor | None) -> torch.Tensor:
         if (tokens is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of tokens or inputs_embeds")

@@ -406,5 +406,40 @@ def minimal_pairs_cmd(model, vocab, outdir, marvin_linzen, blimp, mean, case):
         res.items.to_csv(outdir / "minimal_pairs_items.csv", index=False)
 
 
+@click.command("patch")
+@model_options
+@item_options
+@click.option("--mode", type=click.Choice(["h", "c", "both"]), default="both", show_default=True,
+              help="Which states of a unit are taken from the twin sentence.")
+@click.option("--layers", default=None, help="Comma-separated 1-based layers to sweep (default all).")
+@click.option("--top", default=10, show_default=True, help="Units listed by flip rate.")
+@click.option("--max-rows", default=2048, show_default=True, help="Rows per batched pass.")
+def patch_cmd(model, vocab, outdir, items, mode, layers, top, max_rows):
+    """Interchange intervention (activation patching) per unit on agreement items.
+
+    Every generated item is paired with its twin whose subject has the other number ("the boy
+    near the cars" / "the boys near the cars"); each unit alone is patched from the twin's run
+    into the item's, at every step. A unit that carries the subject's number flips the
+    model's choice between the two verb forms. Prints the units with the highest flip rate.
+    """
+    from rnnscope.agreement.patching import patch_sweep
+
+    if top < 1:
+        raise RnnscopeError(f"--top must be at least 1, got {top}")
+    try:
+        layer_list = [int(x) for x in layers.split(",")] if layers else None
+    except ValueError:
+        raise RnnscopeError(f"--layers must be comma-separated integers, got {layers!r}") from None
+    res = patch_sweep(model, vocab, items, mode=mode, layers=layer_list, max_rows=max_rows)
+    best = res.top(top).assign(unit_name=lambda d: d["layer"].astype(str) + ":" + d["unit"].astype(str),
+                               flip_rate=lambda d: (100 * d["flip_rate"]).round(1))
+    _show(f"units whose patching ({mode}) from the number-flipped twin flips the verb choice "
+          f"(% of {len(res.pairs)} pairs)", best[["unit_name", "global_unit", "n", "flip_rate"]],
+          outdir, "patch_top")
+    if outdir:
+        res.table.to_csv(outdir / "patch_sweep.csv", index=False)
+        res.pairs.to_csv(outdir / "patch_pairs.csv", index=False)
+
+
 COMMANDS = [na_tasks, agreement, ablate, dynamics, time_decoding_cmd, syntax_units_cmd,
-            connectivity_cmd, minimal_pairs_cmd]
+            connectivity_cmd, minimal_pairs_cmd, patch_cmd]
