@@ -102,14 +102,18 @@ class RestrictedUnpickler(pickle.Unpickler):
             return InertValue
         if module == "copyreg" and name == "_reconstructor":
             return _reconstructor
-        raise CheckpointError(f"refusing to unpickle {qualname} (pass --trust-pickle to allow)")
+        raise CheckpointError(f"refusing to unpickle {qualname}: loading it would run code from the "
+                              "file. Save a state dict where the model was made "
+                              "(torch.save(model.state_dict(), PATH)) and convert that; "
+                              "--trust-pickle runs the file's code and is only for files "
+                              "whose author you trust")
 
 
 def _reconstructor(cls, base, state):
     """Safe ``copyreg._reconstructor`` for stand-ins only (old protocols pickle modules so)."""
     if not (isinstance(cls, type) and issubclass(cls, (ModuleStandIn, InertValue))) or base is not object:
-        raise CheckpointError("refusing to unpickle copyreg._reconstructor of a non-module "
-                              "(pass --trust-pickle to allow)")
+        raise CheckpointError("refusing to unpickle copyreg._reconstructor of a non-module: "
+                              "loading it would run code from the file")
     return cls()
 
 
@@ -137,6 +141,12 @@ def read_pickled(path: Path, trust_pickle: bool = False):
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: not a torch checkpoint ({_first_line(exc)})") from None
     if trust_pickle:
+        names = pickle_globals(path)
+        shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+        import sys
+
+        print(f"warning: --trust-pickle: running the pickled code of {path}; it constructs "
+              f"{shown or 'no named classes'}", file=sys.stderr)
         return torch.load(path, map_location="cpu", weights_only=False)
     try:
         with warnings.catch_warnings():
@@ -147,6 +157,36 @@ def read_pickled(path: Path, trust_pickle: bool = False):
         raise
     except Exception as exc:  # malformed pickles raise many kinds of errors
         raise CheckpointError(f"{path}: cannot read checkpoint ({_first_line(exc)})") from None
+
+
+def pickle_globals(path: Path) -> list[str]:
+    """The classes and functions a pickle (plain, or ``torch.save``'s zip) would construct or
+    call, read from its opcodes without running anything."""
+    import io
+    import pickletools
+    import zipfile
+
+    data = Path(path).read_bytes()
+    blobs = []
+    if zipfile.is_zipfile(io.BytesIO(data)):
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            blobs = [zf.read(n) for n in zf.namelist() if n.endswith(".pkl")]
+    else:
+        blobs = [data]
+    found: list[str] = []
+    for blob in blobs:
+        strings: list[str] = []
+        try:
+            for op, arg, _ in pickletools.genops(io.BytesIO(blob)):
+                if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
+                    strings.append(str(arg))
+                elif op.name == "GLOBAL":
+                    found.append(str(arg).replace(" ", "."))
+                elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                    found.append(f"{strings[-2]}.{strings[-1]}")
+        except Exception:  # a truncated pickle: report what was read so far
+            pass
+    return list(dict.fromkeys(found))
 
 
 def _first_line(exc: Exception) -> str:

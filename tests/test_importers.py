@@ -180,3 +180,18 @@ def test_missing_checkpoint_is_one_line(tmp_path):
     result = CliRunner().invoke(main, ["convert", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert result.output.strip().count("\n") == 0 and "not found" in result.output
+
+
+def test_trust_pickle_names_what_it_will_run(tmp_path, capsys):
+    """--trust-pickle warns, naming the file and the classes/functions the pickle constructs."""
+    from rnnscope.importers import pickle_globals, read_pickled
+
+    target = tmp_path / "ran"
+    ckpt = tmp_path / "evil.pt"
+    torch.save({"w": torch.zeros(2), "x": _Payload(target)}, ckpt)
+    names = pickle_globals(ckpt)
+    assert any(n.endswith(".system") for n in names)
+    assert not target.exists()  # reading the names ran nothing
+    read_pickled(ckpt, trust_pickle=True)
+    err = capsys.readouterr().err
+    assert err.startswith("warning: --trust-pickle") and "evil.pt" in err and "system" in err
