@@ -5,8 +5,10 @@ Supported sources (:func:`import_checkpoint`, also used by :func:`rnnscope.check
 * a plain state dict of an ``nn.LSTM``/``nn.GRU``/``nn.RNN``-based LM saved with ``torch.save``
   (keys ``encoder.weight``, ``rnn.weight_ih_l0`` ..., ``decoder.weight``), read with
   ``torch.load(weights_only=True)``; cell, layers and sizes are inferred from the shapes;
-* the pickled colorlessgreen ``RNNModel`` (Gulordava et al. 2018; ``torch.save(model)`` of class
-  ``model.RNNModel``), read with an **allow-list unpickler** that builds tensors, ordered dicts
+* the pickled ``RNNModel`` of PyTorch's ``examples/word_language_model`` (``rnn_type`` LSTM,
+  GRU or RNN_TANH, tied or not; RNN_RELU is refused) and of colorlessgreen (Gulordava et al.
+  2018, the same class), ``torch.save(model)`` of class ``model.RNNModel``, read with an
+  **allow-list unpickler** that builds tensors, ordered dicts
   and inert stand-ins for the modules, and refuses every other global, so no code in the file
   ever runs. ``trust_pickle=True`` falls back to a plain ``torch.load(weights_only=False)``;
 * a training run folder (``<run>/model`` in our format).
@@ -63,6 +65,7 @@ def _stand_in(qualname: str) -> type:
 
 _MODULE_CLASSES = {
     "model.RNNModel",
+    "data.Dictionary",  # word_language_model's vocabulary (word2idx, idx2word)
     "torch.nn.modules.sparse.Embedding",
     "torch.nn.modules.rnn.LSTM",
     "torch.nn.modules.rnn.GRU",
@@ -264,11 +267,56 @@ def _rnn_prefix(sd: dict, source: str) -> str:
 
 
 def read_vocab(path: str | Path) -> Vocabulary:
-    """``vocab.json`` (ours) or a one-token-per-line file (index = line number)."""
+    """The vocabulary of a foreign checkpoint, from any of:
+
+    * ``vocab.json`` (ours) or a one-token-per-line file (index = line number; colorlessgreen);
+    * a pickled ``data.Dictionary`` of the PyTorch ``examples/word_language_model``
+      (``torch.save(corpus.dictionary, ...)``; read by the allow-list unpickler);
+    * the example's **data folder** (``train.txt``, ``valid.txt``, ``test.txt``): its
+      ``data.Corpus`` builds the dictionary from those files, in that order, adding each
+      line's words and ``<eos>`` in order of first occurrence; rebuilt here the same way.
+    """
     p = Path(path)
+    if p.is_dir():
+        return word_language_model_vocab(p)
     if p.suffix == ".json":
         return Vocabulary.load(p)
+    if p.suffix in (".pt", ".pth", ".pkl", ".pickle"):
+        obj = read_pickled(p)
+        words = getattr(obj, "idx2word", None)
+        if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+            raise CheckpointError(f"{p}: not a pickled word_language_model Dictionary "
+                                  "(no idx2word list of strings)")
+        return _example_vocab(words, str(p))
     return Vocabulary.from_lines_file(p)
+
+
+def word_language_model_vocab(data_dir: str | Path) -> Vocabulary:
+    """The ``data.Dictionary`` that PyTorch's word_language_model builds from ``data_dir``."""
+    d = Path(data_dir)
+    files = [d / f"{split}.txt" for split in ("train", "valid", "test")]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise CheckpointError(f"{d}: a word_language_model data folder holds train.txt, "
+                              f"valid.txt and test.txt; missing {', '.join(missing)}")
+    words: dict[str, None] = {}
+    for f in files:
+        try:
+            text = f.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise CheckpointError(f"{f}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        for line in text.splitlines():
+            for w in line.split() + ["<eos>"]:
+                words.setdefault(w, None)
+    return _example_vocab(list(words), str(d))
+
+
+def _example_vocab(words: list[str], source: str) -> Vocabulary:
+    vocab = Vocabulary("word", words)
+    if len(vocab) != len(words):  # our vocabularies always hold <unk> and <eos>
+        raise CheckpointError(f"{source}: the dictionary has no '<unk>' entry, which rnnscope's "
+                              "vocabularies need; this checkpoint cannot be imported as it is")
+    return vocab
 
 
 def _find_vocab(ckpt: Path) -> Path:
