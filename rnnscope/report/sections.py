@@ -261,7 +261,9 @@ def agreement_section(ctx: ReportContext) -> str:
         from rnnscope.agreement import TASKS, ablation_sweep, generate, score
     except ImportError:
         raise Skip("rnnscope.agreement is not part of this build") from None
-    items = generate(tasks=list(TASKS[:2]), n=20, seed=0)
+    from rnnscope.agreement.casing import normalise_case
+
+    items, case_note = normalise_case(generate(tasks=list(TASKS[:2]), n=20, seed=0), ctx.vocab, "auto")
     try:
         result = score(ctx.model, ctx.vocab, items)
     except RnnscopeError as exc:  # e.g. the verbs are not in the vocabulary: not applicable
@@ -279,7 +281,7 @@ def agreement_section(ctx: ReportContext) -> str:
             ctx.note(u, "ablation effect", f"<p>largest accuracy drop when this unit's h is zeroed: "
                      f"{worst[u]:.1f} points (number agreement, {', '.join(TASKS[:2])})</p>")
     return (f"<p>Number agreement on generated {esc(', '.join(TASKS[:2]))} items (seed 004); "
-            f"{unk:.0%} of items contain unknown words.</p>" + table(result.table)
+            f"{unk:.0%} of items contain unknown words; {esc(case_note)}.</p>" + table(result.table)
             + figure(result.plot(), "agreement accuracy"))
 
 
