@@ -107,7 +107,9 @@ class SweepResult:
         return fig
 
 
-def _units_to_sweep(model: RecurrentLM, layers, units) -> list[tuple[int, int]]:
+def units_to_sweep(model: RecurrentLM, layers, units) -> list[tuple[int, int]]:
+    """``(layer, unit)`` pairs of a sweep: the given 1-based layers (default all) x the given
+    units (default all), validated against the model."""
     cfg = model.config
     layers = list(layers) if layers else list(range(1, cfg.num_layers + 1))
     for n in layers:
@@ -142,7 +144,7 @@ def ablation_sweep(model: RecurrentLM, vocab: Vocabulary, items: list[NAItem], m
     comps = mode_components(model, mode)
     engine = AblationEngine(model, encode_items(items, vocab), max_rows=max_rows)
     full = score_encoded(engine)
-    pairs = _units_to_sweep(model, layers, units)
+    pairs = units_to_sweep(model, layers, units)
     hidden = model.config.hidden_size
     diffs = np.empty((len(pairs), engine.n_items), dtype=np.float32)
     bar = tqdm(total=len(pairs), disable=not progress, unit="unit", desc=f"ablation sweep ({mode})")

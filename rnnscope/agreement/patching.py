@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from rnnscope.agreement.ablation import units_to_sweep
 from rnnscope.agreement.batched import encode_items
 from rnnscope.agreement.tasks import NAItem
 from rnnscope.errors import RnnscopeError
@@ -129,13 +130,10 @@ def patch_sweep(model: RecurrentLM, vocab: Vocabulary, items: Sequence[NAItem], 
     if bad:
         raise RnnscopeError(f"a {model.cell} has no component {bad[0]!r}; use --mode h")
     cfg = model.config
-    layers = list(layers) if layers else list(range(1, cfg.num_layers + 1))
-    for n in layers:
-        if not 1 <= n <= cfg.num_layers:
-            raise RnnscopeError(f"layer {n} does not exist (model has {cfg.num_layers})")
-    chosen = list(units) if units is not None else list(range(cfg.hidden_size))
-    if not chosen or min(chosen) < 0 or max(chosen) >= cfg.hidden_size:
-        raise RnnscopeError(f"units must be in 0..{cfg.hidden_size - 1}")
+    sweep = units_to_sweep(model, layers, units)
+    if not sweep:
+        raise RnnscopeError("no units to patch")
+    layers = list(dict.fromkeys(n for n, _ in sweep))
     encoded = encode_items(list(items), vocab)
     ids = {id(it): e for it, e in zip(encoded.items, encoded.ids)}
     pairs = [(b, s) for b, s in interchange_pairs(encoded.items) if id(s) in ids]
@@ -146,7 +144,6 @@ def patch_sweep(model: RecurrentLM, vocab: Vocabulary, items: Sequence[NAItem], 
     src_tok = [ids[id(s)][0] for _, s in pairs]
     good = torch.tensor([ids[id(b)][1] for b, _ in pairs])
     wrong = torch.tensor([ids[id(b)][2] for b, _ in pairs])
-    sweep = [(n, u) for n in layers for u in chosen]
     margins = np.empty((len(sweep), len(pairs)), dtype=np.float32)
     base_margin = np.empty(len(pairs), dtype=np.float32)
     top = f"layer{cfg.num_layers}.h"

@@ -85,7 +85,7 @@ def ablation_sweep_distributed(model: Any, vocab: Vocabulary, items: list[NAItem
     encoded = encode_items(items, vocab)
     engine = AblationEngine(model, encoded, max_rows=max_rows)
     full = score_encoded(engine)
-    pairs = single._units_to_sweep(model, layers, units)
+    pairs = single.units_to_sweep(model, layers, units)
     hidden = model.config.hidden_size
     period = pass_period(engine)
     passes = passes_per_shard or max(1, round(UNITS_PER_SHARD / period))
