@@ -1,10 +1,12 @@
 """The main job: open the shipped demo model end to end, with nothing to download.
 
 ``rnnscope demo`` loads the small word LSTM in ``rnnscope/data/demo_model`` (trained by our
-own ``rnnscope train``; the command is in its RECIPE.md), reads the hand-written sentences in
-``rnnscope/data/demo_sentences.txt``, and shows what the toolkit does: the model, its
-perplexity on the text, an activation store of every component, the units most correlated
-with the word's position in the sentence, and a self-contained HTML report.
+own ``rnnscope train``; the command is in its RECIPE.md), scores the hand-written sentences in
+``rnnscope/data/demo_sentences.txt``, and runs the analyses on a corpus the project writes
+itself with gold annotation (agreement-grammar sentences with UPOS, Number and a dependency
+tree: :mod:`rnnscope.corpus.generated`), so that every report section has data: the model,
+its perplexity, an activation store of every component, the units most correlated with the
+word's position, and a self-contained HTML report.
 """
 from __future__ import annotations
 
@@ -43,12 +45,18 @@ def describe_model(model) -> str:
 
 
 def run_demo(out_dir: str | Path = "rnnscope-demo", model_path: str | Path = DEMO_MODEL,
-             corpus_path: str | Path = DEMO_SENTENCES, report: bool = True, top: int = 5,
+             corpus_path: str | Path | None = None, report: bool = True, top: int = 5,
              say: Callable[[str], None] = print) -> DemoResult:
-    """Run the demo, writing the store and report under ``out_dir`` (replaced if present)."""
+    """Run the demo, writing the store and report under ``out_dir`` (replaced if present).
+
+    ``corpus_path``: a text or CoNLL-U file to analyse instead of the generated annotated
+    corpus (which is written to ``out_dir/demo_corpus.conllu``); perplexity is measured on
+    the hand-written demo sentences, or on ``corpus_path`` when given.
+    """
     from rnnscope.analysis.correlate import correlate
     from rnnscope.checkpoint import load_model
-    from rnnscope.corpus.readers import read_text
+    from rnnscope.corpus.generated import agreement_conllu
+    from rnnscope.corpus.readers import read_corpus
     from rnnscope.extract import extract
     from rnnscope.training.data import encode_text
     from rnnscope.training.train import evaluate_loss
@@ -58,13 +66,24 @@ def run_demo(out_dir: str | Path = "rnnscope-demo", model_path: str | Path = DEM
                             "or pass --model")
     out = Path(out_dir)
     model, vocab = load_model(model_path)
-    corpus = read_text(corpus_path)
     say(describe_model(model))
-    say(f"text: {len(corpus)} sentences, {corpus.n_words} words ({Path(corpus_path).name})")
+    scored = Path(corpus_path) if corpus_path is not None else DEMO_SENTENCES
+    if corpus_path is None:
+        out.mkdir(parents=True, exist_ok=True)
+        corpus_path = out / "demo_corpus.conllu"
+        corpus_path.write_text(agreement_conllu(n=20, seed=0), encoding="utf-8")
+        what = "generated agreement sentences with gold UPOS, Number and dependency trees"
+    else:
+        what = Path(corpus_path).name
+    corpus = read_corpus(corpus_path)
+    say(f"corpus: {len(corpus)} sentences, {corpus.n_words} words ({what})")
 
-    stream = encode_text(Path(corpus_path).read_text(encoding="utf-8"), vocab, str(corpus_path))
+    lines = ([" ".join(s.words) for s in corpus] if scored == Path(corpus_path)
+             and scored.suffix != ".txt" else None)
+    text = "\n".join(lines) + "\n" if lines else scored.read_text(encoding="utf-8")
+    stream = encode_text(text, vocab, str(scored))
     ppl = math.exp(evaluate_loss(model, stream, batch_size=1))
-    say(f"perplexity on the text: {ppl:.1f}")
+    say(f"perplexity on {scored.name}: {ppl:.1f}")
 
     store = extract(model, vocab, corpus, out / "store", progress=False, overwrite=True)
     say(f"activation store: {len(store.tokens)} tokens x {len(store.keys())} components "

@@ -33,7 +33,7 @@ def test_demo_reports_perplexity_position_units_and_report(tmp_path):
     assert (result.store_path / "COMPLETE").exists()
     html = result.report_path.read_text()
     assert "<img" in html and "http://" not in html.split("<body", 1)[1][:2000]
-    assert any(line.startswith("perplexity on the text") for line in lines)
+    assert any(line.startswith("perplexity on demo_sentences.txt") for line in lines)
 
 
 def test_demo_cli_without_report(tmp_path):
@@ -60,3 +60,29 @@ def test_shipped_demo_model_loads_and_beats_uniform():
     stream = encode_text(DEMO_SENTENCES.read_text(), vocab)
     ppl = math.exp(evaluate_loss(model, stream, batch_size=1))
     assert ppl < len(vocab) / 10  # a trained model, far better than uniform guessing
+
+
+def test_generated_demo_corpus_is_annotated_by_construction(tmp_path):
+    from rnnscope.corpus.generated import agreement_conllu
+    from rnnscope.corpus.readers import read_conllu
+
+    (tmp_path / "g.conllu").write_text(agreement_conllu(n=3, seed=1))
+    corpus = read_conllu(tmp_path / "g.conllu")
+    assert len(corpus) == 3 * 16  # 16 conditions of the six tasks
+    for s in corpus:
+        ann = s.annotations
+        root = ann["deprel"].index("root")
+        assert ann["upos"][root] == "VERB" and ann["head"][root] == 0
+        subj = ann["deprel"].index("nsubj")
+        assert ann["head"][subj] == root + 1  # the subject depends on the verb
+        assert ann["feats"][subj]["Number"] == ann["feats"][root]["Number"]  # agreement, by construction
+        assert s.words[-1] == "." and all(w == w.lower() for w in s.words)
+
+
+def test_demo_report_has_every_section_filled(tmp_path):
+    """On the shipped model and the generated corpus no report section is left "Not shown"."""
+    lines: list[str] = []
+    result = run_demo(tmp_path / "out", say=lines.append, top=3)
+    html = result.report_path.read_text()
+    assert "Not shown" not in html
+    assert any("generated agreement sentences" in line for line in lines)

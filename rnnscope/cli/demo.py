@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from rnnscope.demo import DEMO_MODEL, DEMO_SENTENCES, run_demo
+from rnnscope.demo import DEMO_MODEL, run_demo
 
 
 @click.command()
@@ -11,8 +11,9 @@ from rnnscope.demo import DEMO_MODEL, DEMO_SENTENCES, run_demo
               help="Folder for the activation store and report.html (replaced if present).")
 @click.option("--model", "model_path", default=str(DEMO_MODEL), show_default=False,
               type=click.Path(), help="A checkpoint to use instead of the shipped demo model.")
-@click.option("--corpus", "corpus_path", default=str(DEMO_SENTENCES), show_default=False,
-              type=click.Path(), help="Text (one sentence per line) instead of the demo sentences.")
+@click.option("--corpus", "corpus_path", default=None, type=click.Path(),
+              help="A text (one sentence per line) or CoNLL-U file to analyse instead of the "
+                   "generated, annotated demo corpus.")
 @click.option("--no-report", is_flag=True, help="Skip the HTML report.")
 @click.option("--top", default=5, show_default=True, help="How many units to list.")
 def demo(out: str, model_path: str, corpus_path: str, no_report: bool, top: int) -> None:
