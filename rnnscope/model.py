@@ -54,17 +54,6 @@ class ModelConfig:
     adaptive_div: float = 4.0
 
     def __post_init__(self) -> None:
-        if self.output not in ("softmax", "adaptive"):
-            raise RnnscopeError(f"unknown output layer {self.output!r}; choose softmax or adaptive")
-        self.adaptive_cutoffs = tuple(int(c) for c in self.adaptive_cutoffs)
-        if self.output == "adaptive":
-            cuts = [c for c in self.adaptive_cutoffs if c < int(self.vocab_size)]
-            if not cuts or cuts != sorted(set(cuts)) or cuts[0] < 1:
-                raise RnnscopeError(f"adaptive cutoffs {list(self.adaptive_cutoffs)} must be "
-                                    f"increasing and below the vocabulary size {self.vocab_size}")
-            self.adaptive_cutoffs = tuple(cuts)
-            if self.tie_weights:
-                raise RnnscopeError("weight tying is not available with the adaptive output layer")
         if self.cell not in COMPONENTS:
             raise RnnscopeError(f"unknown cell {self.cell!r}; choose lstm, gru or rnn")
         for name in ("vocab_size", "emb_dim", "hidden_size", "num_layers"):
@@ -76,6 +65,17 @@ class ModelConfig:
                 raise RnnscopeError(f"model {name} must be positive, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise RnnscopeError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.output not in ("softmax", "adaptive"):
+            raise RnnscopeError(f"unknown output layer {self.output!r}; choose softmax or adaptive")
+        self.adaptive_cutoffs = tuple(int(c) for c in self.adaptive_cutoffs)
+        if self.output == "adaptive":
+            cuts = [c for c in self.adaptive_cutoffs if c < int(self.vocab_size)]
+            if not cuts or cuts != sorted(set(cuts)) or cuts[0] < 1:
+                raise RnnscopeError(f"adaptive cutoffs {list(self.adaptive_cutoffs)} must be "
+                                    f"increasing and below the vocabulary size {self.vocab_size}")
+            self.adaptive_cutoffs = tuple(cuts)
+            if self.tie_weights:
+                raise RnnscopeError("weight tying is not available with the adaptive output layer")
         if self.tie_weights and self.emb_dim != self.hidden_size:
             raise RnnscopeError("weight tying needs emb_dim == hidden_size "
                                 f"({self.emb_dim} != {self.hidden_size})")
