@@ -228,7 +228,10 @@ def dynamics(model, vocab, outdir, items, units, components, no_verb):
     pairs = list(dict.fromkeys((it.correct, it.wrong) if it.subject_number == "singular"
                                else (it.wrong, it.correct) for it in items
                                if it.subject_number is not None))
-    if top and pairs:
+    if top and pairs and not model.linear_output:
+        click.echo("note: no efferent weights: this model's adaptive output layer gives no "
+                   "single weight from a unit to a verb form", err=True)
+    elif top and pairs:
         eff = efferent_weights(model, vocab, top, pairs)
         _show("efferent weights to verb forms (mean per number)",
               eff.table.groupby(["global_unit", "number"])["weight"].agg(["mean", "std", "count"])
