@@ -7,6 +7,7 @@ Writes are atomic: files go to a temporary folder that is renamed into place.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -16,7 +17,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from rnnscope.errors import CheckpointError, RnnscopeError
+from rnnscope.errors import CheckpointError, RnnscopeError, brief
 from rnnscope.model import ModelConfig, RecurrentLM
 from rnnscope.vocab import Vocabulary
 
@@ -67,8 +68,8 @@ def read_config(path: str | Path) -> dict:
         config = json.loads(p.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         raise CheckpointError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{p}: cannot read checkpoint config ({exc})") from None
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: JSON errors, huge ints
+        raise CheckpointError(f"{p}: cannot read checkpoint config ({brief(exc)})") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT \
             or not isinstance(config.get("model"), dict):
         raise CheckpointError(f"{p}: not an rnnscope checkpoint config")
@@ -79,19 +80,33 @@ def load_native(path: str | Path) -> tuple[RecurrentLM, Vocabulary]:
     """Load a folder in our format; shapes are checked against the config before loading."""
     p = Path(path)
     config = read_config(p)
+    required = [f.name for f in dataclasses.fields(ModelConfig)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [name for name in required if name not in config["model"]]
+    if missing:
+        raise CheckpointError(f"{p / 'config.json'}: model {missing[0]} is missing")
     try:
         model_config = ModelConfig.from_dict(config["model"])
     except RnnscopeError as exc:
         raise CheckpointError(f"{p / 'config.json'}: {exc}") from None
     try:
+        tensors = load_file(str(p / "model.safetensors"))
+    except Exception as exc:  # safetensors raises several types on corrupt files
+        raise CheckpointError(f"{p / 'model.safetensors'}: cannot read weights "
+                              f"({brief(exc)})") from None
+    # Check names and shapes against the config on a model without storage first, so a config
+    # asking for sizes the weights do not have never allocates them.
+    try:
+        shell = _shell(model_config)
+    except Exception as exc:  # torch's modules refuse some settings from_dict lets through
+        raise CheckpointError(f"{p / 'config.json'}: cannot build the model it describes "
+                              f"({type(exc).__name__}: {brief(exc, 100)})") from None
+    load_state_checked(shell, tensors, source=str(p), check_only=True)
+    try:
         model = RecurrentLM(model_config)
     except (RuntimeError, MemoryError) as exc:  # sizes that cannot be allocated here
         raise CheckpointError(f"{p / 'config.json'}: cannot build the model it describes "
-                              f"({type(exc).__name__}: {str(exc)[:100]})") from None
-    try:
-        tensors = load_file(str(p / "model.safetensors"))
-    except Exception as exc:  # safetensors raises several types on corrupt files
-        raise CheckpointError(f"{p / 'model.safetensors'}: cannot read weights ({exc})") from None
+                              f"({type(exc).__name__}: {brief(exc, 100)})") from None
     load_state_checked(model, tensors, source=str(p))
     vocab = Vocabulary.load(p / "vocab.json")
     if len(vocab) != model.config.vocab_size:
@@ -101,8 +116,20 @@ def load_native(path: str | Path) -> tuple[RecurrentLM, Vocabulary]:
     return model, vocab
 
 
-def load_state_checked(model: RecurrentLM, tensors: dict[str, torch.Tensor], source: str) -> None:
-    """Load ``tensors`` into ``model``, naming the first missing/unexpected/mis-shaped tensor."""
+def _shell(config: ModelConfig) -> RecurrentLM:
+    """The model of ``config`` on the meta device: its state dict's names and shapes, no data."""
+    import warnings
+
+    with warnings.catch_warnings(), torch.device("meta"):
+        warnings.simplefilter("ignore")  # "initializing zero-element tensors is a no-op"
+        return RecurrentLM(config)
+
+
+def load_state_checked(model: RecurrentLM, tensors: dict[str, torch.Tensor], source: str,
+                       check_only: bool = False) -> None:
+    """Load ``tensors`` into ``model``, naming the first missing/unexpected/mis-shaped tensor
+    or one holding NaN/inf (``check_only``: only check names, dtypes and shapes, e.g. against
+    a meta-device model, and load nothing)."""
     expected = model.state_dict()
     if model.config.tie_weights:
         tensors = dict(tensors)
@@ -119,6 +146,12 @@ def load_state_checked(model: RecurrentLM, tensors: dict[str, torch.Tensor], sou
         if tuple(tensors[k].shape) != tuple(v.shape):
             raise CheckpointError(f"{source}: {k} has shape {tuple(tensors[k].shape)} but the "
                                   f"config implies {tuple(v.shape)}")
+        if not check_only and not bool(torch.isfinite(tensors[k]).all()):
+            bad = int((~torch.isfinite(tensors[k])).sum())
+            raise CheckpointError(f"{source}: {k} holds {bad} NaN or inf value"
+                                  f"{'s' if bad != 1 else ''}")
+    if check_only:
+        return
     model.load_state_dict({k: t.to(v.dtype) for k, (t, v) in
                            ((k, (tensors[k], v)) for k, v in expected.items())})
 

@@ -21,3 +21,10 @@ class CheckpointError(RnnscopeError):
 
 class StoreError(RnnscopeError):
     """An activation store is missing, incomplete or lacks the asked-for component."""
+
+
+def brief(exc: BaseException, limit: int = 120) -> str:
+    """``exc`` as a short one-line text for an error message: the libraries that read damaged
+    files (pyarrow, zarr, safetensors, json) put newlines and pages of detail in theirs."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."

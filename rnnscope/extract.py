@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ from tqdm.auto import tqdm
 
 from rnnscope.corpus.align import align_corpus
 from rnnscope.corpus.types import AlignedSentence, Corpus
-from rnnscope.errors import StoreError
+from rnnscope.errors import StoreError, brief
 from rnnscope.keys import all_keys, parse_key
 from rnnscope.model import RecurrentLM
 from rnnscope.store import (DEFAULT_CHUNK_ROWS, TOKEN_COLUMNS, ActivationStore, StoreWriter,
@@ -119,10 +120,18 @@ def _extract_locked(model, vocab, aligned, tokens, windows, keys, out, meta, dty
                     batch_size, resume, overwrite, chunk_rows, callback, compression,
                     progress) -> ActivationStore:
     """The body of :func:`extract`, run while holding the store's write lock."""
-    writer, flushed, state = _open_writer(out, tokens, keys, model, dtype, chunk_rows, meta,
-                                          resume, overwrite, compression)
+    writer, flushed, (state, state_window) = _open_writer(out, tokens, keys, model, dtype,
+                                                          chunk_rows, meta, resume, overwrite,
+                                                          compression)
     run = _Run(writer, keys, chunk_rows, flushed)
     first = next((w.index for w in windows if w.stop > flushed), len(windows))
+    carried_ok = (state_window == first and (first > 0 or state is None)) or \
+        (first == 0 and state_window is None)  # window 0 starts from the zero state
+    if reset == "carry" and first < len(windows) and not carried_ok:
+        raise StoreError(f"{writer.folder.url}/{PROGRESS}: resuming at window {first} needs the "
+                         f"state carried into it, but the record has "
+                         + ("none" if state_window is None else f"window {state_window}'s")
+                         + "; use --overwrite to start the extraction again")
     bar = tqdm(total=len(tokens), initial=flushed, unit="tok", disable=not progress,
                desc="extract")
     with torch.inference_mode(), without_onednn():
@@ -288,8 +297,8 @@ def _open_writer(out: Any, tokens: pd.DataFrame, keys: list[str], model: Recurre
         if writer.meta.get("plan") != meta["plan"]:
             raise StoreError(f"{out} was started with a different model, corpus or settings; "
                              "cannot resume it (use --overwrite to start again)")
-        flushed, state = _read_progress(writer, model)
-        return writer, flushed, state
+        flushed, state, state_window = _read_progress(writer, model)
+        return writer, flushed, (state, state_window)
     if state_now == "incomplete" and not overwrite:
         raise StoreError(f"{out} holds an incomplete store (interrupted extraction); re-run with "
                          "--resume to continue it, or --overwrite to start again")
@@ -299,7 +308,7 @@ def _open_writer(out: Any, tokens: pd.DataFrame, keys: list[str], model: Recurre
                                 hidden_size=model.config.hidden_size, dtype=dtype,
                                 chunk_rows=chunk_rows, meta=meta, overwrite=overwrite,
                                 compression=compression)
-    return writer, 0, None
+    return writer, 0, (None, None)
 
 
 # -- running the model -------------------------------------------------------------------------
@@ -410,7 +419,7 @@ class _Run:
         record: dict[str, Any] = {"flushed_rows": self.flushed}
         if resume_at in self.starts:  # carry mode
             name = f"state-{resume_at}.npz"
-            _write_state(self.writer, name, self.starts[resume_at])
+            record["state_sha256"] = _write_state(self.writer, name, self.starts[resume_at])
             record["state_file"] = name
             record["state_window"] = resume_at
         self.writer.folder.write_text(PROGRESS, json.dumps(record))
@@ -426,11 +435,13 @@ def _state_files(writer: StoreWriter) -> list[str]:
             if p.rsplit("/", 1)[-1].startswith("state-")]
 
 
-def _write_state(writer: StoreWriter, name: str, state: Any) -> None:
+def _write_state(writer: StoreWriter, name: str, state: Any) -> str:
+    """Write the carried ``state`` as ``name`` in the store; returns the file's SHA-256."""
     buf = io.BytesIO()
     arrays = {} if state is None else {f"s{i}": t.numpy() for i, t in enumerate(_flat(state))}
     np.savez(buf, **arrays)
     writer.folder.write_bytes(name, buf.getvalue())
+    return hashlib.sha256(buf.getvalue()).hexdigest()
 
 
 def _flat(state: list) -> list[torch.Tensor]:
@@ -440,18 +451,80 @@ def _flat(state: list) -> list[torch.Tensor]:
     return out
 
 
-def _read_progress(writer: StoreWriter, model: RecurrentLM) -> tuple[int, Any]:
+def _read_progress(writer: StoreWriter, model: RecurrentLM) -> tuple[int, Any, int | None]:
+    """``(flushed rows, carried state, window the state belongs to)`` of an interrupted run.
+
+    Everything in ``progress.json`` is checked (a :class:`StoreError` names the file and key):
+    the rows it claims are on disk must be whole chunks of the store (or all of it), and the
+    ``state_file`` must be one of the store's own ``state-N.npz`` files holding a state of
+    this model's shape.
+    """
     folder = writer.folder
+    where = f"{folder.url}/{PROGRESS}"
+    again = "; use --overwrite to start the extraction again"
     if not folder.exists(PROGRESS):
-        return 0, None
-    record = json.loads(folder.read_text(PROGRESS))
-    state = None
-    if record.get("state_file"):
-        with np.load(io.BytesIO(folder.read_bytes(record["state_file"]))) as data:
-            flat = [torch.from_numpy(data[f"s{i}"]) for i in range(len(data.files))]
-        if flat:
-            if model.cell == "lstm":
-                state = [(flat[2 * i], flat[2 * i + 1]) for i in range(len(flat) // 2)]
-            else:
-                state = flat
-    return int(record["flushed_rows"]), state
+        return 0, None, None
+    try:
+        record = json.loads(folder.read_text(PROGRESS))
+    except (OSError, ValueError, RecursionError) as exc:  # bad JSON or UTF-8, huge ints
+        raise StoreError(f"{where}: cannot read the progress record ({brief(exc)}){again}") \
+            from None
+    if not isinstance(record, dict):
+        raise StoreError(f"{where}: expected a JSON object, got {type(record).__name__}{again}")
+    n_rows, chunk = writer.meta["n_rows"], writer.meta["chunk_rows"]
+    flushed = record.get("flushed_rows")
+    if not isinstance(flushed, int) or isinstance(flushed, bool) or not 0 <= flushed <= n_rows:
+        raise StoreError(f"{where}: 'flushed_rows' is {flushed!r:.40}, but the store has "
+                         f"{n_rows} rows{again}")
+    if flushed % chunk and flushed != n_rows:
+        raise StoreError(f"{where}: 'flushed_rows' {flushed} is not a whole number of the "
+                         f"store's {chunk}-row chunks{again}")
+    need = -(-flushed // chunk)  # the chunks holding rows 0 .. flushed
+    for key in writer.meta["keys"]:
+        have = writer.chunks_written(key)
+        if have < need:
+            raise StoreError(f"{where}: 'flushed_rows' {flushed} needs {need} chunks of {key} on "
+                             f"disk, but {have} are there{again}")
+    name = record.get("state_file")
+    if name is None:
+        return flushed, None, None
+    if not (isinstance(name, str) and _STATE_FILE.fullmatch(name)):
+        raise StoreError(f"{where}: 'state_file' {name!r:.80} is not one of the store's own "
+                         f"state-N.npz files{again}")
+    window = record.get("state_window")
+    if not isinstance(window, int) or isinstance(window, bool) or f"state-{window}.npz" != name:
+        raise StoreError(f"{where}: 'state_window' {window!r:.40} does not match 'state_file' "
+                         f"{name!r}{again}")
+    try:
+        blob = folder.read_bytes(name)
+    except OSError as exc:
+        raise StoreError(f"{folder.url}/{name}: cannot read the carried state "
+                         f"({brief(exc)}){again}") from None
+    digest = record.get("state_sha256")
+    if digest is not None and digest != hashlib.sha256(blob).hexdigest():
+        raise StoreError(f"{folder.url}/{name}: the carried state is damaged (its SHA-256 "
+                         f"differs from the one {PROGRESS} recorded){again}")
+    try:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+            flat = [torch.from_numpy(np.array(data[f"s{i}"])) for i in range(len(data.files))]
+    except Exception as exc:  # missing, truncated or not an npz (zipfile, OSError, KeyError ...)
+        raise StoreError(f"{folder.url}/{name}: cannot read the carried state "
+                         f"({type(exc).__name__}: {brief(exc)}){again}") from None
+    if not flat:
+        return flushed, None, window
+    per_layer = 2 if model.cell == "lstm" else 1
+    shape = (1, 1, model.config.hidden_size)
+    if len(flat) != per_layer * model.config.num_layers or any(
+            tuple(t.shape) != shape or not t.is_floating_point() for t in flat):
+        raise StoreError(f"{folder.url}/{name}: the carried state does not fit the model "
+                         f"({model.config.num_layers} layers of {shape} float tensors){again}")
+    flat = [t.to(model.encoder.weight.dtype) for t in flat]
+    if model.cell == "lstm":
+        state = [(flat[2 * i], flat[2 * i + 1]) for i in range(len(flat) // 2)]
+    else:
+        state = flat
+    return flushed, state, window
+
+
+#: The carried-state files an extraction writes into its store (nothing else may be named).
+_STATE_FILE = re.compile(r"state-[0-9]{1,9}\.npz")

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from rnnscope.checkpoint import is_native, load_native, load_state_checked
-from rnnscope.errors import CheckpointError
+from rnnscope.errors import CheckpointError, RnnscopeError
 from rnnscope.model import ModelConfig, RecurrentLM
 from rnnscope.vocab import Vocabulary
 
@@ -141,7 +141,7 @@ def read_pickled(path: Path, trust_pickle: bool = False):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         pass  # holds more than tensors and containers
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # a damaged file: RuntimeError, EOFError, IndexError, KeyError ...
         raise CheckpointError(f"{path}: not a torch checkpoint ({_first_line(exc)})") from None
     if trust_pickle:
         names = pickle_globals(path)
@@ -156,8 +156,8 @@ def read_pickled(path: Path, trust_pickle: bool = False):
             warnings.simplefilter("ignore")
             return torch.load(path, map_location="cpu", weights_only=False,
                               pickle_module=_restricted_pickle_module())
-    except CheckpointError:
-        raise
+    except CheckpointError as exc:  # a refused global: say which file holds it
+        raise CheckpointError(f"{path}: {exc}") from None
     except Exception as exc:  # malformed pickles raise many kinds of errors
         raise CheckpointError(f"{path}: cannot read checkpoint ({_first_line(exc)})") from None
 
@@ -227,19 +227,37 @@ def _walk_stand_in(mod: ModuleStandIn, prefix: str) -> dict[str, torch.Tensor]:
 def model_from_state_dict(sd: dict[str, torch.Tensor], source: str,
                           dropout: float = 0.0) -> RecurrentLM:
     """Build a :class:`RecurrentLM` from an ``encoder/rnn/decoder`` LM state dict (shapes inferred)."""
+    sd = {k: v for k, v in sd.items() if isinstance(k, str) and torch.is_tensor(v)}
     rnn_prefix = _rnn_prefix(sd, source)
     if "encoder.weight" not in sd:
         raise CheckpointError(f"{source}: no encoder.weight (embedding) in the checkpoint")
-    vocab_size, emb = sd["encoder.weight"].shape
-    layers = 1 + max(int(m.group(1)) for k in sd if (m := re.match(rf"{rnn_prefix}weight_ih_l(\d+)$", k)))
-    hidden = sd[f"{rnn_prefix}weight_hh_l0"].shape[1]
-    gates = sd[f"{rnn_prefix}weight_ih_l0"].shape[0] // hidden
-    if gates not in GATES or gates * hidden != sd[f"{rnn_prefix}weight_ih_l0"].shape[0]:
+    enc = sd["encoder.weight"]
+    if enc.dim() != 2 or 0 in enc.shape:
+        raise CheckpointError(f"{source}: encoder.weight has shape {tuple(enc.shape)}; expected "
+                              "[vocabulary, embedding]")
+    vocab_size, emb = enc.shape
+    numbered = re.compile(re.escape(rnn_prefix) + r"weight_ih_l(\d+)")
+    found = sorted(int(m.group(1)) for k in sd if (m := numbered.fullmatch(k)))
+    if found != list(range(len(found))) or not found:
+        raise CheckpointError(f"{source}: the recurrent layers' {rnn_prefix}weight_ih_l0, _l1 ... "
+                              f"are missing or not numbered from 0 (found {found[:5]})")
+    layers = len(found)
+    ih, hh = sd.get(f"{rnn_prefix}weight_ih_l0"), sd[f"{rnn_prefix}weight_hh_l0"]
+    if ih.dim() != 2 or hh.dim() != 2 or 0 in hh.shape:
+        raise CheckpointError(f"{source}: {rnn_prefix}weight_ih_l0 {tuple(ih.shape)} and "
+                              f"weight_hh_l0 {tuple(hh.shape)} must be 2-D weight matrices")
+    hidden = hh.shape[1]
+    gates = ih.shape[0] // hidden
+    if gates not in GATES or gates * hidden != ih.shape[0]:
         raise CheckpointError(f"{source}: cannot infer the cell from weight_ih_l0 of shape "
-                              f"{tuple(sd[f'{rnn_prefix}weight_ih_l0'].shape)}")
-    tied = "decoder.weight" not in sd or sd["decoder.weight"].data_ptr() == sd["encoder.weight"].data_ptr()
-    config = ModelConfig(vocab_size=vocab_size, cell=GATES[gates], emb_dim=emb, hidden_size=hidden,
-                         num_layers=layers, dropout=dropout, tie_weights=tied and emb == hidden)
+                              f"{tuple(ih.shape)}")
+    tied = "decoder.weight" not in sd or sd["decoder.weight"].data_ptr() == enc.data_ptr()
+    try:
+        config = ModelConfig(vocab_size=vocab_size, cell=GATES[gates], emb_dim=emb,
+                             hidden_size=hidden, num_layers=layers, dropout=dropout,
+                             tie_weights=tied and emb == hidden)
+    except RnnscopeError as exc:
+        raise CheckpointError(f"{source}: {exc}") from None
     model = RecurrentLM(config)
     ours: dict[str, torch.Tensor] = {"encoder.weight": sd["encoder.weight"]}
     if "decoder.weight" in sd:
@@ -260,7 +278,7 @@ def model_from_state_dict(sd: dict[str, torch.Tensor], source: str,
 
 def _rnn_prefix(sd: dict, source: str) -> str:
     for k in sd:
-        m = re.match(r"(.*)weight_hh_l0$", k)
+        m = re.fullmatch(r"(.*)weight_hh_l0", k, flags=re.DOTALL)
         if m:
             return m.group(1)
     raise CheckpointError(f"{source}: no recurrent weights (weight_hh_l0) in the checkpoint")

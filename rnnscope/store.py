@@ -30,6 +30,8 @@ array([[0., 1., 0.]], dtype=float32)
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
@@ -43,7 +45,7 @@ import pandas as pd
 import zarr
 from zarr.codecs import ZstdCodec
 
-from rnnscope.errors import StoreError
+from rnnscope.errors import RnnscopeError, StoreError, brief
 from rnnscope.keys import parse_key
 
 FORMAT = "rnnscope-store-1"
@@ -136,6 +138,102 @@ def _json_default(obj: Any) -> Any:
 
 
 # -- reading -------------------------------------------------------------------------------------
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def read_meta(folder: _Folder) -> dict:
+    """The parsed, checked ``meta.json`` of a store: a :class:`StoreError` naming the file and
+    the key at fault for anything unreadable or inconsistent (so nothing fails later on it)."""
+    where = f"{folder.url}/{META}"
+    try:
+        meta = json.loads(folder.read_text(META))
+    except UnicodeDecodeError as exc:
+        raise StoreError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON, huge ints
+        raise StoreError(f"{where}: cannot read store meta ({brief(exc)})") from None
+    if not isinstance(meta, dict):
+        raise StoreError(f"{where}: expected a JSON object, got {type(meta).__name__}")
+    if meta.get("format") != FORMAT:
+        raise StoreError(f"{where}: 'format' is {meta.get('format')!r}, not {FORMAT!r}")
+    for name in ("n_rows", "hidden_size", "chunk_rows"):
+        value = meta.get(name)
+        if not _is_int(value) or value < 1:
+            raise StoreError(f"{where}: {name!r} must be a positive integer, got {value!r}")
+    if meta.get("dtype") not in DTYPES:
+        raise StoreError(f"{where}: 'dtype' must be one of {', '.join(DTYPES)}, "
+                         f"got {meta.get('dtype')!r}")
+    keys = meta.get("keys")
+    if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
+        raise StoreError(f"{where}: 'keys' must be a non-empty list of component keys, "
+                         f"got {keys!r:.80}")
+    for k in keys:
+        try:
+            parse_key(k)
+        except RnnscopeError as exc:
+            raise StoreError(f"{where}: 'keys': {exc}") from None
+    if len(set(keys)) != len(keys):
+        raise StoreError(f"{where}: 'keys' lists a component twice")
+    digest = meta.get("tokens_sha256")
+    if digest is not None and not isinstance(digest, str):
+        raise StoreError(f"{where}: 'tokens_sha256' must be a hex digest, got {digest!r:.80}")
+    return meta
+
+
+def _open_arrays(folder: _Folder, meta: dict, mode: str) -> zarr.Group:
+    """The zarr group of a store, every key of ``meta`` checked to be an array [n_rows, H]."""
+    where = f"{folder.url}/{ARRAYS}"
+    try:
+        group = zarr.open_group(folder.url_of(ARRAYS), mode=mode)
+        shapes = {}
+        for k in meta["keys"]:
+            try:
+                arr = group[k]
+            except KeyError:
+                shapes[k] = (None, None, None)
+                continue
+            shapes[k] = (tuple(arr.shape), int(arr.chunks[0]), np.dtype(arr.dtype).name)
+    except Exception as exc:  # zarr raises many kinds of errors on damaged metadata
+        raise StoreError(f"{where}: cannot open the arrays ({type(exc).__name__}: "
+                         f"{brief(exc)})") from None
+    want = (meta["n_rows"], meta["hidden_size"])
+    for k, (shape, chunks, dtype) in shapes.items():
+        if shape is None:
+            raise StoreError(f"{where}: no array {k!r}, which {META} lists")
+        if shape != want:
+            raise StoreError(f"{where}: array {k!r} has shape {shape} but {META} says "
+                             f"{want} (n_rows, hidden_size)")
+        if dtype != meta["dtype"] or chunks != meta["chunk_rows"]:
+            raise StoreError(f"{where}: array {k!r} holds {dtype} in chunks of {chunks} rows but "
+                             f"{META} says {meta['dtype']} in chunks of {meta['chunk_rows']}")
+    return group
+
+
+def _read_tokens(folder: _Folder, meta: dict) -> pd.DataFrame:
+    """The token table of a store, checked against its meta (digest, rows, columns)."""
+    where = f"{folder.url}/{TOKENS}"
+    try:
+        data = folder.read_bytes(TOKENS)
+    except OSError as exc:
+        raise StoreError(f"{where}: cannot read the token table ({brief(exc)})") from None
+    digest = meta.get("tokens_sha256")
+    if digest is not None and hashlib.sha256(data).hexdigest() != digest:
+        raise StoreError(f"{where}: the token table is damaged (its SHA-256 differs from the one "
+                         f"{META} recorded)")
+    try:
+        tokens = pd.read_parquet(io.BytesIO(data))
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... on damaged files
+        raise StoreError(f"{where}: cannot read the token table ({type(exc).__name__}: "
+                         f"{brief(exc)})") from None
+    if len(tokens) != meta["n_rows"]:
+        raise StoreError(f"{where}: the token table has {len(tokens)} rows but {META} says "
+                         f"{meta['n_rows']}")
+    missing = [c for c in TOKEN_COLUMNS if c not in tokens.columns]
+    if missing:
+        raise StoreError(f"{where}: the token table lacks column(s) {', '.join(missing)}")
+    return tokens
+
+
 # -- one writer at a time -------------------------------------------------------------------------
 def _lock_paths(path: Any) -> tuple[Path, Path] | None:
     """``(lock file, pid file)`` beside a local store folder (``None`` for remote URLs).
@@ -226,12 +324,8 @@ class ActivationStore:
                                  "open it when that extraction has finished")
             raise StoreError(f"activation store {folder.url} is incomplete (interrupted?); "
                              "re-run the extraction with --resume")
-        try:
-            meta = json.loads(folder.read_text(META))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise StoreError(f"{folder.url}/{META}: cannot read store meta ({exc})") from None
-        group = zarr.open_group(folder.url_of(ARRAYS), mode="r")
-        return cls(folder, meta, group)
+        meta = read_meta(folder)
+        return cls(folder, meta, _open_arrays(folder, meta, mode="r"))
 
     @classmethod
     def from_arrays(cls, path: Any, arrays: Mapping[str, np.ndarray], tokens: pd.DataFrame,
@@ -293,9 +387,10 @@ class ActivationStore:
 
     @property
     def tokens(self) -> pd.DataFrame:
-        """The token table (read once, then cached)."""
+        """The token table (read once, then cached), checked against the meta: its digest
+        (stores written since ``tokens_sha256`` was recorded), row count and columns."""
         if self._tokens is None:
-            self._tokens = pd.read_parquet(self._folder.url_of(TOKENS))
+            self._tokens = _read_tokens(self._folder, self._meta)
         return self._tokens
 
     def __getitem__(self, key: str) -> zarr.Array:
@@ -461,8 +556,8 @@ class StoreWriter:
             raise StoreError(f"no store to resume at {folder.url}")
         if folder.exists(COMPLETE):
             raise StoreError(f"store {folder.url} is already complete")
-        meta = json.loads(folder.read_text(META))
-        return cls(folder, meta, zarr.open_group(folder.url_of(ARRAYS), mode="r+"))
+        meta = read_meta(folder)
+        return cls(folder, meta, _open_arrays(folder, meta, mode="r+"))
 
     @property
     def path(self) -> str:
@@ -471,6 +566,10 @@ class StoreWriter:
     @property
     def folder(self) -> _Folder:
         return self._folder
+
+    def chunks_written(self, key: str) -> int:
+        """How many row chunks of ``key`` are on disk (an all-zero chunk is never written)."""
+        return int(self._group[key].nchunks_initialized)
 
     def chunk_bounds(self) -> list[tuple[int, int]]:
         """``(start, stop)`` row range of every chunk: the unit of safe concurrent writing."""
@@ -496,7 +595,11 @@ class StoreWriter:
             raise StoreError(f"token table lacks column(s) {', '.join(missing)}")
         self.meta.update(meta_update or {})
         tokens = tokens.reset_index(drop=True)
-        tokens.to_parquet(self._folder.url_of(TOKENS), index=False)
+        buf = io.BytesIO()
+        tokens.to_parquet(buf, index=False)
+        data = buf.getvalue()
+        self._folder.write_bytes(TOKENS, data)
+        self.meta["tokens_sha256"] = hashlib.sha256(data).hexdigest()
         self._folder.write_text(META, json.dumps(self.meta, indent=2, default=_json_default))
         self._folder.write_text(COMPLETE, "complete\n")
         return ActivationStore.open(self._folder.url)

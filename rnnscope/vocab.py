@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-from rnnscope.errors import RnnscopeError
+from rnnscope.errors import RnnscopeError, brief
 
 UNK = "<unk>"
 EOS = "<eos>"
@@ -36,7 +36,10 @@ class Vocabulary:
                 self.itos.append(special)
         self.stoi = {s: i for i, s in enumerate(self.itos)}
         if len(self.stoi) != len(self.itos):
-            raise RnnscopeError("vocabulary has duplicate entries")
+            seen: set[str] = set()
+            dup = next(u for u in self.itos if u in seen or seen.add(u))
+            raise RnnscopeError(f"vocabulary has duplicate entries ({dup[:40]!r} at ids "
+                                f"{self.itos.index(dup)} and {self.stoi[dup]})")
         self.unk_id = self.stoi[UNK]
         self.eos_id = self.stoi[EOS]
 
@@ -113,6 +116,10 @@ class Vocabulary:
                                     f"{long[:20]!r}; is 'kind' right?")
         if kind == "byte" and any(ord(u) > 255 for u in itos if len(u) == 1):
             raise RnnscopeError("a byte vocabulary holds the 256 byte values only; is 'kind' right?")
+        absent = [s for s in (UNK, EOS) if s not in itos]
+        if absent:  # the constructor would append it, moving ids the model was trained with
+            raise RnnscopeError(f"'itos' has no {absent[0]!r} entry; a saved vocabulary holds "
+                                f"both {UNK} and {EOS}")
         return cls(kind, itos)
 
     def save(self, path: str | Path) -> None:
@@ -127,8 +134,8 @@ class Vocabulary:
             return cls.from_dict(json.loads(p.read_text(encoding="utf-8")))
         except UnicodeDecodeError as exc:
             raise RnnscopeError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise RnnscopeError(f"{p}: not a vocabulary file ({exc})") from None
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:  # JSON, big ints
+            raise RnnscopeError(f"{p}: not a vocabulary file ({brief(exc)})") from None
         except RnnscopeError as exc:
             raise RnnscopeError(f"{p}: {exc}") from None
 
@@ -138,8 +145,16 @@ class Vocabulary:
         p = Path(path)
         if not p.exists():
             raise RnnscopeError(f"vocabulary file not found: {p}")
-        itos = p.read_text(encoding="utf-8").rstrip("\n").split("\n")
-        return cls(kind, itos)
+        try:
+            itos = p.read_text(encoding="utf-8").rstrip("\n").split("\n")
+            return cls(kind, itos)
+        except UnicodeDecodeError as exc:
+            line = p.read_bytes()[:exc.start].count(b"\n") + 1
+            raise RnnscopeError(f"{p}:{line}: not UTF-8 text ({exc.reason})") from None
+        except OSError as exc:
+            raise RnnscopeError(f"{p}: cannot read ({exc.strerror or exc})") from None
+        except RnnscopeError as exc:
+            raise RnnscopeError(f"{p}: {exc}") from None
 
 
 def _split(kind: str, text: str) -> list[str]:

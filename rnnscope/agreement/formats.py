@@ -29,10 +29,11 @@ names such tasks by their path.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from rnnscope.agreement.tasks import ALL_TASKS, INCONGRUENT, NAItem
-from rnnscope.errors import RnnscopeError
+from rnnscope.errors import RnnscopeError, brief
 
 _NUM = {"singular": "S", "plural": "P"}
 _NUM_BACK = {v: k for k, v in _NUM.items()}
@@ -43,7 +44,10 @@ def read_text(path: str | Path) -> str:
     p = Path(path)
     if not p.is_file():
         raise RnnscopeError(f"file not found: {p}")
-    data = p.read_bytes()
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise RnnscopeError(f"{p}: cannot read ({exc.strerror or exc})") from None
     if data[:2] == b"\x1f\x8b":  # gzip, whatever the file is called
         import gzip
         import zlib
@@ -51,17 +55,32 @@ def read_text(path: str | Path) -> str:
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as exc:
-            raise RnnscopeError(f"{p}: corrupt gzip file ({exc})") from None
+            raise RnnscopeError(f"{p}: corrupt gzip file ({brief(exc)})") from None
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
+        line = len(_NEWLINE_BYTES.findall(data, 0, exc.start)) + 1
         raise RnnscopeError(f"{p}:{line}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     return text
 
 
+#: Line ends of every reader here: ``\n``, ``\r\n`` or a lone ``\r`` — not the other breaks
+#: ``str.splitlines`` knows (``\x0b``, ``\x1c``, ``\x85``, ``\u2028`` ...), which may occur
+#: inside a line (a JSON string keeps U+2028 unescaped) and would shift line numbers.
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+_NEWLINE_BYTES = re.compile(rb"\r\n|\r|\n")
+
+
+def text_lines(text: str) -> list[str]:
+    """``text`` split into lines at ``\\n``, ``\\r\\n`` and ``\\r`` only (see :data:`_NEWLINE`)."""
+    lines = _NEWLINE.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
 def _lines(path: str | Path) -> list[str]:
-    lines = read_text(path).splitlines()
+    lines = text_lines(read_text(path))
     while lines and not lines[-1].strip():
         lines.pop()
     return lines
@@ -118,7 +137,7 @@ def read_linzen(text_path: str | Path, gold_path: str | Path | None = None,
         idx = _target(cols[0], tokens, where)
         items.append(NAItem(task, cols[3].strip(), tuple(tokens[:idx]), cols[1].strip(),
                             cols[2].strip(), f"{task}-{where.rsplit(':', 1)[1]}", source=where))
-    return items
+    return _some(items, text_path)
 
 
 #: The languages of Gulordava et al. (2018); their files sit in ``data/agreement/<Language>/``.
@@ -153,7 +172,7 @@ def read_gulordava(text_path: str | Path, gold_path: str | Path | None = None,
                             tuple(tokens[:idx]), cols[6].strip(), cols[7].strip(),
                             where.rsplit(":", 1)[1], source=where,
                             extra={"variant": variant, "language": language}))
-    return items
+    return _some(items, text_path)
 
 
 def gulordava_summary(scored, items: list[NAItem]):
@@ -323,7 +342,7 @@ def read_lakretz(path: str | Path, task: str | None = None) -> list[NAItem]:
         items.append(NAItem(task, e["cond"], tuple(e["prefix"]), e["correct"], e["wrong"],
                             item_id, source=e["where"],
                             extra={"label": e["label"], "paper_task": paper}))
-    return items
+    return _some(items, path)
 
 
 def read_lakretz_stimuli(path: str | Path, task: str | None = None) -> list[NAItem]:
@@ -357,16 +376,25 @@ def read_lakretz_stimuli(path: str | Path, task: str | None = None) -> list[NAIt
         items.append(NAItem(task, cond, tuple(words[:-1]), words[-1], cols[4].strip(),
                             f"{task}-{n}", source=where,
                             extra={"label": label, "paper_task": paper}))
+    _some(items, txt)
     text, gold = sibling(txt, ".text"), sibling(txt, ".gold")
     if text.is_file() and gold.is_file():
         _check_stimuli_pair(items, text, gold)
     return items
 
 
+def _some(items: list[NAItem], path: str | Path) -> list[NAItem]:
+    """``items``, or an error naming ``path`` when it holds none (an empty or blank file)."""
+    if not items:
+        raise RnnscopeError(f"{path}: no items (the file is empty)")
+    return items
+
+
 def _check_stimuli_pair(items: list[NAItem], text: Path, gold: Path) -> None:
     pairs = _paired(text, gold, 3, "4 tab-separated columns (index, correct, wrong, attractors)")
     if len(pairs) != len(items):
-        raise RnnscopeError(f"{gold} has {len(pairs)} lines but {items[0].source.rsplit(':', 1)[0]} "
+        txt = items[0].source.rsplit(':', 1)[0] if items else "its .txt file"
+        raise RnnscopeError(f"{gold} has {len(pairs)} lines but {txt} "
                             f"has {len(items)}; the stimulus files must be line-aligned")
     for it, (where, tokens, cols) in zip(items, pairs):
         idx = _target(cols[0], tokens, where)

@@ -46,7 +46,7 @@ import pandas as pd
 import torch
 
 from rnnscope.agreement.casing import CASE_MODES, vocab_is_lowercased
-from rnnscope.agreement.formats import read_text
+from rnnscope.agreement.formats import read_text, text_lines
 from rnnscope.errors import RnnscopeError
 from rnnscope.model import RecurrentLM
 from rnnscope.vocab import Vocabulary
@@ -92,6 +92,8 @@ def read_marvin_linzen(path: str | Path) -> list[MinimalPair]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise RnnscopeError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    except (ValueError, RecursionError) as exc:  # a number too long, nesting too deep
+        raise RnnscopeError(f"{path}: not usable JSON ({_first_line(exc)})") from None
     if not isinstance(data, dict) or not data:
         raise RnnscopeError(f"{path}:1: expected an object {{template: {{condition: [[grammatical, "
                             "ungrammatical], ...]}}}}")
@@ -122,6 +124,10 @@ def read_marvin_linzen(path: str | Path) -> list[MinimalPair]:
     return items
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+
+
 def _blimp_files(path: Path) -> list[Path]:
     if not path.is_dir():
         return [path]
@@ -136,7 +142,7 @@ def read_blimp(path: str | Path) -> list[MinimalPair]:
     """Items of BLiMP JSON-lines files (a file, or a directory of them)."""
     items: list[MinimalPair] = []
     for file in _blimp_files(Path(path)):
-        for n, line in enumerate(read_text(file).splitlines(), start=1):
+        for n, line in enumerate(text_lines(read_text(file)), start=1):
             if not line.strip():
                 continue
             where = f"{file}:{n}"
@@ -144,6 +150,8 @@ def read_blimp(path: str | Path) -> list[MinimalPair]:
                 rec = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise RnnscopeError(f"{where}: not valid JSON ({exc.msg})") from None
+            except (ValueError, RecursionError) as exc:  # a number too long, nesting too deep
+                raise RnnscopeError(f"{where}: not usable JSON ({_first_line(exc)})") from None
             if not isinstance(rec, dict):
                 raise RnnscopeError(f"{where}: expected a JSON object per line")
             missing = [k for k in ("sentence_good", "sentence_bad", "UID") if not rec.get(k)]

@@ -35,10 +35,10 @@ from sklearn.metrics import precision_recall_fscore_support  # noqa: E402
 
 from rnnscope.analysis.labels import (SPACE, check_class_counts, check_feature_present,  # noqa: E402
                                       feature_labels, group_ptb_tags, load_rows, merge_rare,
-                                      parse_split, select_keys, select_rows, split_mask,
-                                      split_parts)
+                                      nonfinite_message, parse_split, select_keys, select_rows,
+                                      split_mask, split_parts)
 from rnnscope.analysis.sparse_logreg import LinearProbe, fit_l1  # noqa: E402
-from rnnscope.errors import RnnscopeError  # noqa: E402
+from rnnscope.errors import RnnscopeError, StoreError  # noqa: E402
 from rnnscope.figures.curves import match_histogram  # noqa: E402
 
 #: how units are ranked: L1 weights on standardised units (rnnscope) or on raw ones (seed 002)
@@ -119,6 +119,17 @@ class ConceptResult:
                                labels=(cls, f"NOT {cls}"))
 
 
+#: Fewer test rows than this and the result carries a note that its numbers are unreliable.
+MIN_TEST_ROWS = 20
+
+
+def check_k(k, n_units: int, key: str = "") -> None:
+    """``k`` (retrain on the top 1..k units) must be a whole number in 1..units."""
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= n_units:
+        of = f" of {key}" if key else ""
+        raise RnnscopeError(f"--k must be in 1..{n_units} (the number of units{of}), got {k!r}")
+
+
 def _binary_metrics(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
     tp = float(np.sum(pred & truth))
     acc = float(np.mean(pred == truth))
@@ -144,6 +155,9 @@ class _RawL1Probe(LinearProbe):
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> _RawL1Probe:
         X = np.asarray(X, dtype=np.float32)
+        if not np.isfinite(X).all():  # FISTA's line search never ends on NaN
+            raise RnnscopeError(f"X holds {int((~np.isfinite(X)).any(axis=1).sum())} rows with "
+                                "NaN or inf values")
         self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
         if len(self.classes_) < 2:
             raise RnnscopeError(f"need at least two classes to fit a probe, "
@@ -250,8 +264,14 @@ def concept_neurons(X: np.ndarray, labels: Sequence, k: int = 3, C: float = 0.05
         raise RnnscopeError(f"rank must be one of {', '.join(RANKS)}, got {rank!r}")
     X = np.asarray(X, dtype=np.float32)
     labels = np.asarray(labels, dtype=object)
-    if X.shape[0] != len(labels):
-        raise RnnscopeError(f"{X.shape[0]} activation rows but {len(labels)} labels")
+    if X.ndim != 2 or X.shape[0] != len(labels):
+        raise RnnscopeError(f"activations of shape {X.shape} but {len(labels)} labels "
+                            "(expected [rows, units])")
+    check_k(k, X.shape[1], key)
+    finite = np.isfinite(X).all(axis=1)
+    if not finite.all():
+        raise RnnscopeError(f"{key or 'X'}: NaN or inf values in {int((~finite).sum())} of its "
+                            f"{len(X)} rows; leave those rows out (--drop-nonfinite)")
     check_feature_present(labels, feature)
     keep = np.array([v is not None for v in labels])
     X, y = X[keep], labels[keep].astype(str)
@@ -317,11 +337,17 @@ def concept_neurons(X: np.ndarray, labels: Sequence, k: int = 3, C: float = 0.05
                                                 _multiclass(sc, classes, yte)))}
                             for kk, sc in scores.items()])
     kept_units = sorted({u for t in tops.values() for u in t})
+    notes = []
+    if len(yte) < MIN_TEST_ROWS:
+        notes.append(f"warning: only {len(yte)} {feature} test row{'s' if len(yte) != 1 else ''}, "
+                     f"fewer than {MIN_TEST_ROWS}: accuracies from so few are unreliable; use a "
+                     "larger store or --test-size")
     return ConceptResult(table=table, summary=summary,
                          weights=pd.DataFrame(W, index=classes), key=key, feature=feature,
                          test_values={u: Xte[:, u].copy() for u in kept_units}, test_labels=yte,
                          rank=rank, split=split_name,
-                         n_split=(int(train.sum()), int(is_dev.sum()), int(is_test.sum())))
+                         n_split=(int(train.sum()), int(is_dev.sum()), int(is_test.sum())),
+                         notes=notes)
 
 
 def concept_labels(tokens: pd.DataFrame, feature: str = "xpos", read: str = "every",
@@ -358,7 +384,8 @@ def _concept_labels(tokens: pd.DataFrame, feature: str, read: str, group: bool,
 def concepts(store, feature: str = "xpos", key: str | None = None, read: str | None = None,
              group: bool = False, min_count: int = 1, k: int = 3, C: float = 0.05,
              test_size: float = 0.1, seed: int = 0, rank: str = "standardised",
-             split: str | None = None, Cs: Sequence[float] | None = None) -> ConceptResult:
+             split: str | None = None, Cs: Sequence[float] | None = None,
+             drop_nonfinite: bool = False) -> ConceptResult:
     """:func:`concept_neurons` on one component of ``store`` (default: the top layer's ``c``).
 
     ``read`` defaults to ``"every"`` for char/byte stores (one tag per character, separators
@@ -366,16 +393,28 @@ def concepts(store, feature: str = "xpos", key: str | None = None, read: str | N
     :func:`concept_neurons` (seed 002 exactly: ``rank="raw", split="80/10/10"``).
     ``min_count`` merges rarer tags into ``OTHER``; if ``OTHER`` would still be too small to
     train (and, with a dev part, to tune) its rows are left out, said in ``res.notes``.
+    Rows holding NaN or inf are an error naming the key and count; ``drop_nonfinite=True``
+    leaves them out instead (said in ``res.notes``). ``k`` must be in 1..units.
     """
     if key is None:
         cells = select_keys(store, components=["c"])
         key = cells[-1]
     select_keys(store, keys=[key])
+    check_k(k, int(store[key].shape[1]), key)
     if read is None:
         read = "word_end" if store.meta.get("vocab_kind", "word") == "word" else "every"
     minimum = 3 if split is not None and parse_split(split)[1] > 0 else 2
     labels, rows, notes = _concept_labels(store.tokens, feature, read, group, min_count, minimum)
     X = load_rows(store, key, rows)
+    bad = ~np.isfinite(X).all(axis=1)
+    if bad.any():
+        where = getattr(store, "path", "the store")
+        msg = nonfinite_message(where, {key: int(bad.sum())}, int(bad.sum()), len(X),
+                                drop_nonfinite)
+        if not drop_nonfinite:
+            raise StoreError(msg)
+        X, labels = X[~bad], labels[~bad]
+        notes = notes + [msg]
     res = concept_neurons(X, labels, k=k, C=C, test_size=test_size, seed=seed, key=key,
                           feature=feature, rank=rank, split=split, Cs=Cs)
     res.notes = notes + res.notes

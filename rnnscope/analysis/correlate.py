@@ -47,6 +47,8 @@ class CorrelationResult:
 
     def top(self, feature: str | None = None, n: int = 10, by: str = "pearson") -> pd.DataFrame:
         """The ``n`` units with the largest absolute correlation (per feature if none given)."""
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+            raise RnnscopeError(f"the number of top units must be at least 1, got {n!r}")
         t = self.table if feature is None else self.table[self.table["feature"] == feature]
         if t.empty:
             raise RnnscopeError(f"no correlations for feature {feature!r}; have "
@@ -115,6 +117,10 @@ def correlate_arrays(X: Mapping[str, np.ndarray], features: Mapping[str, Sequenc
     for key, arr in X.items():
         arr = np.asarray(arr, dtype=np.float64)
         layer, comp = parse_key(key)
+        finite = np.isfinite(arr).all(axis=1) if arr.ndim == 2 else np.zeros(len(arr), bool)
+        if not finite.all():
+            raise RnnscopeError(f"{key}: NaN or inf values in {int((~finite).sum())} of its "
+                                f"{len(arr)} rows: correlations with them are undefined")
         for name, v in feats.items():
             if len(v) != len(arr):
                 raise RnnscopeError(f"feature {name} has {len(v)} values but {key} has {len(arr)} rows")
@@ -184,7 +190,13 @@ def correlate(store, features: Sequence[str] = FEATURES, components: Sequence[st
     depth = usable.get("depth")
     parts = []
     for key in select_keys(store, components=components, layers=layers):
-        parts.append(correlate_arrays({key: load_rows(store, key, rows)}, usable,
+        arr = load_rows(store, key, rows)
+        bad = int((~np.isfinite(arr).all(axis=1)).sum()) if arr.size else 0
+        if bad:
+            raise RnnscopeError(f"{getattr(store, 'path', 'the store')}: {key} holds NaN or inf "
+                                f"values in {bad} of the {len(rows)} rows read: correlations "
+                                "with them are undefined")
+        parts.append(correlate_arrays({key: arr}, usable,
                                       sentences=sentences if depth is not None else None,
                                       depth=depth))
     result = CorrelationResult.concat(parts)

@@ -96,6 +96,63 @@ def load_rows(store, key: str, rows: np.ndarray | None = None) -> np.ndarray:
     return np.asarray(store.get(key, rows=idx), dtype=np.float32)
 
 
+def _key_chunks(store, key: str):
+    """``(start row, float32 block)`` over all rows of ``key`` (streamed where the store can)."""
+    if hasattr(store, "iter_chunks"):
+        yield from store.iter_chunks(key)
+    else:
+        yield 0, load_rows(store, key)
+
+
+def nonfinite_rows(store, keys: Sequence[str], read: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, dict[str, int]]:
+    """Where ``keys`` of ``store`` hold NaN or ±inf: a mask over the store's rows (any key), and
+    per key how many rows of ``read`` (a boolean row mask; default all rows) it spoils (keys
+    without any left out). Streams the arrays chunk by chunk (bounded memory)."""
+    n = len(store)
+    read = np.ones(n, dtype=bool) if read is None else np.asarray(read, dtype=bool)
+    bad = np.zeros(n, dtype=bool)
+    counts: dict[str, int] = {}
+    for key in keys:
+        key_bad = np.zeros(n, dtype=bool)
+        for start, block in _key_chunks(store, key):
+            key_bad[start:start + len(block)] = ~np.isfinite(block).all(axis=1)
+        if (key_bad & read).any():
+            counts[key] = int((key_bad & read).sum())
+        bad |= key_bad
+    return bad & read, counts
+
+
+def nonfinite_message(where: str, counts: dict[str, int], n_bad: int, n_read: int,
+                      drop: bool) -> str:
+    """The error (``drop`` False) or the note (``drop`` True) about NaN/inf rows."""
+    per_key = ", ".join(f"{k}: {c} row{'s' if c != 1 else ''}"
+                        for k, c in list(counts.items())[:6])
+    per_key += f", and {len(counts) - 6} more keys" if len(counts) > 6 else ""
+    if drop:
+        return (f"--drop-nonfinite: left out {n_bad} of the {n_read} rows read from {where}, "
+                f"which hold NaN or inf values ({per_key})")
+    return (f"{where}: NaN or inf values in {n_bad} of the {n_read} rows read ({per_key}); "
+            "rerun with --drop-nonfinite to leave those rows out")
+
+
+def check_finite_rows(store, keys: Sequence[str], read: np.ndarray, drop: bool = False
+                      ) -> tuple[np.ndarray, str | None]:
+    """``(rows to leave out, note)`` for the NaN/inf rows among ``read`` of ``store``.
+
+    None: nothing left out, no note. With NaN/inf rows a :class:`StoreError` names the keys
+    and counts, unless ``drop``: then those rows are returned to be left out, with a note.
+    """
+    bad, counts = nonfinite_rows(store, keys, read)
+    if not counts:
+        return bad, None
+    where = getattr(store, "path", "the store")
+    msg = nonfinite_message(where, counts, int(bad.sum()), int(np.sum(read)), drop)
+    if not drop:
+        raise StoreError(msg)
+    return bad, msg
+
+
 # -- labels ------------------------------------------------------------------------------------
 def _clean(value) -> object:
     """An annotation value as a label string, or None when absent (None, NaN, '_', '')."""

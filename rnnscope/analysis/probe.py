@@ -37,16 +37,19 @@ import pandas as pd  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from rnnscope.analysis.labels import (CONTROL_NA, NA, check_class_counts,  # noqa: E402
-                                      check_feature_present, control_labels, feature_labels,
-                                      load_rows, merge_rare, select_keys, select_rows,
-                                      split_mask)
+                                      check_feature_present, check_finite_rows, control_labels,
+                                      feature_labels, load_rows, merge_rare, nonfinite_message,
+                                      select_keys, select_rows, split_mask)
 from rnnscope.analysis.sparse_logreg import LinearProbe  # noqa: E402
-from rnnscope.errors import RnnscopeError  # noqa: E402
+from rnnscope.errors import RnnscopeError, StoreError  # noqa: E402
 from rnnscope.figures.curves import component_accuracy  # noqa: E402
 from rnnscope.keys import parse_key  # noqa: E402
 
 COLUMNS = ["key", "layer", "component", "offset", "accuracy", "control_accuracy", "selectivity",
            "majority", "n_train", "n_test", "n_classes"]
+#: Fewer labelled test tokens than this and the result carries a note that its accuracies are
+#: unreliable (one test token gives "accuracy 1.000").
+MIN_TEST_ROWS = 20
 
 
 @dataclass
@@ -142,15 +145,31 @@ def probe_arrays(X: Mapping[str, np.ndarray], labels: Sequence, words: Sequence 
     rows = []
     for key, arr in tqdm(X.items(), desc=f"probe {feature}", disable=not progress, leave=False):
         arr = np.asarray(arr, dtype=np.float32)
-        if arr.shape[0] != n:
-            raise RnnscopeError(f"{key} has {arr.shape[0]} rows but there are {n} labels")
+        if arr.ndim != 2 or arr.shape[0] != n:
+            raise RnnscopeError(f"{key} has shape {arr.shape} but there are {n} labels "
+                                "(expected [rows, units])")
+        finite = np.isfinite(arr).all(axis=1)
+        if not finite.all():
+            raise RnnscopeError(f"{key}: NaN or inf values in {int((~finite).sum())} of its {n} "
+                                "rows; leave those rows out (--drop-nonfinite)")
         acc = _fit_score(arr, labels, is_test, C)
         ctrl = _fit_score(arr, control, is_test, C) if control is not None else float("nan")
         layer, comp = parse_key(key)
         rows.append([key, layer, comp, offset, acc, ctrl, acc - ctrl, majority,
                      int((~is_test).sum()), int((has & is_test).sum()), len(classes)])
     notes = [control_note(feature, control_na)] if control is not None and not has.all() else []
+    n_test = int((has & is_test).sum())
+    if n_test < MIN_TEST_ROWS:
+        notes.append(small_test_note(n_test, feature, offset))
     return ProbeResult(pd.DataFrame(rows, columns=COLUMNS), feature, notes, control_na)
+
+
+def small_test_note(n_test: int, feature: str, offset: int = 0) -> str:
+    """The warning for a probe scored on fewer than :data:`MIN_TEST_ROWS` test tokens."""
+    where = f" (offset {offset:+d})" if offset else ""
+    return (f"warning: only {n_test} labelled {feature} test token{'s' if n_test != 1 else ''}"
+            f"{where}, fewer than {MIN_TEST_ROWS}: accuracies from so few are unreliable; "
+            "use a larger store or --test-size")
 
 
 def control_note(feature: str, control_na: str = "keep") -> str:
@@ -178,7 +197,8 @@ def probe(store, feature: str, components: Sequence[str] | None = None,
           layers: Sequence[int] | None = None, offsets: Sequence[int] = (0,),
           read: str = "word_end", test_store=None, control: bool = True, C: float = 1.0,
           test_size: float = 0.1, seed: int = 0, min_count: int = 1,
-          progress: bool = True, control_na: str = "keep") -> ProbeResult:
+          progress: bool = True, control_na: str = "keep",
+          drop_nonfinite: bool = False) -> ProbeResult:
     """Decode ``feature`` from every selected component of ``store`` (an ActivationStore).
 
     ``read="word_end"`` reads each word where the model has finished it (the last character
@@ -189,6 +209,10 @@ def probe(store, feature: str, components: Sequence[str] | None = None,
     have a single example, untrainable, its rows are left out, said in ``notes``).
     The labels of every offset are checked before any probe is fitted, so a bad offset fails
     at once. ``control_na``: see :class:`ProbeResult`.
+
+    Rows holding NaN or inf are an error naming the key and how many rows (found when the key's
+    rows are loaded); ``drop_nonfinite=True`` scans every selected array first and leaves those
+    rows out of every key (so all keys are probed on the same rows), said in ``notes``.
     """
     if control_na not in CONTROL_NA:
         raise RnnscopeError(f"control_na must be one of {', '.join(CONTROL_NA)}, "
@@ -197,9 +221,13 @@ def probe(store, feature: str, components: Sequence[str] | None = None,
     if test_store is not None:
         select_keys(test_store, keys=keys)
     stores = [s for s in (store, test_store) if s is not None]
-    prepared, notes = [], []
+    prepared, notes, excluded = [], [], [None] * len(stores)
+    if drop_nonfinite:  # NaN/inf rows of any key are left out of every key and offset
+        for i, s in enumerate(stores):
+            excluded[i], note = check_finite_rows(s, keys, select_rows(s.tokens, read), True)
+            notes += [note] if note else []
     for offset in offsets:  # labels and checks of every offset first: fail before fitting
-        parts = [_store_rows(s, feature, offset, read) for s in stores]
+        parts = [_store_rows(s, feature, offset, read, ex) for s, ex in zip(stores, excluded)]
         sizes = [len(p[0]) for p in parts]
         labels = np.concatenate([p[0] for p in parts])
         words = np.concatenate([p[1] for p in parts])
@@ -234,12 +262,16 @@ def probe(store, feature: str, components: Sequence[str] | None = None,
     return ProbeResult(pd.concat(results, ignore_index=True), feature, notes, control_na)
 
 
-def _store_rows(store, feature: str, offset: int, read: str):
-    """Labels, word types and row indices of ``store`` for ``feature`` at ``offset``."""
+def _store_rows(store, feature: str, offset: int, read: str,
+                exclude: np.ndarray | None = None):
+    """Labels, word types and row indices of ``store`` for ``feature`` at ``offset``
+    (rows of ``exclude``, a boolean mask, left out)."""
     tokens = store.tokens
     rows = select_rows(tokens, read)
     labels, valid = feature_labels(tokens, feature, offset)
     keep = rows & valid
+    if exclude is not None:
+        keep &= ~exclude
     word_col = tokens["word"] if "word" in tokens.columns else tokens["token"]
     target = tokens.assign(_w=word_col)
     # the control label belongs to the decoded word (w+offset), so take that word's type
@@ -254,7 +286,15 @@ class _LazyArrays(Mapping):
         self._keys, self._sources = keys, sources
 
     def __getitem__(self, key: str) -> np.ndarray:
-        return np.concatenate([load_rows(s, key, rows) for s, rows in self._sources])
+        parts = []
+        for store, rows in self._sources:
+            arr = load_rows(store, key, rows)
+            bad = int((~np.isfinite(arr).all(axis=1)).sum()) if arr.size else 0
+            if bad:  # (with --drop-nonfinite they were left out before)
+                raise StoreError(nonfinite_message(getattr(store, "path", "the store"),
+                                                   {key: bad}, bad, len(rows), drop=False))
+            parts.append(arr)
+        return np.concatenate(parts)
 
     def __iter__(self):
         return iter(self._keys)

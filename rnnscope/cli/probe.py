@@ -46,6 +46,12 @@ def _emit(table, csv_path: str | None, fig_fn=None, plot_path: str | None = None
         click.echo(f"wrote {plot_path}")
 
 
+def _notes(notes) -> None:
+    """Print a result's notes: ``note: ...``, or ``warning: ...`` for those that are warnings."""
+    for note in notes:
+        click.echo(note if note.startswith("warning: ") else f"note: {note}")
+
+
 def _open(path: str):
     from rnnscope.store import ActivationStore
 
@@ -87,11 +93,13 @@ def common(fn):
                    "only) or draw N/A per word type too.")
 @click.option("--C", "C", type=float, default=1.0, show_default=True, help="Inverse L2 strength.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--drop-nonfinite", is_flag=True,
+              help="Leave out rows whose activations hold NaN or inf (default: refuse them).")
 @common
 @cluster_options
 def probe_cmd(store_path, feature, components, layers, offsets, read, test_store, test_size,
-              no_control, min_count, control_na, C, seed, csv_path, plot_path, threads,
-              cluster=None, workers=None):
+              no_control, min_count, control_na, C, seed, drop_nonfinite, csv_path, plot_path,
+              threads, cluster=None, workers=None):
     """Decode a word feature from every component with a softmax probe (seed 000)."""
     from rnnscope.analysis.probe import probe
     from rnnscope.distributed.cluster import wants_cluster
@@ -104,6 +112,10 @@ def probe_cmd(store_path, feature, components, layers, offsets, read, test_store
         if wants_cluster(cluster, workers):
             raise RnnscopeError("--control-na shuffle does not run with --cluster/--workers yet")
         extra["control_na"] = control_na
+    if drop_nonfinite:
+        if wants_cluster(cluster, workers):
+            raise RnnscopeError("--drop-nonfinite does not run with --cluster/--workers yet")
+        extra["drop_nonfinite"] = True
     probe = choose(probe, "rnnscope.distributed.probe:probe_one_distributed", cluster, workers)
     res = probe(_open(store_path), feature, components=_list(components, what="component"),
                 layers=_list(layers, int, "layer"), offsets=_list(offsets, int, "offset") or [0],
@@ -112,8 +124,7 @@ def probe_cmd(store_path, feature, components, layers, offsets, read, test_store
                 **extra)
     several = res.table["offset"].nunique() > 1
     _emit(res.table, csv_path, res.plot_offsets if several else res.plot, plot_path)
-    for note in getattr(res, "notes", []):
-        click.echo(f"note: {note}")
+    _notes(getattr(res, "notes", []))
 
 
 @click.command("concepts")
@@ -143,14 +154,18 @@ def probe_cmd(store_path, feature, components, layers, offsets, read, test_store
                    "Radford et al.'s grid].")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--class", "cls", default=None, help="Class whose weights --plot draws.")
+@click.option("--drop-nonfinite", is_flag=True,
+              help="Leave out rows whose activations hold NaN or inf (default: refuse them).")
 @common
 def concepts_cmd(store_path, feature, key, read, group, min_count, k, C, test_size, rank, split,
-                 cs, seed, cls, csv_path, plot_path, threads):
+                 cs, seed, cls, drop_nonfinite, csv_path, plot_path, threads):
     """Concept neurons (seed 002): L1 one-vs-rest per tag, top units, retrain on top 1..k."""
     from rnnscope.analysis.concepts import concepts
     from rnnscope.analysis.labels import parse_split
 
     _threads(threads)
+    if k < 1:
+        raise RnnscopeError(f"--k must be at least 1, got {k}")
     if split is not None:
         parse_split(split)
         if test_size != 0.1:
@@ -160,9 +175,8 @@ def concepts_cmd(store_path, feature, key, read, group, min_count, k, C, test_si
         raise RnnscopeError("--Cs needs a split with a dev part, e.g. --split 80/10/10")
     res = concepts(_open(store_path), feature=feature, key=key, read=read, group=group,
                    min_count=min_count, k=k, C=C, test_size=test_size, seed=seed, rank=rank,
-                   split=split, Cs=Cs)
-    for note in res.notes:
-        click.echo(f"note: {note}")
+                   split=split, Cs=Cs, drop_nonfinite=drop_nonfinite)
+    _notes(res.notes)
     n_tr, n_dev, n_te = res.n_split
     click.echo(f"{res.key}: units ranked by L1 weight on {res.rank} units; split {res.split} "
                f"({n_tr} train" + (f" / {n_dev} dev" if n_dev else "") + f" / {n_te} test rows)")
@@ -197,6 +211,8 @@ def correlate_cmd(store_path, features, components, layers, read, top, csv_path,
     from rnnscope.analysis.correlate import correlate
 
     _threads(threads)
+    if top < 1:
+        raise RnnscopeError(f"--top must be at least 1, got {top}")
     res = correlate(_open(store_path), features=_list(features, what="feature"),
                     components=_list(components, what="component"),
                     layers=_list(layers, int, "layer"), read=read)
@@ -351,6 +367,8 @@ def causality_cmd(store_path, model_path, feature, key, read, group, min_count, 
     from rnnscope.checkpoint import load_model
 
     _threads(threads)
+    if top < 1:
+        raise RnnscopeError(f"--top must be at least 1, got {top}")
     store = _open(store_path)
     model, vocab = load_model(model_path)
     tests = []

@@ -10,12 +10,13 @@ a POS tag may just track position or frequency.
 from __future__ import annotations
 
 import math
+import zlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from rnnscope.corpus.types import Corpus, Sentence
-from rnnscope.errors import CorpusError
+from rnnscope.errors import CorpusError, brief
 
 DERIVED_COLUMNS = ("position", "length", "depth", "frequency", "log_frequency")
 
@@ -87,7 +88,7 @@ def word_frequencies(source: Corpus | Sequence[Sentence] | str | Path) -> Counte
     """Counts of exact word forms in a corpus, or in a corpus file (text files are streamed)."""
     counts: Counter[str] = Counter()
     if isinstance(source, (str, Path)):
-        from rnnscope.corpus.readers import open_text, read_corpus
+        from rnnscope.corpus.readers import _not_utf8, open_text, read_corpus
         p = Path(source)
         if not p.exists():
             raise CorpusError(f"file not found: {p}")
@@ -98,8 +99,10 @@ def word_frequencies(source: Corpus | Sequence[Sentence] | str | Path) -> Counte
                 with open_text(p) as handle:
                     for line in handle:
                         counts.update(line.split())
-            except (UnicodeDecodeError, OSError, EOFError) as exc:
-                raise CorpusError(f"{p}: cannot read as UTF-8 text ({exc})") from None
+            except UnicodeDecodeError:
+                raise _not_utf8(p) from None
+            except (OSError, EOFError, zlib.error) as exc:
+                raise CorpusError(f"{p}: cannot read as UTF-8 text ({brief(exc)})") from None
             return counts
     for sentence in source:
         counts.update(sentence.words)

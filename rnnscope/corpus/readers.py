@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from conllu.exceptions import ParseException
 from conllu.parser import parse_comment_line, parse_dict_value, parse_id_value, parse_int_value
 
 from rnnscope.corpus.types import Corpus, Sentence
-from rnnscope.errors import CorpusError
+from rnnscope.errors import CorpusError, brief
 
 CONLLU_COLUMNS = ("upos", "xpos", "feats", "deprel", "head")
 _N_FIELDS = 10
@@ -64,8 +66,7 @@ def read_conllu(path: str | Path) -> Corpus:
 def _conllu_blocks(p: Path) -> Iterator[list[tuple[int, str]]]:
     """Yield each sentence as a list of (1-based line number, line) pairs."""
     block: list[tuple[int, str]] = []
-    with open_text(p) as handle:
-        lineno = 0
+    with _opened(p) as handle:
         try:
             for lineno, line in enumerate(handle, start=1):
                 line = line.rstrip("\r\n")
@@ -74,10 +75,10 @@ def _conllu_blocks(p: Path) -> Iterator[list[tuple[int, str]]]:
                 elif block:
                     yield block
                     block = []
-        except UnicodeDecodeError as exc:
-            raise CorpusError(f"{p.name}:{lineno + 1}: not UTF-8 text ({exc.reason})") from None
-        except (OSError, EOFError) as exc:
-            raise CorpusError(f"{p.name}: cannot read ({exc})") from None
+        except UnicodeDecodeError:
+            raise _not_utf8(p) from None
+        except _READ_ERRORS as exc:
+            raise CorpusError(f"{p.name}: cannot read ({brief(exc)})") from None
     if block:
         yield block
 
@@ -90,6 +91,7 @@ def _conllu_sentence(fname: str, block: list[tuple[int, str]]) -> Sentence:
     range_end = 0                # last word id covered by the current multiword token
     range_space = True           # SpaceAfter of that multiword token
     multiword: list[tuple[int, int, str]] = []
+    head_lines: list[tuple[int, int | None]] = []   # (line, HEAD) of every word
     for lineno, line in block:
         where = f"{fname}:{lineno}"
         if line.startswith("#"):
@@ -100,7 +102,7 @@ def _conllu_sentence(fname: str, block: list[tuple[int, str]]) -> Sentence:
         fields = line.split("\t")
         if len(fields) != _N_FIELDS:
             raise CorpusError(f"{where}: expected {_N_FIELDS} tab-separated columns, found {len(fields)}")
-        if fields[0].isdigit():                       # the common case, parsed fast
+        if fields[0].isascii() and fields[0].isdigit():   # the common case, parsed fast
             tid = int(fields[0])
         else:
             try:
@@ -120,13 +122,17 @@ def _conllu_sentence(fname: str, block: list[tuple[int, str]]) -> Sentence:
             raise CorpusError(f"{where}: expected word id {len(words) + 1}, found {tid}")
         words.append(fields[1])
         try:
-            head = int(fields[6]) if fields[6].isdigit() else parse_int_value(fields[6])
-            feats = {} if fields[5] == "_" else parse_dict_value(fields[5])
+            head = (int(fields[6]) if fields[6].isascii() and fields[6].isdigit()
+                    else parse_int_value(fields[6]))
         except (ParseException, ValueError):
-            raise CorpusError(f"{where}: bad HEAD {fields[6]!r} or FEATS {fields[5]!r}") from None
+            raise CorpusError(f"{where}: bad HEAD {fields[6]!r} (a word id, 0 for the root, "
+                              "or _)") from None
+        if head is not None and head < 0:
+            raise CorpusError(f"{where}: bad HEAD {fields[6]!r} (a word id, 0 for the root, or _)")
+        head_lines.append((lineno, head))
         cols["upos"].append(_nullable(fields[3]))
         cols["xpos"].append(_nullable(fields[4]))
-        cols["feats"].append(dict(feats or {}))
+        cols["feats"].append(_feats(fields[5], where))
         cols["deprel"].append(_nullable(fields[7]))
         cols["head"].append(head)
         if tid < range_end:
@@ -140,8 +146,47 @@ def _conllu_sentence(fname: str, block: list[tuple[int, str]]) -> Sentence:
     if range_end > len(words):
         raise CorpusError(f"{fname}:{block[0][0]}: multiword token ends at word {range_end}, "
                           f"but the sentence has {len(words)} words")
+    for lineno, head in head_lines:
+        if head is not None and head > len(words):
+            raise CorpusError(f"{fname}:{lineno}: HEAD {head} is outside the sentence, which has "
+                              f"{len(words)} words")
+    _check_tree(head_lines, fname)
     return Sentence(words=words, annotations=cols, sent_id=sent_id, space_after=space_after,
                     multiword_tokens=multiword or None)
+
+
+def _check_tree(head_lines: list[tuple[int, int | None]], fname: str) -> None:
+    """Refuse heads that form a cycle, naming the line whose HEAD closes it (linear time)."""
+    heads = [h for _, h in head_lines]
+    state = [0] * len(heads)  # 0 not seen, 1 on the path being followed, 2 leads to the root
+    for start in range(len(heads)):
+        path, k = [], start
+        while k is not None and state[k] == 0:
+            state[k] = 1
+            path.append(k)
+            k = None if heads[k] in (None, 0) else heads[k] - 1
+        if k is not None and state[k] == 1:
+            raise CorpusError(f"{fname}:{head_lines[k][0]}: HEAD {heads[k]} closes a cycle "
+                              f"(word {k + 1} is its own ancestor)")
+        for j in path:
+            state[j] = 2
+
+
+def _feats(value: str, where: str) -> dict[str, str]:
+    """FEATS ``Name=Value|Name=Value`` as a dict; ``_`` is ``{}``. Every item needs a name, an
+    ``=`` and a value, and a name may occur once (``Number`` alone is an error, not
+    ``Number=""``)."""
+    if value == "_":
+        return {}
+    feats: dict[str, str] = {}
+    for item in value.split("|"):
+        name, eq, val = item.partition("=")
+        if not eq or not name.strip() or not val.strip():
+            raise CorpusError(f"{where}: bad FEATS {value!r}: item {item!r} is not Name=Value")
+        if name in feats:
+            raise CorpusError(f"{where}: bad FEATS {value!r}: {name} is given twice")
+        feats[name] = val
+    return feats
 
 
 def _space_after(misc: str, where: str) -> bool:
@@ -168,8 +213,7 @@ def read_text(path: str | Path, max_lines: int | None = None) -> Corpus:
     """
     p = _existing(path)
     sentences: list[Sentence] = []
-    with open_text(p) as handle:
-        lineno = 0
+    with _opened(p) as handle:
         try:
             for lineno, line in enumerate(handle, start=1):
                 if max_lines is not None and len(sentences) >= max_lines:
@@ -177,10 +221,10 @@ def read_text(path: str | Path, max_lines: int | None = None) -> Corpus:
                 words = line.split()
                 if words:
                     sentences.append(Sentence(words=words, sent_id=str(lineno)))
-        except UnicodeDecodeError as exc:
-            raise CorpusError(f"{p.name}:{lineno + 1}: not UTF-8 text ({exc.reason})") from None
-        except (OSError, EOFError) as exc:
-            raise CorpusError(f"{p.name}: cannot read ({exc})") from None
+        except UnicodeDecodeError:
+            raise _not_utf8(p) from None
+        except _READ_ERRORS as exc:
+            raise CorpusError(f"{p.name}: cannot read ({brief(exc)})") from None
     if not sentences:
         raise CorpusError(f"{p}: empty corpus (no non-blank lines)")
     return Corpus(sentences, name=p.name)
@@ -201,3 +245,40 @@ def open_text(p: Path) -> io.TextIOBase:
     if p.name.endswith(".gz"):
         return gzip.open(p, "rt", encoding="utf-8-sig")
     return open(p, encoding="utf-8-sig")
+
+
+#: What reading a (gzipped) file can raise besides bad UTF-8: I/O errors, a truncated gzip
+#: stream (EOFError), a corrupt one (``gzip.BadGzipFile`` is an OSError, bad deflate data a
+#: ``zlib.error``).
+_READ_ERRORS = (OSError, EOFError, zlib.error)
+
+
+def _opened(p: Path) -> io.TextIOBase:
+    try:
+        return open_text(p)
+    except OSError as exc:
+        raise CorpusError(f"{p.name}: cannot open ({exc.strerror or exc})") from None
+
+
+def _not_utf8(p: Path) -> CorpusError:
+    """The error for a file that is not UTF-8, naming the line of its first bad byte.
+
+    Text-mode reading decodes in blocks of several kilobytes, so the line being read when the
+    decoder fails is not the line at fault; the file is read again as bytes, one line at a time
+    (lines end as in text mode: ``\\n``, ``\\r\\n`` or a lone ``\\r``), to find it.
+    """
+    lineno = 0
+    try:
+        with (gzip.open(p, "rb") if p.name.endswith(".gz") else open(p, "rb")) as raw:
+            for chunk in raw:
+                pieces = re.split(rb"\r(?!\n)", chunk)
+                for piece in pieces[:-1] if pieces[-1] == b"" else pieces:
+                    lineno += 1
+                    try:
+                        piece.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        return CorpusError(f"{p.name}:{lineno}: not UTF-8 text ({exc.reason} "
+                                           f"at byte {exc.start + 1} of the line)")
+    except _READ_ERRORS:
+        pass
+    return CorpusError(f"{p.name}: not UTF-8 text")
