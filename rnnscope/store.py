@@ -68,7 +68,10 @@ class _Folder:
         self.url = str(path)
         if self.url.startswith("file://"):  # zarr's fsspec store does not create local folders
             self.url = self.url[len("file://"):]
-        self.fs, self.root = fsspec.core.url_to_fs(self.url)
+        try:
+            self.fs, self.root = fsspec.core.url_to_fs(self.url)
+        except (ValueError, ImportError) as exc:  # unknown protocol, or its package missing
+            raise StoreError(f"{self.url}: cannot open this location ({str(exc).splitlines()[0]})") from None
         self.root = self.root.rstrip("/")
 
     def sub(self, name: str) -> str:

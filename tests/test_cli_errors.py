@@ -43,3 +43,17 @@ def test_disk_full_is_a_user_error(monkeypatch, tmp_path, code):
 def test_usage_errors_stay_clicks(tmp_path):
     out = CliRunner().invoke(main, ["corpus-info"])
     assert out.exit_code == 2 and "Missing argument" in out.output
+
+
+@pytest.mark.parametrize("lr", ["0", "-1", "nan", "inf"])
+def test_bad_learning_rate_is_refused(tmp_path, lr):
+    (tmp_path / "t.txt").write_text("a b c\n" * 20)
+    out = CliRunner().invoke(main, ["train", "--corpus-train", str(tmp_path / "t.txt"),
+                                    "--valid-fraction", "0.2", "--lr", lr, "--out", str(tmp_path / "r")])
+    assert out.exit_code == 2 and out.output.startswith("error: the learning rate") and \
+        out.output.count("\n") == 1
+
+
+def test_unknown_url_protocol_is_a_user_error():
+    out = CliRunner().invoke(main, ["store-info", "nosuchproto://bucket/store"])
+    assert out.exit_code == 2 and out.output.startswith("error:") and out.output.count("\n") == 1

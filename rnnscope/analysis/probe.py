@@ -220,6 +220,11 @@ def probe(store, feature: str, components: Sequence[str] | None = None,
     keys = select_keys(store, components=components, layers=layers)
     if test_store is not None:
         select_keys(test_store, keys=keys)
+        for k in keys:
+            if test_store[k].shape[1] != store[k].shape[1]:
+                raise RnnscopeError(f"the test store's {k} has {test_store[k].shape[1]} units but "
+                                    f"the store's has {store[k].shape[1]}: they come from "
+                                    "different models")
     stores = [s for s in (store, test_store) if s is not None]
     prepared, notes, excluded = [], [], [None] * len(stores)
     if drop_nonfinite:  # NaN/inf rows of any key are left out of every key and offset

@@ -188,6 +188,10 @@ def concepts_cmd(store_path, feature, key, read, group, min_count, k, C, test_si
     click.echo(res.summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     click.echo("")
     wide = res.wide().reset_index()
+    classes = [str(c) for c in res.table["class"].unique()]
+    if cls is not None and cls not in classes:
+        raise RnnscopeError(f"--class {cls!r} is not a class of {feature!r}; classes: "
+                            f"{', '.join(classes[:20])}")
     cls = cls or str(res.table.sort_values("n_class").iloc[-1]["class"])
     _emit(wide, None, lambda: res.plot_weights(cls), plot_path)
     if csv_path:

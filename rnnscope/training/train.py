@@ -102,6 +102,12 @@ class TrainConfig:
             raise RnnscopeError("--freeze-embeddings needs --embeddings")
         if self.freeze_embeddings and self.tie:
             raise RnnscopeError("cannot freeze tied embeddings (the decoder shares them)")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise RnnscopeError(f"the learning rate must be a positive number, got {self.lr}")
+        for name in ("dropout", "clip"):
+            v = getattr(self, name)
+            if not math.isfinite(v) or v < 0:
+                raise RnnscopeError(f"{name} must be a finite number >= 0, got {v}")
         if self.min_count < 1:
             raise RnnscopeError(f"min_count must be at least 1, got {self.min_count}")
         if self.weight_decay < 0:
