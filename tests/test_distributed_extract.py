@@ -53,7 +53,11 @@ def assert_same_store(a: ActivationStore, b: ActivationStore, same_plan: bool = 
     """Same keys, meta, token table and bit-identical arrays."""
     if not same_plan:  # the fingerprint hashes the weights, and a test model may carry extras
         a.meta.pop("plan"), b.meta.pop("plan")
-    assert a.keys() == b.keys() and a.meta == b.meta
+    # every write of a store gets its own random generation id (the viewer's staleness check)
+    meta_a = {k: v for k, v in a.meta.items() if k != "generation"}
+    meta_b = {k: v for k, v in b.meta.items() if k != "generation"}
+    assert a.meta["generation"] != b.meta["generation"]
+    assert a.keys() == b.keys() and meta_a == meta_b
     for k in a.keys():
         x, y = np.asarray(a[k]), np.asarray(b[k])
         assert x.dtype == y.dtype and x.shape == y.shape
