@@ -50,6 +50,7 @@ from rnnscope.corpus.types import AlignedSentence, Corpus
 from rnnscope.errors import StoreError, brief
 from rnnscope.keys import all_keys, parse_key
 from rnnscope.model import RecurrentLM
+from rnnscope.corpus.unknown import unknown_report
 from rnnscope.store import (DEFAULT_CHUNK_ROWS, TOKEN_COLUMNS, ActivationStore, StoreWriter,
                             _check_dtype, store_state, writer_lock)
 from rnnscope.vocab import Vocabulary
@@ -102,7 +103,9 @@ def extract(model: RecurrentLM, vocab: Vocabulary, corpus: Corpus, out: Any,
     chunk_rows = max(1, min(int(chunk_rows), len(tokens)))
     # enough sentences per window for full, length-sorted batches (less padding)
     windows = _windows(aligned, chunk_rows, WINDOW_BATCHES * batch_size if reset == "sentence" else 1)
+    unknown = unknown_report((a.units for a in aligned), vocab.stoi)
     meta = {
+        "unknown": unknown.to_dict(),
         "model": model.config.to_dict(), "vocab_kind": vocab.kind,
         "components": sorted({parse_key(k)[1] for k in keys}, key=model.components.index),
         "layers": sorted({parse_key(k)[0] for k in keys}), "reset": reset,

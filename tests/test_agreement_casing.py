@@ -75,3 +75,27 @@ def test_gzipped_files_and_their_siblings_are_read(tmp_path):
     (tmp_path / "bad.txt.gz").write_bytes(b"\x1f\x8b" + b"not really gzip")
     with pytest.raises(RnnscopeError, match="corrupt gzip"):
         read_lakretz(tmp_path / "bad.txt.gz")
+
+
+def test_unknown_words_are_never_silent(tmp_path):
+    """agreement prints the <unk> share (a warning above 5 % naming the words) and counts
+    items with unknown prefix words per condition; extract and probe say it too."""
+    from rnnscope.corpus.unknown import unknown_report
+
+    rep = unknown_report([["the", "boy", "greets"], ["the", "zorb", "zorb"]], {"the", "boy", "greets"})
+    assert rep.n_unknown == 2 and rep.commonest[0] == ("zorb", 2)
+    assert rep.line().startswith("warning: 33.3% of the 6 tokens are <unk>") and "'zorb' (2)" in rep.line()
+    words = ["the", "boy", "boys", "greets", "greet"]
+    vocab = Vocabulary("word", words)
+    save_model(tiny_model(vocab=len(vocab), hidden=8, emb=4), vocab, tmp_path / "m")
+    (tmp_path / "f.txt").write_text(
+        "The boy near Pat greets\tsingular\tcorrect\t1\nThe boy near Pat greet\tsingular\twrong\t1\n")
+    out = CliRunner().invoke(main, ["agreement", str(tmp_path / "m"), "--lakretz", str(tmp_path / "f.txt")])
+    assert out.exit_code == 0, out.output
+    assert "unk_prefixes" in out.output
+    assert "warning: 50.0% of the 4 prefix words are <unk>" in out.output and "'near' (1)" in out.output
+    (tmp_path / "c.txt").write_text("the boy greets\nthe zorb greets\n")
+    ext = CliRunner().invoke(main, ["extract", "--model", str(tmp_path / "m"), "--corpus",
+                                    str(tmp_path / "c.txt"), "--out", str(tmp_path / "s"), "--no-progress"])
+    assert ext.exit_code == 0, ext.output
+    assert "of the 6 units the model read are <unk>" in ext.output

@@ -143,9 +143,15 @@ def agreement(model, vocab, outdir, items):
     """Number-agreement accuracy of MODEL per task and condition."""
     from rnnscope.agreement import score
 
+    from rnnscope.corpus.unknown import unknown_report
+
     res = score(model, vocab, items)
     t = res.table.assign(accuracy=lambda d: (100 * d["accuracy"]).round(1))
-    _show("accuracy (%) per task and condition", t, outdir, "agreement")
+    unk = res.items.groupby(["task", "condition"], sort=False)["n_unk"].apply(lambda v: int((v > 0).sum()))
+    t["unk_prefixes"] = [int(unk.get((a, b), 0)) for a, b in zip(t["task"], t["condition"])]
+    _show("accuracy (%) per task and condition (unk_prefixes: items with an unknown prefix word)",
+          t, outdir, "agreement")
+    click.echo(unknown_report((it.prefix for it in items), vocab.stoi).line("prefix words"), err=True)
     _skips(res)
     from rnnscope.agreement.formats import gulordava_summary
 

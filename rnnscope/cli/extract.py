@@ -70,6 +70,11 @@ def extract_cmd(model_path, vocab, trust_pickle, corpus_path, components, layers
                     compression="zstd" if compress else None)
     click.echo(f"wrote {len(store)} rows x {store.hidden_size} units of "
                f"{len(store.keys())} arrays ({', '.join(store.keys())}) to {store.path}")
+    if "unknown" in store.meta:
+        from rnnscope.corpus.unknown import UnknownReport
+
+        click.echo(UnknownReport.from_dict(store.meta["unknown"]).line("units the model read"),
+                   err=True)
 
 
 @click.command("store-info")

@@ -53,9 +53,19 @@ def _notes(notes) -> None:
 
 
 def _open(path: str):
+    """Open a store and say how much of its text the model read as <unk> (from its meta)."""
+    from rnnscope.corpus.unknown import UnknownReport
     from rnnscope.store import ActivationStore
 
-    return ActivationStore.open(path)
+    store = ActivationStore.open(path)
+    if isinstance(store.meta.get("unknown"), dict):
+        try:
+            report = UnknownReport.from_dict(store.meta["unknown"])
+        except (KeyError, TypeError, ValueError):
+            report = None
+        if report is not None:
+            click.echo(f"{path}: " + report.line("units the model read"), err=True)
+    return store
 
 
 _common = [

@@ -34,6 +34,7 @@ from rnnscope.distributed.shards import (Shard, ShardRun, absolute, model_handle
                                          row_shards, run_sharded)
 from rnnscope.errors import StoreError
 from rnnscope.keys import parse_key
+from rnnscope.corpus.unknown import unknown_report
 from rnnscope.store import DEFAULT_CHUNK_ROWS, ActivationStore, StoreWriter, _check_dtype, writer_lock
 from rnnscope.vocab import Vocabulary
 
@@ -93,6 +94,7 @@ def extract_distributed(model: Any, vocab: Vocabulary, corpus: Corpus, out: Any,
     windows = (single._windows(aligned, chunk_rows, min_sentences) if min_sentences
                else single._windows(aligned, chunk_rows))
     meta = {
+        "unknown": unknown_report(([u for u in a.units] for a in aligned), vocab.stoi).to_dict(),
         "model": model.config.to_dict(), "vocab_kind": vocab.kind,
         "components": sorted({parse_key(k)[1] for k in keys}, key=model.components.index),
         "layers": sorted({parse_key(k)[0] for k in keys}), "reset": reset,
