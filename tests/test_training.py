@@ -233,3 +233,37 @@ def test_a_crash_inside_the_checkpoint_swap_loses_nothing(tmp_path, monkeypatch)
     resumed = train_lm(_config(tmp_path, out="cut", resume=True))
     for k, v in full.model.state_dict().items():
         torch.testing.assert_close(resumed.model.state_dict()[k], v)
+
+
+def test_sigkill_during_training_then_resume_gives_the_uninterrupted_model(tmp_path):
+    """A real SIGKILL of `rnnscope train` (a checkpoint every batch, so the kill often lands
+    inside a checkpoint write or swap), then `--resume`: the same weights as an uninterrupted run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    tr, va = _texts(tmp_path, train="abcdefghij\n" * 400)
+    args = ["--corpus-train", tr, "--corpus-valid", va, "--level", "char", "--hidden", "24",
+            "--emb", "8", "--bptt", "10", "--batch-size", "4", "--epochs", "2", "--save-every", "1",
+            "--seed", "7", "--threads", "1", "--no-progress"]
+    full = train_lm(TrainConfig(out=str(tmp_path / "full"), corpus_train=tr, corpus_valid=va,
+                                level="char", hidden=24, emb=8, bptt=10, batch_size=4, epochs=2,
+                                save_every=1, seed=7, progress=False))
+    cut = tmp_path / "cut"
+    proc = subprocess.Popen([sys.executable, "-c", "from rnnscope.cli import main; main()", "train",
+                             *args, "--out", str(cut)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (cut / "checkpoint").exists():
+        time.sleep(0.05)
+    time.sleep(0.7)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (cut / "metrics.json").exists()  # killed before the end
+    out = CliRunner().invoke(main, ["train", "--resume", "--out", str(cut), "--no-progress"])
+    assert out.exit_code == 0, out.output
+    resumed, _ = load_model(cut / "model")
+    for k, v in full.model.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[k], v)
