@@ -58,7 +58,7 @@ def run_demo(out_dir: str | Path = "rnnscope-demo", model_path: str | Path = DEM
     from rnnscope.corpus.generated import agreement_conllu
     from rnnscope.corpus.readers import read_corpus
     from rnnscope.extract import extract
-    from rnnscope.training.data import encode_text
+    from rnnscope.training.data import encode_text, read_raw
     from rnnscope.training.train import evaluate_loss
 
     if not Path(model_path).exists():
@@ -78,9 +78,10 @@ def run_demo(out_dir: str | Path = "rnnscope-demo", model_path: str | Path = DEM
     corpus = read_corpus(corpus_path)
     say(f"corpus: {len(corpus)} sentences, {corpus.n_words} words ({what})")
 
-    lines = ([" ".join(s.words) for s in corpus] if scored == Path(corpus_path)
-             and scored.suffix != ".txt" else None)
-    text = "\n".join(lines) + "\n" if lines else scored.read_text(encoding="utf-8")
+    if str(scored).endswith((".txt", ".txt.gz")):  # the text as written
+        text = read_raw(scored)
+    else:  # CoNLL-U or a treebank: its words, one sentence per line
+        text = "".join(" ".join(s.words) + "\n" for s in corpus)
     stream = encode_text(text, vocab, str(scored))
     ppl = math.exp(evaluate_loss(model, stream, batch_size=1))
     say(f"perplexity on {scored.name}: {ppl:.1f}")

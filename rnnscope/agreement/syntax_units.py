@@ -260,10 +260,10 @@ def read_depth_file(path: str | Path, positions: tuple[int, int] = (7, 12),
     at most that many sentences of each length (drawn at random, as the paper's 300 per
     length of the 1M-sentence file); points are then drawn by :func:`sample_points`.
     """
-    from rnnscope.agreement.formats import _lines
+    from rnnscope.agreement.formats import read_text
 
     sentences, dep, brackets, lines = [], [], [], 0
-    for n, line in enumerate(_lines(path), start=1):
+    for n, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         where = f"{path}:{n}"
