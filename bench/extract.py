@@ -22,7 +22,7 @@ import time
 import torch
 from torch import nn
 
-from rnnscope.model import ModelConfig, RecurrentLM, _record_lstm
+from rnnscope.model import ModelConfig, RecurrentLM
 
 
 def bare(model: RecurrentLM, tokens: torch.Tensor) -> None:
@@ -40,7 +40,7 @@ def recompute(model: RecurrentLM, tokens: torch.Tensor) -> None:
     x = model.embed(tokens)
     for layer, hx in zip(model.layers, model.init_state(tokens.shape[0])):
         out, _ = layer(x, hx)
-        _record_lstm(layer, x, out, hx, ["h", "c", "i", "f", "o", "g"])
+        model.family.record(layer, x, out, hx, ["h", "c", "i", "f", "o", "g"])
         x = out
 
 

@@ -515,17 +515,15 @@ def _read_progress(writer: StoreWriter, model: RecurrentLM) -> tuple[int, Any, i
                          f"({type(exc).__name__}: {brief(exc)}){again}") from None
     if not flat:
         return flushed, None, window
-    per_layer = 2 if model.cell == "lstm" else 1
+    family = model.family
+    per_layer = len(family.state)
     shape = (1, 1, model.config.hidden_size)
     if len(flat) != per_layer * model.config.num_layers or any(
             tuple(t.shape) != shape or not t.is_floating_point() for t in flat):
         raise StoreError(f"{folder.url}/{name}: the carried state does not fit the model "
                          f"({model.config.num_layers} layers of {shape} float tensors){again}")
-    flat = [t.to(model.encoder.weight.dtype) for t in flat]
-    if model.cell == "lstm":
-        state = [(flat[2 * i], flat[2 * i + 1]) for i in range(len(flat) // 2)]
-    else:
-        state = flat
+    flat = [t.to(model.encoder.weight.dtype)[0] for t in flat]  # each [1, H]
+    state = [family.pack(flat[per_layer * i:per_layer * (i + 1)]) for i in range(model.config.num_layers)]
     return flushed, state, window
 
 

@@ -6,7 +6,7 @@ Supported sources (:func:`import_checkpoint`, also used by :func:`rnnscope.check
   (keys ``encoder.weight``, ``rnn.weight_ih_l0`` ..., ``decoder.weight``), read with
   ``torch.load(weights_only=True)``; cell, layers and sizes are inferred from the shapes;
 * the pickled ``RNNModel`` of PyTorch's ``examples/word_language_model`` (``rnn_type`` LSTM,
-  GRU or RNN_TANH, tied or not; RNN_RELU is refused) and of colorlessgreen (Gulordava et al.
+  GRU, RNN_TANH or RNN_RELU, tied or not) and of colorlessgreen (Gulordava et al.
   2018, the same class), ``torch.save(model)`` of class ``model.RNNModel``, read with an
   **allow-list unpickler** that builds tensors, ordered dicts
   and inert stand-ins for the modules, and refuses every other global, so no code in the file
@@ -225,8 +225,11 @@ def _walk_stand_in(mod: ModuleStandIn, prefix: str) -> dict[str, torch.Tensor]:
 
 
 def model_from_state_dict(sd: dict[str, torch.Tensor], source: str,
-                          dropout: float = 0.0) -> RecurrentLM:
-    """Build a :class:`RecurrentLM` from an ``encoder/rnn/decoder`` LM state dict (shapes inferred)."""
+                          dropout: float = 0.0, relu: bool = False) -> RecurrentLM:
+    """Build a :class:`RecurrentLM` from an ``encoder/rnn/decoder`` LM state dict (shapes inferred).
+
+    ``relu``: a one-gate layer is a ReLU RNN (``nn.RNN(nonlinearity="relu")``), which the
+    weights alone cannot tell from a tanh RNN."""
     sd = {k: v for k, v in sd.items() if isinstance(k, str) and torch.is_tensor(v)}
     rnn_prefix = _rnn_prefix(sd, source)
     if "encoder.weight" not in sd:
@@ -253,7 +256,8 @@ def model_from_state_dict(sd: dict[str, torch.Tensor], source: str,
                               f"{tuple(ih.shape)}")
     tied = "decoder.weight" not in sd or sd["decoder.weight"].data_ptr() == enc.data_ptr()
     try:
-        config = ModelConfig(vocab_size=vocab_size, cell=GATES[gates], emb_dim=emb,
+        cell = "rnn_relu" if relu and GATES[gates] == "rnn" else GATES[gates]
+        config = ModelConfig(vocab_size=vocab_size, cell=cell, emb_dim=emb,
                              hidden_size=hidden, num_layers=layers, dropout=dropout,
                              tie_weights=tied and emb == hidden)
     except RnnscopeError as exc:
@@ -363,12 +367,10 @@ def import_checkpoint(path: str | Path, vocab: str | Path | None = None,
     if drop is not None and isinstance(getattr(drop, "p", None), float):
         dropout = drop.p
     rnn = obj._modules.get("rnn") if hasattr(obj, "_modules") else None
-    mode = getattr(rnn, "mode", None)
-    if mode == "RNN_RELU" or getattr(rnn, "nonlinearity", "tanh") == "relu":
-        raise CheckpointError(f"{p}: ReLU RNNs are not supported (rnnscope's RNN cell is tanh)")
+    relu = getattr(rnn, "mode", None) == "RNN_RELU" or getattr(rnn, "nonlinearity", "tanh") == "relu"
     if getattr(rnn, "bidirectional", False) or getattr(rnn, "proj_size", 0):
         raise CheckpointError(f"{p}: bidirectional or projected recurrent layers are not supported")
-    model = model_from_state_dict(to_state_dict(obj, str(p)), str(p), dropout=dropout)
+    model = model_from_state_dict(to_state_dict(obj, str(p)), str(p), dropout=dropout, relu=relu)
     vocabulary = read_vocab(vocab) if vocab else read_vocab(_find_vocab(p))
     if len(vocabulary) != model.config.vocab_size:
         raise CheckpointError(f"{p}: the vocabulary has {len(vocabulary):,} entries but the "

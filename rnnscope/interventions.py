@@ -5,8 +5,9 @@ layer at a value (``"zero"``, ``"mean"`` or given numbers) at every step or at c
 :func:`run_stepwise` applies a *different* list of interventions to each batch row, so a sweep
 over many units is a single pass: put the same sentence in many rows, one ablated unit per row.
 
-Layers are run one after the other (there is no top-down connection), so each layer's input
-projection is one matmul over all steps and only ``h_{t-1} W_hh^T`` sits inside the time loop.
+Layers are run one after the other (there is no top-down connection), each by the one stepwise
+loop :func:`rnnscope.cells.run_steps`: the input projection is one matmul over all steps and
+the cell's step runs inside the time loop, exposing each component to the clamps.
 
 >>> rows = [[], [Intervention(layer=1, component="h", units=[3])]]   # row 0 clean, row 1 ablated
 >>> # logits, states = run_stepwise(model, tokens.expand(2, -1), rows)
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
+from rnnscope.cells.base import run_steps
 from rnnscope.errors import RnnscopeError
 from rnnscope.keys import key, parse_key
 from rnnscope.model import RecurrentLM
@@ -170,10 +172,9 @@ def run_stepwise(model: RecurrentLM, tokens: torch.Tensor,
         clamps = {**clamps, **{k: _Hook(k, fn, clamps.get(k)) for k, fn in hooks.items()}}
     state = state if state is not None else model.init_state(batch)
     states: dict[str, torch.Tensor] = {}
-    step = {"lstm": _lstm_layer, "gru": _gru_layer, "rnn": _rnn_layer}[model.cell]
+    family = model.family
     for n, (layer, hx) in enumerate(zip(model.layers, state)):
-        get = lambda comp, n=n: clamps.get(key(n + 1, comp))  # noqa: E731
-        out = step(layer, x, hx, get, record)
+        out, _ = run_steps(family, layer, x, hx, record, clamp_at=layer_clamps(clamps, n + 1))
         for comp, value in out.items():
             if comp in record:
                 states[key(n + 1, comp)] = value
@@ -182,67 +183,19 @@ def run_stepwise(model: RecurrentLM, tokens: torch.Tensor,
     return logits, states
 
 
-def _clamped(clamp, t, value):
-    return value if clamp is None else clamp.apply(t, value)
+def layer_clamps(clamps: Mapping[str, "_Clamp | _Hook"], layer: int):
+    """``t -> clamp(name, value)`` for 1-based ``layer``: what :func:`rnnscope.cells.run_steps`
+    takes (``None`` when nothing touches the layer, so the loop runs untouched)."""
+    mine = {parse_key(k)[1]: c for k, c in clamps.items() if parse_key(k)[0] == layer}
+    if not mine:
+        return None
 
-
-def _lstm_layer(layer, x, hx, get, record, gi=None):
-    # gi: the input projection x W_ih^T + b_ih + b_hh, when the caller already has it
-    # (an ablation sweep shares it across all rows that replicate one sentence).
-    h, c = hx[0][0], hx[1][0]
-    w_hh_t = layer.weight_hh_l0.t()
-    if gi is None:
-        gi = torch.nn.functional.linear(x, layer.weight_ih_l0, layer.bias_ih_l0 + layer.bias_hh_l0)
-    hidden = h.shape[-1]
-    names = ("i", "f", "g", "o", "c", "h")
-    clamp = {n: get(n) for n in names}
-    keep = {n: [] for n in names if n in record or n == "h"}
-    for t in range(x.shape[1]):
-        pre = torch.addmm(gi[:, t], h, w_hh_t)
-        sig = torch.sigmoid(pre[:, : 2 * hidden])
-        i, f = sig[:, :hidden], sig[:, hidden:]
-        g = torch.tanh(pre[:, 2 * hidden: 3 * hidden])
-        o = torch.sigmoid(pre[:, 3 * hidden:])
-        i, f, g, o = (_clamped(clamp[n], t, v) for n, v in zip("ifgo", (i, f, g, o)))
-        c = _clamped(clamp["c"], t, torch.addcmul(i * g, f, c))
-        h = _clamped(clamp["h"], t, o * torch.tanh(c))
-        for n, v in (("i", i), ("f", f), ("g", g), ("o", o), ("c", c), ("h", h)):
-            if n in keep:
-                keep[n].append(v)
-    return {n: torch.stack(v, dim=1) for n, v in keep.items()}
-
-
-def _gru_layer(layer, x, hx, get, record, gi=None):
-    h = hx[0]
-    hidden = h.shape[-1]
-    if gi is None:  # x W_ih^T + b_ih (see _lstm_layer)
-        gi = torch.nn.functional.linear(x, layer.weight_ih_l0, layer.bias_ih_l0)
-    clamp = {n: get(n) for n in ("r", "z", "n", "h")}
-    keep = {n: [] for n in ("r", "z", "n", "h") if n in record or n == "h"}
-    for t in range(x.shape[1]):
-        gh = torch.nn.functional.linear(h, layer.weight_hh_l0, layer.bias_hh_l0)
-        rz = torch.sigmoid(gi[:, t, : 2 * hidden] + gh[:, : 2 * hidden])
-        r = _clamped(clamp["r"], t, rz[:, :hidden])
-        z = _clamped(clamp["z"], t, rz[:, hidden:])
-        nn_ = _clamped(clamp["n"], t, torch.tanh(gi[:, t, 2 * hidden:] + r * gh[:, 2 * hidden:]))
-        h = _clamped(clamp["h"], t, torch.lerp(nn_, h, z))  # (1 - z) * n + z * h
-        for n, v in (("r", r), ("z", z), ("n", nn_), ("h", h)):
-            if n in keep:
-                keep[n].append(v)
-    return {n: torch.stack(v, dim=1) for n, v in keep.items()}
-
-
-def _rnn_layer(layer, x, hx, get, record, gi=None):
-    h = hx[0]
-    w_hh_t = layer.weight_hh_l0.t()
-    if gi is None:  # x W_ih^T + b_ih + b_hh (see _lstm_layer)
-        gi = torch.nn.functional.linear(x, layer.weight_ih_l0, layer.bias_ih_l0 + layer.bias_hh_l0)
-    clamp = get("h")
-    hs = []
-    for t in range(x.shape[1]):
-        h = _clamped(clamp, t, torch.tanh(torch.addmm(gi[:, t], h, w_hh_t)))
-        hs.append(h)
-    return {"h": torch.stack(hs, dim=1)}
+    def at(t: int):
+        def clamp(name: str, value: torch.Tensor) -> torch.Tensor:
+            c = mine.get(name)
+            return value if c is None else c.apply(t, value)
+        return clamp
+    return at
 
 
 def ablate_outgoing(model: RecurrentLM, layer: int, units: Sequence[int]) -> RecurrentLM:
@@ -258,10 +211,11 @@ def ablate_outgoing(model: RecurrentLM, layer: int, units: Sequence[int]) -> Rec
         raise RnnscopeError("outgoing-weight ablation of the top layer is undefined with tied weights")
     ablated = copy.deepcopy(model)
     idx = torch.as_tensor(list(units), dtype=torch.long)
+    family = model.family
     with torch.no_grad():
-        ablated.layers[layer - 1].weight_hh_l0[:, idx] = 0.0
+        family.recurrent_weight(ablated.layers[layer - 1])[:, idx] = 0.0
         if layer < model.config.num_layers:
-            ablated.layers[layer].weight_ih_l0[:, idx] = 0.0
+            family.input_weight(ablated.layers[layer])[:, idx] = 0.0
         else:
             for weight in ablated.output_input_weights():
                 weight[:, idx] = 0.0

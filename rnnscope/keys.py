@@ -9,13 +9,6 @@ from __future__ import annotations
 
 from rnnscope.errors import RnnscopeError
 
-#: Components each cell type records, in the order they are returned.
-COMPONENTS: dict[str, tuple[str, ...]] = {
-    "lstm": ("h", "c", "i", "f", "o", "g"),
-    "gru": ("h", "r", "z", "n"),
-    "rnn": ("h",),
-}
-
 
 def key(layer: int, component: str) -> str:
     """Return the store key of ``component`` in 1-based ``layer``: ``key(1, "c") == "layer1.c"``."""
@@ -40,7 +33,9 @@ def parse_key(name: str) -> tuple[int, str]:
 
 def all_keys(cell: str, num_layers: int, components: list[str] | None = None) -> list[str]:
     """Every key of a model, optionally limited to ``components`` (checked against the cell)."""
-    valid = COMPONENTS[cell]
+    from rnnscope.cells import get_cell  # the cell family says what it records
+
+    valid = get_cell(cell).components
     wanted = list(components) if components else list(valid)
     bad = [c for c in wanted if c not in valid]
     if bad:

@@ -1,20 +1,16 @@
-"""The recurrent language model: embedding -> N stacked LSTM/GRU/RNN layers -> decoder.
+"""The recurrent language model: embedding -> N stacked recurrent layers -> output layer.
 
-One class, two ways to run it:
+The recurrence is the cell family's business (:mod:`rnnscope.cells`: LSTM, GRU, tanh and
+ReLU RNN, peephole LSTM); this module never branches on the family. One class, three ways
+to run it:
 
-* ``model(tokens)`` — the fused PyTorch path (``nn.LSTM``/``nn.GRU``/``nn.RNN``), for training
-  and scoring;
+* ``model(tokens)`` — the fused path (``nn.LSTM``/``nn.GRU``/``nn.RNN`` or the family's own
+  layer), for training and scoring;
 * ``model.run_with_states(tokens)`` — the same logits plus every component of every layer at
-  every step (LSTM ``h c i f o g``, GRU ``h r z n``, RNN ``h``). Without autograd, an LSTM
-  layer runs :func:`lstm_time_loop` (input projection of all steps in one matmul, then only
-  the recurrent matmul and element-wise updates per step, written straight into the outputs:
-  as fast as the bare fused layer, see ``bench/extract.py``). With autograd (and for GRU/RNN)
-  it runs the fused layer, then recomputes all gate pre-activations from the recorded hidden
-  states in one large matmul per layer (``[x_t, h_{t-1}] @ [W_ih, W_hh]^T``); the LSTM cell
-  state is then an element-wise scan.
-
-Interventions (holding units at a value while the recurrence runs) need a stepwise path:
-see :mod:`rnnscope.interventions`.
+  every step (LSTM ``h c i f o g``, GRU ``h r z n``, RNN ``h``), by the cell's fastest exact
+  recording path (:meth:`rnnscope.cells.Cell.run`);
+* ``model.run_with_hooks(tokens, hooks)`` — step by step, with hook points that read or
+  replace any component while the recurrence runs (:mod:`rnnscope.interventions`).
 
 Shapes: B = batch, T = time, E = embedding size, H = hidden size, V = vocabulary size.
 Tokens are batch-first ``[B, T]``. Layers are 1-based in keys (``layer1.c``), 0-based in
@@ -28,8 +24,10 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from torch import nn
 
+from rnnscope.cells import get_cell
+from rnnscope.cells.base import Cell
 from rnnscope.errors import RnnscopeError
-from rnnscope.keys import COMPONENTS, key
+from rnnscope.keys import key
 
 # Per layer, the recurrent state in PyTorch's convention: LSTM (h, c) each [1, B, H]; else h.
 LayerState = "torch.Tensor | tuple[torch.Tensor, torch.Tensor]"
@@ -40,7 +38,7 @@ class ModelConfig:
     """Everything needed to rebuild a :class:`RecurrentLM` (stored as JSON next to weights)."""
 
     vocab_size: int
-    cell: str = "lstm"  # "lstm" | "gru" | "rnn" (tanh Elman)
+    cell: str = "lstm"  # a family of rnnscope.cells: lstm, gru, rnn (tanh), rnn_relu, lstm_peephole
     emb_dim: int = 64
     hidden_size: int = 256
     num_layers: int = 1
@@ -54,8 +52,7 @@ class ModelConfig:
     adaptive_div: float = 4.0
 
     def __post_init__(self) -> None:
-        if self.cell not in COMPONENTS:
-            raise RnnscopeError(f"unknown cell {self.cell!r}; choose lstm, gru or rnn")
+        get_cell(self.cell)  # refuses an unknown family by name
         for name in ("vocab_size", "emb_dim", "hidden_size", "num_layers"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -123,9 +120,6 @@ _SIZE_LIMITS = {"vocab_size": 10_000_000, "emb_dim": 65_536, "hidden_size": 65_5
                 "num_layers": 64}
 
 
-_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
-
-
 class RecurrentLM(nn.Module):
     """Embedding -> stacked recurrent layers (one fused module each) -> dropout -> decoder."""
 
@@ -134,8 +128,9 @@ class RecurrentLM(nn.Module):
         self.config = config
         c = config
         self.encoder = nn.Embedding(c.vocab_size, c.emb_dim)
-        self.layers = nn.ModuleList(
-            _CELLS[c.cell](c.emb_dim if n == 0 else c.hidden_size, c.hidden_size, batch_first=True)
+        family = get_cell(c.cell)
+        self.layers = nn.ModuleList(  # layer n: [B, T, E or H] -> [B, T, H]
+            family.build(c.emb_dim if n == 0 else c.hidden_size, c.hidden_size)
             for n in range(c.num_layers)
         )
         self.drop = nn.Dropout(c.dropout)
@@ -231,25 +226,27 @@ class RecurrentLM(nn.Module):
     # -- properties -------------------------------------------------------------------------
     @property
     def cell(self) -> str:
+        """The cell family's name (``"lstm"``, ...)."""
         return self.config.cell
 
     @property
+    def family(self) -> Cell:
+        """The cell family (:class:`rnnscope.cells.Cell`) every layer is made of."""
+        return get_cell(self.config.cell)
+
+    @property
     def components(self) -> tuple[str, ...]:
-        return COMPONENTS[self.config.cell]
+        return self.family.components
 
     def init_state(self, batch_size: int) -> list:
         """A zero state for every layer, in PyTorch's per-layer convention."""
         p = self.encoder.weight
-        zeros = lambda: p.new_zeros(1, batch_size, self.config.hidden_size)  # noqa: E731
-        if self.cell == "lstm":
-            return [(zeros(), zeros()) for _ in self.layers]
-        return [zeros() for _ in self.layers]
+        return [self.family.zero_state(p, batch_size, self.config.hidden_size) for _ in self.layers]
 
     def detach_state(self, state: list) -> list:
         """Cut the graph behind ``state`` (truncated BPTT)."""
-        if self.cell == "lstm":
-            return [(h.detach(), c.detach()) for h, c in state]
-        return [h.detach() for h in state]
+        family = self.family
+        return [family.pack([t.detach() for t in family.unpack(hx)]) for hx in state]
 
     def embed(self, tokens: torch.Tensor) -> torch.Tensor:
         """``[B, T]`` token ids -> ``[B, T, E]`` embeddings."""
@@ -296,12 +293,9 @@ class RecurrentLM(nn.Module):
         state = state if state is not None else self.init_state(batch)
         states: dict[str, torch.Tensor] = {}
         final = []
+        family = self.family
         for n, (layer, hx) in enumerate(zip(self.layers, state)):
-            if self.cell == "lstm" and set(wanted) != {"h"} and not _needs_autograd(x, hx):
-                out, hn, recorded = lstm_time_loop(layer, x, hx, wanted)
-            else:
-                out, hn = layer(x, hx)  # out: [B, T, H] hidden states of every step
-                recorded = _RECORDERS[self.cell](layer, x, out, hx, wanted)
+            out, hn, recorded = family.run(layer, x, hx, wanted, _needs_autograd(x, hx))
             for comp, value in recorded.items():
                 states[key(n + 1, comp)] = value
             final.append(hn)
@@ -330,41 +324,6 @@ class RecurrentLM(nn.Module):
         return self.encoder(tokens) if inputs_embeds is None else inputs_embeds
 
 
-def previous_hidden(out: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
-    """``[B, T, H]`` hidden states shifted right by one step, with ``h0 [1, B, H]`` first."""
-    return torch.cat([h0.transpose(0, 1), out[:, :-1]], dim=1)
-
-
-def gate_preactivations(layer: nn.Module, x: torch.Tensor, h_prev: torch.Tensor) -> tuple:
-    """``x W_ih^T + b_ih`` and ``h_prev W_hh^T + b_hh`` for every step, each ``[B, T, G*H]``."""
-    gi = torch.nn.functional.linear(x, layer.weight_ih_l0, layer.bias_ih_l0)
-    gh = torch.nn.functional.linear(h_prev, layer.weight_hh_l0, layer.bias_hh_l0)
-    return gi, gh
-
-
-def _record_lstm(layer, x, out, hx, wanted):
-    h0, c0 = hx
-    gi, gh = gate_preactivations(layer, x, previous_hidden(out, h0))
-    pre = gi.add_(gh)
-    i, f, g, o = pre.chunk(4, dim=-1)  # PyTorch gate order: input, forget, cell (candidate), output
-    i, f, o, g = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o), torch.tanh(g)
-    rec = {"h": out, "i": i, "f": f, "o": o, "g": g}
-    if "c" in wanted:
-        rec["c"] = lstm_cell_scan(i, f, g, c0[0])
-    return {k: rec[k] for k in wanted}
-
-
-def lstm_cell_scan(i: torch.Tensor, f: torch.Tensor, g: torch.Tensor, c0: torch.Tensor) -> torch.Tensor:
-    """``c_t = f_t * c_{t-1} + i_t * g_t`` over time; inputs ``[B, T, H]``, ``c0 [B, H]``."""
-    ig = i * g
-    c = torch.empty_like(ig)
-    prev = c0
-    for t in range(ig.shape[1]):
-        prev = torch.addcmul(ig[:, t], f[:, t], prev)
-        c[:, t] = prev
-    return c
-
-
 def _needs_autograd(x: torch.Tensor, hx) -> bool:
     """True when a graph (reverse mode) or tangents (forward mode) must flow through the layer."""
     if torch.is_grad_enabled():
@@ -373,53 +332,3 @@ def _needs_autograd(x: torch.Tensor, hx) -> bool:
 
     tensors = [x, *(hx if isinstance(hx, tuple) else (hx,))]
     return any(forward_ad.unpack_dual(t).tangent is not None for t in tensors)
-
-
-def lstm_time_loop(layer: nn.Module, x: torch.Tensor, hx: tuple, wanted: list[str]) -> tuple:
-    """Inference-only LSTM layer recording every gate: ``(out [B,T,H], (h_n, c_n), {comp: [B,T,H]})``.
-
-    The input projection of all steps is one matmul up front; inside the time loop only the
-    recurrent matmul and the element-wise gate updates run, writing straight into contiguous
-    per-component outputs. This is the same arithmetic as the fused layer (measured on this
-    CPU: within a few % of the bare ``nn.LSTM`` forward, where running the fused layer and then
-    recomputing every gate costs ~2x). Uses in-place updates, so callers needing gradients use
-    the fused path plus :func:`_record_lstm` instead.
-    """
-    B, T, E = x.shape
-    H = layer.hidden_size
-    gi = torch.addmm(layer.bias_ih_l0 + layer.bias_hh_l0, x.reshape(B * T, E),
-                     layer.weight_ih_l0.t()).view(B, T, 4 * H)
-    w_hh = layer.weight_hh_l0.t()
-    full = {k: x.new_empty(B, T, H) for k in ("h", "c", *wanted) if k in ("h", "c", "i", "f", "g", "o")}
-    scratch = {k: x.new_empty(B, H) for k in ("i", "f", "g", "o") if k not in full}
-    at = lambda k, t: full[k][:, t] if k in full else scratch[k]  # noqa: E731
-    pre = x.new_empty(B, 4 * H)
-    h, c = hx[0][0], hx[1][0]
-    for t in range(T):
-        torch.addmm(gi[:, t], h, w_hh, out=pre)  # PyTorch gate order: i, f, g (candidate), o
-        i = torch.sigmoid(pre[:, :H], out=at("i", t))
-        f = torch.sigmoid(pre[:, H:2 * H], out=at("f", t))
-        g = torch.tanh(pre[:, 2 * H:3 * H], out=at("g", t))
-        o = torch.sigmoid(pre[:, 3 * H:], out=at("o", t))
-        c_t = torch.mul(i, g, out=full["c"][:, t]).addcmul_(f, c)
-        h = torch.tanh(c_t, out=full["h"][:, t]).mul_(o)
-        c = c_t
-    out = full["h"]
-    final = (out[:, -1].unsqueeze(0).clone(), full["c"][:, -1].unsqueeze(0).clone())
-    return out, final, {k: full[k] for k in wanted}
-
-
-def _record_gru(layer, x, out, hx, wanted):
-    gi, gh = gate_preactivations(layer, x, previous_hidden(out, hx))
-    i_r, i_z, i_n = gi.chunk(3, dim=-1)  # PyTorch gate order: reset, update, new
-    h_r, h_z, h_n = gh.chunk(3, dim=-1)
-    r = torch.sigmoid(i_r + h_r)
-    rec = {"h": out, "r": r, "z": torch.sigmoid(i_z + h_z), "n": torch.tanh(i_n + r * h_n)}
-    return {k: rec[k] for k in wanted}
-
-
-def _record_rnn(layer, x, out, hx, wanted):
-    return {"h": out}
-
-
-_RECORDERS = {"lstm": _record_lstm, "gru": _record_gru, "rnn": _record_rnn}

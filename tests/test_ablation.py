@@ -120,7 +120,8 @@ def test_outgoing_mode_equals_weight_ablated_model(hand):
     np.testing.assert_allclose(res.diffs[0], by_weights.items["logit_diff"], atol=1e-5)
 
 
-@pytest.mark.parametrize("cell,mode", [("lstm", "h"), ("lstm", "both"), ("gru", "h")])
+@pytest.mark.parametrize("cell,mode", [("lstm", "h"), ("lstm", "both"), ("gru", "h"),
+                                       ("rnn_relu", "h"), ("lstm_peephole", "both")])
 def test_batched_sweep_equals_one_unit_at_a_time(cell, mode):
     pools = load_wordpools()
     vocab = na_vocab(pools)

@@ -105,7 +105,7 @@ def example(tmp_path):
 
 
 @pytest.mark.parametrize("rnn_type,tie", [("LSTM", False), ("GRU", False), ("RNN_TANH", False),
-                                          ("LSTM", True)])
+                                          ("RNN_RELU", False), ("LSTM", True)])
 def test_example_checkpoint_logits_match(example, rnn_type, tie):
     ckpt, dictionary, tokens, expected = example(rnn_type, tie)
     for name in ("model", "data"):  # the classes are not importable when we read the file
@@ -121,10 +121,12 @@ def test_example_checkpoint_logits_match(example, rnn_type, tie):
     assert pickled_vocab.itos == dictionary.idx2word
 
 
-def test_relu_rnn_is_refused_not_imported_as_tanh(example):
+def test_relu_rnn_is_imported_as_relu_not_tanh(example):
     ckpt, *_ = example("RNN_RELU")
-    with pytest.raises(CheckpointError, match="ReLU"):
-        import_checkpoint(ckpt, vocab=ckpt.parent / "data")
+    for name in ("model", "data"):
+        sys.modules.pop(name, None)
+    model, _ = import_checkpoint(ckpt, vocab=ckpt.parent / "data")
+    assert model.cell == "rnn_relu" and model.layers[0].nonlinearity == "relu"
 
 
 def test_data_folder_without_splits_is_a_clear_error(tmp_path):

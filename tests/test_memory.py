@@ -35,8 +35,8 @@ def test_singular_covariance_is_a_clear_error():
 def _linear_rnn(rho=0.7, E=3, H=5, V=8, seed=0):
     """An Elman RNN whose ReLU never clips (pre-activations stay positive): exactly linear gradients."""
     g = torch.Generator().manual_seed(seed)
-    model = RecurrentLM(ModelConfig(vocab_size=V, cell="rnn", emb_dim=E, hidden_size=H)).double()
-    layer = nn.RNN(E, H, batch_first=True, nonlinearity="relu").double()
+    model = RecurrentLM(ModelConfig(vocab_size=V, cell="rnn_relu", emb_dim=E, hidden_size=H)).double()
+    layer = model.layers[0]
     Q = torch.eye(H, dtype=torch.float64)[torch.randperm(H, generator=g)]  # orthogonal and >= 0
     with torch.no_grad():
         layer.weight_hh_l0.copy_(rho * Q)
@@ -44,7 +44,6 @@ def _linear_rnn(rho=0.7, E=3, H=5, V=8, seed=0):
         layer.bias_ih_l0.fill_(20.0)
         layer.bias_hh_l0.zero_()
         model.encoder.weight.copy_(torch.randn(V, E, generator=g, dtype=torch.float64))
-    model.layers[0] = layer
     return model.eval()
 
 

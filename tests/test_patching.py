@@ -44,7 +44,8 @@ def test_hooks_read_and_replace_while_the_recurrence_runs():
         model.run_with_hooks(tokens, {"layer1.h": lambda v, t: v[:, :2]})
 
 
-@pytest.mark.parametrize("cell,comps", [("lstm", ("h", "c")), ("gru", ("h",))])
+@pytest.mark.parametrize("cell,comps", [("lstm", ("h", "c")), ("gru", ("h",)), ("rnn", ("h",)),
+                                        ("lstm_peephole", ("h", "c"))])
 def test_patching_every_unit_gives_the_source_and_none_the_base(cell, comps):
     model = tiny_model(cell, layers=2, hidden=10, vocab=25, emb=6, seed=2)
     base, source = torch.randint(0, 25, (4, 7)), torch.randint(0, 25, (4, 7))

@@ -43,7 +43,7 @@ def mode_components(model: RecurrentLM, mode: str) -> tuple[str, ...]:
     if mode not in MODES:
         raise RnnscopeError(f"unknown ablation mode {mode!r}; choose {', '.join(MODES)}")
     comps = MODES[mode]
-    if "c" in comps and model.cell != "lstm":
+    if "c" in comps and "c" not in model.components:
         raise RnnscopeError(f"mode {mode!r} ablates the cell state, which a {model.cell} has not")
     return comps
 

@@ -28,11 +28,8 @@ import torch
 
 from rnnscope.agreement.tasks import NAItem
 from rnnscope.errors import RnnscopeError
-from rnnscope.interventions import _gru_layer, _lstm_layer, _rnn_layer
 from rnnscope.model import RecurrentLM
 from rnnscope.vocab import Vocabulary
-
-_STEP = {"lstm": _lstm_layer, "gru": _gru_layer, "rnn": _rnn_layer}
 
 #: layer (1-based) -> component -> bool mask [R, H] (which units each row holds at zero)
 Masks = Mapping[int, Mapping[str, torch.Tensor]]
@@ -82,16 +79,6 @@ def encode_items(items: list[NAItem], vocab: Vocabulary) -> Encoded:
         n_unk.append(sum(w not in vocab.stoi for w in it.prefix))
     table = pd.DataFrame(skipped, columns=["task", "condition", "item_id", "source", "reason"])
     return Encoded(kept, ids, n_unk, table, conds)
-
-
-class _Mask:
-    """Hold the masked units at zero (the ``clamp.apply(t, x)`` interface of interventions)."""
-
-    def __init__(self, mask: torch.Tensor):
-        self.mask = mask
-
-    def apply(self, t: int, x: torch.Tensor) -> torch.Tensor:
-        return x.masked_fill(self.mask, 0.0)
 
 
 class _Trie:
@@ -178,24 +165,28 @@ class AblationEngine:
             self.blocks.append(_Trie(idx, [seqs[i] for i in idx], c, r, **linear))
 
     # -- one step of one layer ----------------------------------------------------------
-    def _step(self, n: int, x: torch.Tensor, prev, masks: Mapping[str, torch.Tensor], gi=None):
-        """Advance 1-based layer ``n`` one step for every row: (h, c or None), each ``[R, H]``."""
-        layer = self.model.layers[n - 1]
-        lstm = self.model.cell == "lstm"
-        hx = (prev[0][None], prev[1][None]) if lstm else prev[0][None]
-        clamps = {c: _Mask(m) for c, m in masks.items()}
-        x3 = (x if gi is None else gi)[:, None, :]
-        out = _STEP[self.model.cell](layer, x3, hx, clamps.get, ("c",) if lstm else (),
-                                     gi=None if gi is None else x3)
-        return out["h"][:, 0], (out["c"][:, 0] if lstm else None)
+    def _step(self, n: int, x: torch.Tensor | None, prev: tuple, masks: Mapping[str, torch.Tensor],
+              gi: torch.Tensor | None = None) -> tuple:
+        """Advance 1-based layer ``n`` one step for every row: the new state, each ``[R, H]``.
 
-    def _zeros(self, rows: int):
+        ``x`` is the layer's input ``[R, E]``, or ``gi`` its input projection when shared."""
+        layer = self.model.layers[n - 1]
+        family = self.model.family
+        if gi is None:
+            gi = family.project(layer, x)
+
+        def clamp(name: str, value: torch.Tensor) -> torch.Tensor:
+            mask = masks.get(name)
+            return value if mask is None else value.masked_fill(mask, 0.0)
+        return family.step(layer, gi, prev, clamp)[0]
+
+    def _zeros(self, rows: int) -> tuple:
         z = self.model.encoder.weight.new_zeros(rows, self.model.config.hidden_size)
-        return (z, z)
+        return tuple(z for _ in self.model.family.state)
 
     @staticmethod
-    def _gather(state, idx):
-        return tuple(None if s is None else s.index_select(0, idx) for s in state)
+    def _gather(state: tuple, idx: torch.Tensor) -> tuple:
+        return tuple(s.index_select(0, idx) for s in state)
 
     def _clean_input(self, trie: _Trie, n: int) -> list[torch.Tensor]:
         """Input of 1-based layer ``n`` at every level of ``trie``, without ablation (cached)."""
@@ -212,9 +203,7 @@ class AblationEngine:
         return trie.inputs[n]
 
     def _projection(self, n: int, x: torch.Tensor) -> torch.Tensor:
-        layer = self.model.layers[n - 1]
-        bias = layer.bias_ih_l0 if self.model.cell == "gru" else layer.bias_ih_l0 + layer.bias_hh_l0
-        return torch.nn.functional.linear(x, layer.weight_ih_l0, bias)
+        return self.model.family.project(self.model.layers[n - 1], x)
 
     @torch.no_grad()
     def _pass(self, trie: _Trie, masks: Masks, rows: int) -> torch.Tensor:

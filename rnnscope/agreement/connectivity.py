@@ -24,8 +24,6 @@ from rnnscope.keys import global_unit, key  # noqa: E402
 from rnnscope.model import RecurrentLM  # noqa: E402
 from rnnscope.vocab import Vocabulary  # noqa: E402
 
-#: Gate rows of each cell's weight matrices, in PyTorch's order.
-GATES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n"), "rnn": ("h",)}
 
 
 def max_activity(model: RecurrentLM, vocab: Vocabulary, items: Sequence[NAItem]) -> dict[int, np.ndarray]:
@@ -74,7 +72,8 @@ def connectivity(model: RecurrentLM, sources: Sequence[tuple[int, int]],
     Sources must sit in the target's layer (recurrent) or the layer just below (input).
     ``scale``: per layer, a factor per presynaptic unit (e.g. :func:`max_activity`).
     """
-    cell_gates = GATES[model.cell]
+    family = model.family
+    cell_gates = family.gates  # row blocks of the weight matrices, in the layout's order
     gates = list(gates) if gates else list(cell_gates)
     bad = [g for g in gates if g not in cell_gates]
     if bad:
@@ -85,9 +84,9 @@ def connectivity(model: RecurrentLM, sources: Sequence[tuple[int, int]],
         layer = model.layers[tl - 1]
         for sl, su in sources:
             if sl == tl:
-                matrix = layer.weight_hh_l0
+                matrix = family.recurrent_weight(layer)
             elif sl == tl - 1:
-                matrix = layer.weight_ih_l0
+                matrix = family.input_weight(layer)
             else:
                 raise RnnscopeError(f"unit {sl}:{su} does not project to layer {tl} "
                                     "(sources must be in the target's layer or the one below)")

@@ -27,14 +27,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from rnnscope.cells.base import Cell
 from rnnscope.errors import RnnscopeError
 from rnnscope.keys import parse_key
 
-#: States whose Jacobian we compute, per cell type.
-GRADIENT_STATES = {"lstm": ("c", "h"), "gru": ("h",), "rnn": ("h",)}
 ALL = "all"
 
 
@@ -63,12 +61,12 @@ def _as_sequences(sequences) -> list[torch.Tensor]:
 def check_state(model, state: str) -> tuple[int, str]:
     """Parse ``layer{n}.{c|h}`` and check the model has it; returns (1-based layer, component)."""
     layer, comp = parse_key(state)
-    cell = getattr(model, "cell", None)
-    if cell not in GRADIENT_STATES:
-        raise RnnscopeError(f"state gradients need an LSTM, GRU or RNN model, got {type(model).__name__}")
-    if comp not in GRADIENT_STATES[cell]:
-        raise RnnscopeError(f"{cell} state gradients are defined for {', '.join(GRADIENT_STATES[cell])}, "
-                            f"not {comp!r} (gates are not states)")
+    family = getattr(model, "family", None)
+    if not isinstance(family, Cell):
+        raise RnnscopeError(f"state gradients need an rnnscope recurrent LM, got {type(model).__name__}")
+    if comp not in family.gradient_states:
+        raise RnnscopeError(f"{family.name} state gradients are defined for "
+                            f"{', '.join(family.gradient_states)}, not {comp!r} (gates are not states)")
     if layer > len(model.layers):
         raise RnnscopeError(f"{state}: the model has only {len(model.layers)} layer(s)")
     return layer, comp
@@ -116,8 +114,8 @@ def state_gradient_sums(model, sequences, state: str = "layer1.c", max_delay: in
                             f"{max(lengths)} positions); lower the max delay or use longer sequences")
     gids, names = _group_ids(labels, lengths)
     p = next(model.parameters())
-    E = model.layers[0].weight_ih_l0.shape[1]
-    H = model.layers[layer - 1].weight_hh_l0.shape[1]
+    E = model.config.emb_dim
+    H = model.family.hidden_size(model.layers[layer - 1])
     per_group = (max_delay + 1) * H * E * p.element_size()
     per_pass = max(1, int(max_bytes // max(per_group, 1)))
     passes = [list(range(a, min(a + per_pass, len(names)))) for a in range(0, len(names), per_pass)] or [[]]
@@ -213,36 +211,21 @@ def _batch_inputs(model, inputs, rows, are_embeds) -> tuple[torch.Tensor, torch.
 class _Layer:
     """What the tangent step of one layer needs, for every step of the batch: ``[B, L, H]`` each."""
 
-    cell: str
-    w_ih: torch.Tensor
-    w_hh: torch.Tensor
+    cell: Cell
+    layer: torch.nn.Module
     values: dict[str, torch.Tensor]
 
 
 def _record(model, x: torch.Tensor, upto: int) -> list[_Layer]:
-    """Run the model on ``x`` and keep the gate values the tangent recurrences of layers 1..upto need."""
-    cell = model.cell
-    comps = {"lstm": ["h", "c", "i", "f", "o", "g"], "gru": ["h", "r", "z", "n"], "rnn": ["h"]}[cell]
+    """Run the model on ``x`` and keep the values the tangent steps of layers 1..upto need."""
+    family = model.family
+    comps = list(family.components)
     _, rec, _ = model.run_with_states(inputs_embeds=x, components=comps, compute_logits=False)
     out = []
     for n in range(1, upto + 1):
         lay = model.layers[n - 1]
-        v = {c: rec[f"layer{n}.{c}"] for c in comps}
-        h_prev = F.pad(v["h"], (0, 0, 1, 0))[:, :-1]  # zero initial state
-        if cell == "lstm":
-            c = v["c"]
-            v["c_prev"] = F.pad(c, (0, 0, 1, 0))[:, :-1]
-            v["tanh_c"] = torch.tanh(c)
-        elif cell == "gru":
-            H = lay.weight_hh_l0.shape[1]
-            v["h_prev"] = h_prev
-            v["hn"] = F.linear(h_prev, lay.weight_hh_l0[2 * H:], lay.bias_hh_l0[2 * H:] if lay.bias else None)
-        else:
-            if getattr(lay, "nonlinearity", "tanh") == "relu":
-                v["dact"] = (v["h"] > 0).to(x.dtype)
-            else:
-                v["dact"] = 1 - v["h"] ** 2
-        out.append(_Layer(cell, lay.weight_ih_l0, lay.weight_hh_l0, v))
+        v = family.tangent_values(lay, {c: rec[f"layer{n}.{c}"] for c in comps})
+        out.append(_Layer(family, lay, v))
     return out
 
 
@@ -250,8 +233,8 @@ def _propagate(model, steps: list[_Layer], layer: int, comp: str, b: torch.Tenso
                lens: torch.Tensor, g: torch.Tensor, n_groups: int, max_delay: int,
                all_sum, all_count, g_sum, g_count) -> None:
     """Step the tangents of start positions ``(b, t)`` through delays 0..T and add them to the sums."""
-    E = steps[0].w_ih.shape[1]
-    dtype = steps[0].w_ih.dtype
+    E = int(model.config.emb_dim)
+    dtype = model.encoder.weight.dtype
     n = len(b)
     tang = [None] * layer  # per layer: (dh, dc) for LSTM, dh otherwise; [n, E, H]
     eye = torch.eye(E, dtype=dtype)
@@ -269,7 +252,7 @@ def _propagate(model, steps: list[_Layer], layer: int, comp: str, b: torch.Tenso
         for k in range(layer):
             st = steps[k]
             vals = {name: arr[b, p].unsqueeze(1) for name, arr in st.values.items()}  # [n, 1, H]
-            tang[k] = _STEP[st.cell](st, vals, dx, tang[k])
+            tang[k] = st.cell.tangent_step(st.layer, vals, dx, tang[k])
             dx = tang[k][0]
         target = tang[layer - 1][1] if comp == "c" else tang[layer - 1][0]  # [n, E, H]
         all_sum[tau] += target.sum(0)
@@ -280,57 +263,6 @@ def _propagate(model, steps: list[_Layer], layer: int, comp: str, b: torch.Tenso
                 gi = g[ok]
                 g_sum[tau].index_add_(0, gi, target[ok])
                 g_count[tau].index_add_(0, gi, torch.ones_like(gi))
-
-
-def _pre(st: _Layer, dx, dh_prev) -> torch.Tensor | None:
-    """Tangent of the gate pre-activations ``W_ih dx + W_hh dh_prev``: ``[n, E, G*H]`` (None if zero)."""
-    out = None
-    if dx is not None:
-        out = dx @ st.w_ih.T
-    if dh_prev is not None:
-        r = dh_prev @ st.w_hh.T
-        out = r if out is None else out + r
-    return out
-
-
-def _step_lstm(st, v, dx, prev):
-    dh_prev, dc_prev = prev if prev is not None else (None, None)
-    pre = _pre(st, dx, dh_prev)
-    di, df, dg, do = pre.chunk(4, dim=-1)
-    i, f, g, o = v["i"], v["f"], v["g"], v["o"]
-    dc = di * (i * (1 - i) * g) + df * (f * (1 - f) * v["c_prev"]) + dg * (i * (1 - g * g))
-    if dc_prev is not None:
-        dc = dc + f * dc_prev
-    tc = v["tanh_c"]
-    dh = do * (o * (1 - o) * tc) + dc * (o * (1 - tc * tc))
-    return dh, dc
-
-
-def _step_gru(st, v, dx, prev):
-    dh_prev = prev[0] if prev is not None else None
-    H = v["h"].shape[-1]
-    gi = dx @ st.w_ih.T if dx is not None else None
-    gh = dh_prev @ st.w_hh.T if dh_prev is not None else None
-    zero = 0.0
-    gi_r, gi_z, gi_n = gi.chunk(3, -1) if gi is not None else (zero,) * 3
-    gh_r, gh_z, gh_n = gh.chunk(3, -1) if gh is not None else (zero,) * 3
-    r, z, nn_ = v["r"], v["z"], v["n"]
-    dr = (gi_r + gh_r) * (r * (1 - r))
-    dz = (gi_z + gh_z) * (z * (1 - z))
-    dn = (gi_n + dr * v["hn"] + r * gh_n) * (1 - nn_ * nn_)
-    dh = dz * (v["h_prev"] - nn_) + (1 - z) * dn
-    if dh_prev is not None:
-        dh = dh + z * dh_prev
-    del H
-    return (dh,)
-
-
-def _step_rnn(st, v, dx, prev):
-    pre = _pre(st, dx, prev[0] if prev is not None else None)
-    return (pre * v["dact"],)
-
-
-_STEP = {"lstm": _step_lstm, "gru": _step_gru, "rnn": _step_rnn}
 
 
 def reverse_mode_gradients(model, tokens: torch.Tensor, state: str, starts: Sequence[int],

@@ -227,8 +227,8 @@ def compare_cmd(models, names, random_init, corpus, ptb_normalise, states, max_d
     for name, model, vocab in loaded:
         seqs, _ = _sequences(c, vocab, None, window, max_units)
         for state in states:
-            if state.endswith(".c") and model.cell != "lstm":
-                state = state[:-1] + "h"
+            if state.split(".")[-1] not in model.family.gradient_states:
+                state = state.rsplit(".", 1)[0] + ".h"
             results[f"{name} {state}"] = memory(model, seqs, state, max_delay, basis=basis)
     comp = compare_memory(results)
     _save(out, "memory_compare", comp.table, comp.plot())
@@ -286,7 +286,7 @@ def lda_cmd(model_path, data, layer, test_size, k, max_delay, basis, threads, ou
 
     torch.set_num_threads(threads)
     model, vocab = _load(model_path)
-    comps = ("c", "h") if model.cell == "lstm" else ("h",)
+    comps = model.family.gradient_states  # LSTM: c then h; others: h
     lines = read_lines(data)
     states, labels = synthetic_states(model, vocab, lines, layer, comps)
     res = lda_table(states, labels, test_size, k, subspace_from=comps[0])

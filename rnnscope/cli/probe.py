@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import click
 
+from rnnscope.cells import cell_names
+
 from rnnscope.errors import RnnscopeError
 from rnnscope.distributed.cli import choose
 from rnnscope.distributed.cluster import cluster_options
@@ -281,7 +283,7 @@ def sentiment_cmd(model_path, data_dir, component, layer, cs, max_reviews, hist_
 @click.option("--out", required=True, help="Checkpoint folder to write.")
 @click.option("--kind", type=click.Choice(["word", "char", "byte"]), default="word",
               show_default=True)
-@click.option("--cell", type=click.Choice(["lstm", "gru", "rnn"]), default="lstm",
+@click.option("--cell", type=click.Choice(cell_names()), default="lstm",
               show_default=True)
 @click.option("--emb", type=int, default=64, show_default=True)
 @click.option("--hidden", type=int, default=64, show_default=True)

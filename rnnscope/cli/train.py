@@ -5,6 +5,8 @@ from pathlib import Path
 
 import click
 
+from rnnscope.cells import cell_names
+
 _MODEL_OPTIONS = [
     click.option("--model", "model_path", required=True,
                  help="Model folder (ours), a training run folder, or a foreign checkpoint."),
@@ -26,7 +28,7 @@ def _model_options(fn):
 @click.option("--valid-fraction", type=float, default=None,
               help="Split this last fraction of --corpus-train off as validation.")
 @click.option("--level", type=click.Choice(["word", "char", "byte"]), default="word", show_default=True)
-@click.option("--cell", type=click.Choice(["lstm", "gru", "rnn"]), default="lstm", show_default=True)
+@click.option("--cell", type=click.Choice(cell_names()), default="lstm", show_default=True)
 @click.option("--layers", type=int, default=1, show_default=True)
 @click.option("--hidden", type=int, default=256, show_default=True)
 @click.option("--emb", type=int, default=None, help="Embedding size [default: embeddings file dim, else --hidden].")

@@ -68,7 +68,7 @@ def build_report(model, vocab, corpus, out_path: str | Path, *, key: str | None 
     """
     from rnnscope.extract import extract
 
-    comps = ["h", "c"] if model.config.cell == "lstm" else ["h"]
+    comps = list(model.family.state)  # the carried states: h, and c for an LSTM
     if key is not None:
         comps = sorted(set(comps) | {key.split(".", 1)[-1]})
     if work_dir is not None:

@@ -228,10 +228,10 @@ def memory_section(ctx: ReportContext) -> str:
         from rnnscope.analysis.memory import memory
     except ImportError:
         raise Skip("rnnscope.analysis.memory is not part of this build") from None
-    from rnnscope.analysis.gradients import GRADIENT_STATES
     comp = parse_key(ctx.key)[1]
-    if comp not in GRADIENT_STATES.get(ctx.model.config.cell, ()):
-        comp = "c" if ctx.model.config.cell == "lstm" else "h"
+    states = ctx.model.family.gradient_states  # the cell's memory first (LSTM: c)
+    if comp not in states:
+        comp = states[0]
     state = f"layer{ctx.layer}.{comp}"
     seqs = _sequences(ctx)
     max_delay = int(min(15, max(len(s) for s in seqs) - 1))

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from rnnscope.cells import get_cell
 from rnnscope.checkpoint import load_native, save_model
 from rnnscope.errors import CheckpointError
 from rnnscope.model import RecurrentLM
@@ -78,9 +79,8 @@ def hidden_from_flat(tensors: dict[str, torch.Tensor], layers: int, cell: str) -
     """Inverse of :func:`hidden_to_flat` (None when no hidden state was saved)."""
     if "hidden.0.h" not in tensors:
         return None
-    if cell == "lstm":
-        return [(tensors[f"hidden.{n}.h"], tensors[f"hidden.{n}.c"]) for n in range(layers)]
-    return [tensors[f"hidden.{n}.h"] for n in range(layers)]
+    family = get_cell(cell)
+    return [family.pack([tensors[f"hidden.{n}.{s}"][0] for s in family.state]) for n in range(layers)]
 
 
 def save_training_checkpoint(run_dir: Path, model: RecurrentLM, vocab: Vocabulary,

@@ -1,0 +1,142 @@
+"""Cell families: each defined once, each consistent with PyTorch and with itself.
+
+The per-family equalities of the fused, recorded and stepwise paths, of ablations and of state
+gradients are parametrised over every family in ``test_model.py``, ``test_ablation.py``,
+``test_patching.py`` and ``test_gradients.py``; here are the family-specific facts.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from rnnscope.cells import cell_names, get_cell
+from rnnscope.cells.base import run_steps
+from rnnscope.checkpoint import load_native, save_model
+from rnnscope.errors import RnnscopeError
+from rnnscope.model import ModelConfig, RecurrentLM
+from rnnscope.vocab import Vocabulary
+from tests.conftest import tiny_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_no_module_outside_cells_branches_on_a_family_or_reads_pytorch_weight_names():
+    pattern = re.compile(r"weight_(ih|hh)_l|cell *[!=]= *['\"]")
+    offenders = []
+    for path in sorted((ROOT / "rnnscope").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel.startswith("rnnscope/cells/") or rel.startswith("rnnscope/importers"):
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if pattern.search(line):
+                offenders.append(f"{rel}:{n}: {line.strip()}")
+    assert offenders == []
+
+
+def test_registry_names_match_their_cells_and_refuse_unknown_names():
+    for name in cell_names():
+        assert get_cell(name).name == name
+        assert get_cell(name).components[0] == "h"
+    with pytest.raises(RnnscopeError, match="unknown cell 'lstmm'; choose lstm, gru"):
+        get_cell("lstmm")
+    with pytest.raises(RnnscopeError, match="unknown cell"):
+        ModelConfig(vocab_size=5, cell="transformer")
+
+
+def test_listing_cell_names_does_not_import_torch():
+    code = "import sys; from rnnscope.cells import cell_names; cell_names(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_relu_rnn_is_pytorchs_relu_rnn():
+    model = tiny_model("rnn_relu", layers=1, hidden=6, vocab=9, emb=4).double()
+    layer = model.layers[0]
+    assert isinstance(layer, nn.RNN) and layer.nonlinearity == "relu"
+    x = torch.randn(2, 5, 4, dtype=torch.float64)
+    by_hand, h = [], torch.zeros(2, 6, dtype=torch.float64)
+    for t in range(5):
+        h = torch.relu(x[:, t] @ layer.weight_ih_l0.T + layer.bias_ih_l0 + h @ layer.weight_hh_l0.T
+                       + layer.bias_hh_l0)
+        by_hand.append(h)
+    rec, _ = run_steps(get_cell("rnn_relu"), layer, x, layer(x)[1] * 0, ["h"])
+    torch.testing.assert_close(rec["h"], torch.stack(by_hand, 1))
+    assert bool((rec["h"] == 0).any())  # the ReLU clips somewhere: not a linear RNN by accident
+
+
+def _peephole_and_lstm(seed=0):
+    torch.manual_seed(seed)
+    peep = RecurrentLM(ModelConfig(vocab_size=12, cell="lstm_peephole", emb_dim=5, hidden_size=7,
+                                   num_layers=2)).double().eval()
+    plain = RecurrentLM(ModelConfig(vocab_size=12, cell="lstm", emb_dim=5, hidden_size=7,
+                                    num_layers=2)).double().eval()
+    state = {k: v for k, v in peep.state_dict().items() if "weight_peep" not in k}
+    plain.load_state_dict(state)
+    return peep, plain
+
+
+def test_peephole_lstm_follows_seed_000_equations():
+    peep, plain = _peephole_and_lstm()
+    tokens = torch.randint(0, 12, (3, 8), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        logits, rec, _ = peep.run_with_states(tokens)
+        # the peepholes matter ...
+        assert (logits - plain(tokens)[0]).abs().max() > 1e-3
+        # ... and with them at zero it is exactly PyTorch's LSTM on the same weights
+        for layer in peep.layers:
+            layer.weight_peep_l0.zero_()
+        torch.testing.assert_close(peep(tokens)[0], plain(tokens)[0])
+    # equations (1)-(5) by hand for layer 1, with the recorded c_{t-1}
+    peep, _ = _peephole_and_lstm()
+    layer = peep.layers[0]
+    x = peep.embed(tokens).detach()
+    with torch.no_grad():
+        _, rec, _ = peep.run_with_states(inputs_embeds=x)
+        h = c = torch.zeros(3, 7, dtype=torch.float64)
+        p = layer.weight_peep_l0
+        for t in range(8):
+            pre = x[:, t] @ layer.weight_ih_l0.T + layer.bias_ih_l0 + h @ layer.weight_hh_l0.T + layer.bias_hh_l0
+            a_i, a_f, a_g, a_o = pre.chunk(4, dim=1)
+            i, f = torch.sigmoid(a_i + p[0] * c), torch.sigmoid(a_f + p[1] * c)
+            o = torch.sigmoid(a_o + p[2] * c)
+            c = f * c + i * torch.tanh(a_g)
+            h = o * torch.tanh(c)
+            torch.testing.assert_close(rec["layer1.c"][:, t], c)
+            torch.testing.assert_close(rec["layer1.o"][:, t], o)
+            torch.testing.assert_close(rec["layer1.h"][:, t], h)
+
+
+def test_peephole_lstm_trains_its_peepholes():
+    torch.manual_seed(0)
+    model = RecurrentLM(ModelConfig(vocab_size=10, cell="lstm_peephole", emb_dim=4, hidden_size=6))
+    tokens = torch.randint(0, 10, (4, 9))
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    before = model.layers[0].weight_peep_l0.detach().clone()
+    losses = []
+    for _ in range(15):
+        x, _ = model.forward_hidden(tokens[:, :-1])
+        loss = model.loss(x, tokens[:, 1:])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < losses[0] - 0.3
+    assert not torch.equal(model.layers[0].weight_peep_l0, before)
+
+
+@pytest.mark.parametrize("cell", ["rnn_relu", "lstm_peephole"])
+def test_new_families_save_and_load(tmp_path, cell):
+    vocab = Vocabulary.build("word", ["a b c d e f"])
+    model = tiny_model(cell, layers=2, hidden=5, vocab=len(vocab), emb=3)
+    save_model(model, vocab, tmp_path / "m")
+    again, _ = load_native(tmp_path / "m")
+    tokens = torch.randint(0, len(vocab), (2, 6))
+    with torch.no_grad():
+        torch.testing.assert_close(again(tokens)[0], model(tokens)[0])
+    assert again.cell == cell
