@@ -71,7 +71,7 @@ def export_lstmvis(store: ActivationStore, out_dir: str | Path, keys: list[str] 
     with h5py.File(out / "states.hdf5", "w") as f:
         for k in keys:
             dset_name, kind, tanh = lstmvis_name(k, has_cell)
-            dset = f.create_dataset(dset_name, shape=(len(store), store.hidden_size), dtype="f4")
+            dset = f.create_dataset(dset_name, shape=(len(store), store.width(k)), dtype="f4")
             for start, block in store.iter_chunks(k):
                 dset[start:start + len(block)] = block
             entry = {"type": kind, "layer": parse_key(k)[0], "path": dset_name}

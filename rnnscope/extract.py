@@ -308,7 +308,8 @@ def _open_writer(out: Any, tokens: pd.DataFrame, keys: list[str], model: Recurre
     if state_now == "other" and not overwrite:
         raise StoreError(f"{out} exists and is not an activation store; choose another folder")
     writer = StoreWriter.create(out, n_rows=len(tokens), keys=keys,
-                                hidden_size=model.config.hidden_size, dtype=dtype,
+                                hidden_size={k: model.config.layer_size(parse_key(k)[0]) for k in keys},
+                                dtype=dtype,
                                 chunk_rows=chunk_rows, meta=meta, overwrite=overwrite,
                                 compression=compression)
     return writer, 0, (None, None)
@@ -320,8 +321,7 @@ def _run_sentences(model: RecurrentLM, aligned: list[AlignedSentence], window: _
                    ) -> dict[str, np.ndarray]:
     """Rows of ``window`` (corpus order) with a fresh state per sentence, batched by length."""
     n_rows = window.stop - window.start
-    hidden = model.config.hidden_size
-    out = {k: np.empty((n_rows, hidden), dtype=dtype) for k in keys}
+    out = {k: np.empty((n_rows, model.config.layer_size(parse_key(k)[0])), dtype=dtype) for k in keys}
     offsets = {}
     row = 0
     for s in window.sentences:
@@ -517,11 +517,12 @@ def _read_progress(writer: StoreWriter, model: RecurrentLM) -> tuple[int, Any, i
         return flushed, None, window
     family = model.family
     per_layer = len(family.state)
-    shape = (1, 1, model.config.hidden_size)
-    if len(flat) != per_layer * model.config.num_layers or any(
-            tuple(t.shape) != shape or not t.is_floating_point() for t in flat):
+    shapes = [(1, 1, size) for size in model.config.sizes for _ in range(per_layer)]
+    if len(flat) != len(shapes) or any(
+            tuple(t.shape) != shape or not t.is_floating_point() for t, shape in zip(flat, shapes)):
         raise StoreError(f"{folder.url}/{name}: the carried state does not fit the model "
-                         f"({model.config.num_layers} layers of {shape} float tensors){again}")
+                         f"({model.config.num_layers} layers of sizes {list(model.config.sizes)}, "
+                         f"float tensors){again}")
     flat = [t.to(model.encoder.weight.dtype)[0] for t in flat]  # each [1, H]
     state = [family.pack(flat[per_layer * i:per_layer * (i + 1)]) for i in range(model.config.num_layers)]
     return flushed, state, window

@@ -18,6 +18,7 @@ The vocabulary is a ``vocab.txt`` (one token per line, index = line number) or o
 """
 from __future__ import annotations
 
+import codecs
 import pickle
 import re
 import types
@@ -66,6 +67,7 @@ def _stand_in(qualname: str) -> type:
 _MODULE_CLASSES = {
     "model.RNNModel",
     "data.Dictionary",  # word_language_model's vocabulary (word2idx, idx2word)
+    "flair.data.Dictionary",  # Flair's (item2idx, idx2item), inside its saved language models
     "torch.nn.modules.sparse.Embedding",
     "torch.nn.modules.rnn.LSTM",
     "torch.nn.modules.rnn.GRU",
@@ -81,6 +83,7 @@ _FUNCTIONS = {
     "torch._utils._rebuild_tensor_v2": torch._utils._rebuild_tensor_v2,
     "torch._utils._rebuild_parameter": torch._utils._rebuild_parameter,
     "torch.nn.parameter.Parameter": torch.nn.Parameter,
+    "_codecs.encode": codecs.encode,  # bytes under pickle protocol 2 (as torch's weights-only reader)
     "builtins.set": set,
     "builtins.frozenset": frozenset,
     "builtins.list": list,
@@ -142,6 +145,8 @@ def read_pickled(path: Path, trust_pickle: bool = False):
     except pickle.UnpicklingError:
         pass  # holds more than tensors and containers
     except Exception as exc:  # a damaged file: RuntimeError, EOFError, IndexError, KeyError ...
+        if "magic number" in str(exc):
+            return _read_plain_pickle(path, trust_pickle)
         raise CheckpointError(f"{path}: not a torch checkpoint ({_first_line(exc)})") from None
     if trust_pickle:
         names = pickle_globals(path)
@@ -159,7 +164,22 @@ def read_pickled(path: Path, trust_pickle: bool = False):
     except CheckpointError as exc:  # a refused global: say which file holds it
         raise CheckpointError(f"{path}: {exc}") from None
     except Exception as exc:  # malformed pickles raise many kinds of errors
+        if "magic number" in str(exc):  # a plain pickle (pickle.dump, e.g. fastai's itos.pkl)
+            return _read_plain_pickle(path, trust_pickle)
         raise CheckpointError(f"{path}: cannot read checkpoint ({_first_line(exc)})") from None
+
+
+def _read_plain_pickle(path: Path, trust_pickle: bool):
+    """A ``pickle.dump`` file, through the allow-list unpickler unless trusted."""
+    with open(path, "rb") as f:
+        try:
+            if trust_pickle:
+                return pickle.load(f)
+            return RestrictedUnpickler(f).load()
+        except CheckpointError as exc:
+            raise CheckpointError(f"{path}: {exc}") from None
+        except Exception as exc:
+            raise CheckpointError(f"{path}: cannot read pickle ({_first_line(exc)})") from None
 
 
 def pickle_globals(path: Path) -> list[str]:
@@ -341,6 +361,37 @@ def _example_vocab(words: list[str], source: str) -> Vocabulary:
     return vocab
 
 
+def _import_foreign(obj, p: Path, vocab: str | Path | None, trust_pickle: bool):
+    """fastai AWD-LSTM and Flair LMs (:mod:`rnnscope.importers_foreign`), else None.
+
+    The model's ``imported`` attribute says where it came from (``convert`` records it)."""
+    from rnnscope import importers_foreign as foreign
+
+    if foreign.is_flair_lm(obj):
+        model, vocabulary, info = foreign.flair_model(obj, str(p))
+        model.imported = info
+        return model, vocabulary
+    if not isinstance(obj, dict):
+        return None
+    sd = to_state_dict(obj, str(p))
+    if not foreign.is_awd_lstm(sd):
+        return None
+    model = foreign.awd_lstm_model(sd, str(p))
+    if vocab is None:
+        found = [f for f in (p.parent / "itos.pkl", p.with_suffix(".pkl")) if f.is_file()]
+        if not found:
+            raise CheckpointError(f"{p}: a fastai AWD-LSTM; give its vocabulary with --vocab "
+                                  "(learn.dls.vocab pickled as a .pkl list, e.g. itos_wt103.pkl)")
+        vocab = found[0]
+    vocabulary, added = foreign.fastai_vocab(read_pickled(Path(vocab), trust_pickle), str(vocab))
+    if len(vocabulary) - added != model.config.vocab_size:
+        raise CheckpointError(f"{p}: the vocabulary has {len(vocabulary) - added:,} entries but the "
+                              f"checkpoint's embedding has {model.config.vocab_size:,} rows")
+    model = foreign.add_vocab_rows(model, added)
+    model.imported = {"library": "fastai", "architecture": "AWD-LSTM"}
+    return model, vocabulary
+
+
 def _find_vocab(ckpt: Path) -> Path:
     for name in ("vocab.json", "vocab.txt"):
         if (ckpt.parent / name).exists():
@@ -362,6 +413,9 @@ def import_checkpoint(path: str | Path, vocab: str | Path | None = None,
             raise CheckpointError(f"{p}: not an rnnscope model folder and no single *.pt/*.pth inside")
         p = candidates[0]
     obj = read_pickled(p, trust_pickle)
+    foreign = _import_foreign(obj, p, vocab, trust_pickle)
+    if foreign is not None:
+        return foreign
     dropout = 0.0
     drop = getattr(obj, "_modules", {}).get("drop") if hasattr(obj, "_modules") else None
     if drop is not None and isinstance(getattr(drop, "p", None), float):

@@ -87,8 +87,9 @@ def _build_clamps(model: RecurrentLM, rows: Sequence[Sequence[Intervention]], ti
             if iv.component not in model.components:
                 raise RnnscopeError(f"{cfg.cell} has no component {iv.component!r}")
             units = list(iv.units)
-            if not units or min(units) < 0 or max(units) >= cfg.hidden_size:
-                raise RnnscopeError(f"units must be in 0..{cfg.hidden_size - 1}, got {units[:5]}")
+            size = cfg.layer_size(iv.layer)
+            if not units or min(units) < 0 or max(units) >= size:
+                raise RnnscopeError(f"units must be in 0..{size - 1}, got {units[:5]}")
             k = key(iv.layer, iv.component)
             if iv.value == "zero":
                 value = torch.zeros(len(units), dtype=p.dtype)
@@ -103,7 +104,7 @@ def _build_clamps(model: RecurrentLM, rows: Sequence[Sequence[Intervention]], ti
                 if value.shape != (len(units),):
                     raise RnnscopeError("give one value per unit")
             if k not in clamps:
-                clamps[k] = _Clamp(len(rows), time, cfg.hidden_size, p.device, p.dtype)
+                clamps[k] = _Clamp(len(rows), time, size, p.device, p.dtype)
             clamps[k].add(row, iv, value.to(p.device), time)
     return clamps
 

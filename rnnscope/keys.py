@@ -7,6 +7,8 @@ The papers' global unit numbering (layer 2 unit 126 of a 650-unit model = 776) i
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rnnscope.errors import RnnscopeError
 
 
@@ -43,6 +45,11 @@ def all_keys(cell: str, num_layers: int, components: list[str] | None = None) ->
     return [key(layer, c) for layer in range(1, num_layers + 1) for c in wanted]
 
 
-def global_unit(layer: int, unit: int, hidden_size: int) -> int:
-    """The papers' numbering of a unit across layers (1-based layer, 0-based unit)."""
-    return (layer - 1) * hidden_size + unit
+def global_unit(layer: int, unit: int, hidden_size: "int | Sequence[int]") -> int:
+    """The papers' numbering of a unit across layers (1-based layer, 0-based unit).
+
+    ``hidden_size``: the size of every layer, or the per-layer sizes (bottom first) when they
+    differ (``config.sizes``)."""
+    if isinstance(hidden_size, int):
+        return (layer - 1) * hidden_size + unit
+    return sum(hidden_size[:layer - 1]) + unit

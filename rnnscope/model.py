@@ -40,7 +40,7 @@ class ModelConfig:
     vocab_size: int
     cell: str = "lstm"  # a family of rnnscope.cells: lstm, gru, rnn (tanh), rnn_relu, lstm_peephole
     emb_dim: int = 64
-    hidden_size: int = 256
+    hidden_size: int = 256  # the top layer's size (what the output layer reads)
     num_layers: int = 1
     dropout: float = 0.0
     tie_weights: bool = False
@@ -50,6 +50,9 @@ class ModelConfig:
     output: str = "softmax"
     adaptive_cutoffs: tuple[int, ...] = (2000, 10000)
     adaptive_div: float = 4.0
+    # Per-layer sizes when they differ (AWD-LSTM: 1150, 1150, 400); empty = every layer
+    # hidden_size. When given, hidden_size is the last of them.
+    layer_sizes: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         get_cell(self.cell)  # refuses an unknown family by name
@@ -60,6 +63,18 @@ class ModelConfig:
             setattr(self, name, int(value))
             if value < 1:
                 raise RnnscopeError(f"model {name} must be positive, got {getattr(self, name)}")
+        self.layer_sizes = tuple(self.layer_sizes)
+        if self.layer_sizes:
+            if len(self.layer_sizes) != self.num_layers or any(
+                    isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1
+                    for s in self.layer_sizes):
+                raise RnnscopeError(f"layer_sizes {list(self.layer_sizes)} must be {self.num_layers} "
+                                    "positive integers, one per layer")
+            self.layer_sizes = tuple(int(s) for s in self.layer_sizes)
+            if len(set(self.layer_sizes)) == 1:
+                self.hidden_size, self.layer_sizes = self.layer_sizes[0], ()  # uniform: one number
+            else:
+                self.hidden_size = self.layer_sizes[-1]
         if not 0.0 <= self.dropout < 1.0:
             raise RnnscopeError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.output not in ("softmax", "adaptive"):
@@ -77,8 +92,22 @@ class ModelConfig:
             raise RnnscopeError("weight tying needs emb_dim == hidden_size "
                                 f"({self.emb_dim} != {self.hidden_size})")
 
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Every layer's hidden size, bottom first."""
+        return self.layer_sizes or (self.hidden_size,) * self.num_layers
+
+    def layer_size(self, layer: int) -> int:
+        """The hidden size of 1-based ``layer``."""
+        if not 1 <= layer <= self.num_layers:
+            raise RnnscopeError(f"layer {layer} does not exist (model has {self.num_layers})")
+        return self.sizes[layer - 1]
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if not self.layer_sizes:  # configs of uniform models stay as they always were
+            del out["layer_sizes"]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
@@ -105,6 +134,11 @@ class ModelConfig:
             v = values.get(name, 0.0)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
                 raise RnnscopeError(f"model {name} must be a number, got {v!r}")
+        sizes = values.get("layer_sizes", ())
+        if not isinstance(sizes, (list, tuple)) or any(
+                isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= _SIZE_LIMITS["hidden_size"]
+                for s in sizes):
+            raise RnnscopeError(f"model layer_sizes must be a list of sizes, got {sizes!r}")
         cuts = values.get("adaptive_cutoffs", ())
         if not isinstance(cuts, (list, tuple)) or any(isinstance(c, bool) or not isinstance(c, int)
                                                       for c in cuts):
@@ -130,7 +164,7 @@ class RecurrentLM(nn.Module):
         self.encoder = nn.Embedding(c.vocab_size, c.emb_dim)
         family = get_cell(c.cell)
         self.layers = nn.ModuleList(  # layer n: [B, T, E or H] -> [B, T, H]
-            family.build(c.emb_dim if n == 0 else c.hidden_size, c.hidden_size)
+            family.build(c.emb_dim if n == 0 else c.sizes[n - 1], c.sizes[n])
             for n in range(c.num_layers)
         )
         self.drop = nn.Dropout(c.dropout)
@@ -241,7 +275,7 @@ class RecurrentLM(nn.Module):
     def init_state(self, batch_size: int) -> list:
         """A zero state for every layer, in PyTorch's per-layer convention."""
         p = self.encoder.weight
-        return [self.family.zero_state(p, batch_size, self.config.hidden_size) for _ in self.layers]
+        return [self.family.zero_state(p, batch_size, size) for size in self.config.sizes]
 
     def detach_state(self, state: list) -> list:
         """Cut the graph behind ``state`` (truncated BPTT)."""

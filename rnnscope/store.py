@@ -177,10 +177,20 @@ def read_meta(folder: _Folder) -> dict:
             raise StoreError(f"{where}: 'keys': {exc}") from None
     if len(set(keys)) != len(keys):
         raise StoreError(f"{where}: 'keys' lists a component twice")
+    widths = meta.get("widths", {})
+    if not isinstance(widths, dict) or any(k not in keys or not _is_int(w) or w < 1
+                                           for k, w in widths.items()):
+        raise StoreError(f"{where}: 'widths' must map stored keys to positive unit counts, "
+                         f"got {widths!r:.80}")
     digest = meta.get("tokens_sha256")
     if digest is not None and not isinstance(digest, str):
         raise StoreError(f"{where}: 'tokens_sha256' must be a hex digest, got {digest!r:.80}")
     return meta
+
+
+def _width(meta: dict, key: str) -> int:
+    """Units of ``key``: its entry in ``widths`` (layers of different sizes), else hidden_size."""
+    return int(meta.get("widths", {}).get(key, meta["hidden_size"]))
 
 
 def _open_arrays(folder: _Folder, meta: dict, mode: str) -> zarr.Group:
@@ -199,10 +209,10 @@ def _open_arrays(folder: _Folder, meta: dict, mode: str) -> zarr.Group:
     except Exception as exc:  # zarr raises many kinds of errors on damaged metadata
         raise StoreError(f"{where}: cannot open the arrays ({type(exc).__name__}: "
                          f"{brief(exc)})") from None
-    want = (meta["n_rows"], meta["hidden_size"])
     for k, (shape, chunks, dtype) in shapes.items():
         if shape is None:
             raise StoreError(f"{where}: no array {k!r}, which {META} lists")
+        want = (meta["n_rows"], _width(meta, k))
         if shape != want:
             raise StoreError(f"{where}: array {k!r} has shape {shape} but {META} says "
                              f"{want} (n_rows, hidden_size)")
@@ -342,9 +352,9 @@ class ActivationStore:
         if not arrays:
             raise StoreError("from_arrays needs at least one array")
         arrays = {k: np.asarray(v) for k, v in arrays.items()}
-        sizes = {v.shape[1] if v.ndim == 2 else None for v in arrays.values()}
-        if len(sizes) != 1 or None in sizes:
-            raise StoreError("every array must be 2-D [rows, units] with the same number of units")
+        if any(v.ndim != 2 for v in arrays.values()):
+            raise StoreError("every array must be 2-D [rows, units]")
+        sizes = {k: int(v.shape[1]) for k, v in arrays.items()}
         for k, v in arrays.items():
             if len(v) != len(tokens):
                 raise StoreError(f"array {k} has {len(v)} rows but the token table has {len(tokens)}")
@@ -353,7 +363,7 @@ class ActivationStore:
             all16 = all(v.dtype == np.float16 for v in arrays.values())
             meta["dtype"] = "float16" if all16 else "float32"
         writer = StoreWriter.create(path, n_rows=len(tokens), keys=list(arrays),
-                                    hidden_size=sizes.pop(), dtype=meta["dtype"],
+                                    hidden_size=sizes, dtype=meta["dtype"],
                                     chunk_rows=chunk_rows, meta=meta, overwrite=overwrite)
         for k, v in arrays.items():
             writer.write(k, 0, v)
@@ -382,7 +392,12 @@ class ActivationStore:
 
     @property
     def hidden_size(self) -> int:
+        """Units per key (the widest key's, when layers differ in size: see :meth:`width`)."""
         return int(self._meta["hidden_size"])
+
+    def width(self, key: str) -> int:
+        """Units of ``key`` (layers of one model may differ in size)."""
+        return _width(self._meta, key)
 
     @property
     def dtype(self) -> str:
@@ -506,11 +521,13 @@ class StoreWriter:
         self._group = group
 
     @classmethod
-    def create(cls, path: Any, n_rows: int, keys: list[str], hidden_size: int,
+    def create(cls, path: Any, n_rows: int, keys: list[str], hidden_size: "int | Mapping[str, int]",
                dtype: str = "float16", chunk_rows: int = DEFAULT_CHUNK_ROWS,
                meta: dict | None = None, overwrite: bool = False,
                compression: str | None = None) -> StoreWriter:
         """Preallocate arrays ``[n_rows, hidden_size]`` for ``keys`` in a new store folder.
+
+        ``hidden_size``: units of every key, or ``{key: units}`` when layers differ in size.
 
         Refuses an existing non-empty folder unless ``overwrite``; even then only an activation
         store (a folder with our ``meta.json``) is deleted and replaced, never a file or a
@@ -538,14 +555,22 @@ class StoreWriter:
         chunk_rows = max(1, min(int(chunk_rows), n_rows))
         import uuid
 
-        meta = {**(meta or {}), "format": FORMAT, "generation": uuid.uuid4().hex,
+        widths = ({k: int(hidden_size[k]) for k in keys} if isinstance(hidden_size, Mapping)
+                  else {k: int(hidden_size) for k in keys})
+        if any(w < 1 for w in widths.values()):
+            raise StoreError("every key needs at least one unit")
+        widest = max(widths.values())
+        meta = {**{k: v for k, v in (meta or {}).items() if k != "widths"},
+                "format": FORMAT, "generation": uuid.uuid4().hex,
                 "keys": list(keys), "n_rows": int(n_rows),
-                "hidden_size": int(hidden_size), "dtype": dtype, "chunk_rows": chunk_rows,
+                "hidden_size": widest, "dtype": dtype, "chunk_rows": chunk_rows,
                 "compression": compression}
+        if len(set(widths.values())) > 1:
+            meta["widths"] = widths
         folder.fs.makedirs(folder.root, exist_ok=True)
         group = zarr.open_group(folder.url_of(ARRAYS), mode="w")
         for k in keys:
-            group.create_array(k, shape=(n_rows, hidden_size), chunks=(chunk_rows, hidden_size),
+            group.create_array(k, shape=(n_rows, widths[k]), chunks=(chunk_rows, widths[k]),
                                dtype=dtype, fill_value=0.0,
                                compressors=[ZstdCodec(level=1)] if compression else None)
         folder.write_text(META, json.dumps(meta, indent=2, default=_json_default))

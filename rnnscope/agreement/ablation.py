@@ -115,11 +115,15 @@ def units_to_sweep(model: RecurrentLM, layers, units) -> list[tuple[int, int]]:
     for n in layers:
         if not 1 <= n <= cfg.num_layers:
             raise RnnscopeError(f"layer {n} does not exist (model has {cfg.num_layers})")
-    chosen = list(units) if units is not None else list(range(cfg.hidden_size))
-    bad = [u for u in chosen if not 0 <= u < cfg.hidden_size]
-    if bad:
-        raise RnnscopeError(f"unit {bad[0]} outside 0..{cfg.hidden_size - 1}")
-    return [(n, u) for n in layers for u in chosen]
+    out = []
+    for n in layers:
+        size = cfg.layer_size(n)
+        chosen = list(units) if units is not None else list(range(size))
+        bad = [u for u in chosen if not 0 <= u < size]
+        if bad:
+            raise RnnscopeError(f"unit {bad[0]} outside 0..{size - 1} (layer {n})")
+        out += [(n, u) for u in chosen]
+    return out
 
 
 def _long_table(encoded, full_table: pd.DataFrame, pairs, diffs, hidden) -> pd.DataFrame:
@@ -146,16 +150,16 @@ def ablation_sweep(model: RecurrentLM, vocab: Vocabulary, items: list[NAItem], m
     engine = AblationEngine(model, encode_items(items, vocab), max_rows=max_rows)
     full = score_encoded(engine)
     pairs = units_to_sweep(model, layers, units)
-    hidden = model.config.hidden_size
+    sizes = model.config.sizes
     diffs = np.empty((len(pairs), engine.n_items), dtype=np.float32)
     bar = tqdm(total=len(pairs), disable=not progress, unit="unit", desc=f"ablation sweep ({mode})")
     for n in sorted({p[0] for p in pairs}):
         rows = [i for i, p in enumerate(pairs) if p[0] == n]
-        m = unit_masks([pairs[i][1] for i in rows], hidden)
+        m = unit_masks([pairs[i][1] for i in rows], sizes[n - 1])
         diffs[rows] = engine.diffs({n: {c: m for c in comps}}, progress=bar)
     bar.close()
-    table = _long_table(engine.encoded, full.table, pairs, diffs, hidden)
-    unit_df = pd.DataFrame([{"layer": n, "unit": u, "global_unit": global_unit(n, u, hidden)}
+    table = _long_table(engine.encoded, full.table, pairs, diffs, sizes)
+    unit_df = pd.DataFrame([{"layer": n, "unit": u, "global_unit": global_unit(n, u, sizes)}
                             for n, u in pairs])
     return SweepResult(full, unit_df, diffs, table, mode)
 
@@ -213,19 +217,20 @@ def subset_ablation(model: RecurrentLM, vocab: Vocabulary, items: list[NAItem],
     if not units:
         raise RnnscopeError("give at least one unit to ablate")
     for n, u in units:
-        if not (1 <= n <= cfg.num_layers and 0 <= u < cfg.hidden_size):
+        if not (1 <= n <= cfg.num_layers and 0 <= u < cfg.layer_size(n)):
             raise RnnscopeError(f"unit {n}:{u} does not exist (layers 1..{cfg.num_layers}, "
-                                f"units 0..{cfg.hidden_size - 1})")
+                                f"units 0..{cfg.sizes[min(max(n, 1), cfg.num_layers) - 1] - 1})")
     engine = AblationEngine(model, encode_items(items, vocab), max_rows=max_rows)
     full = score_encoded(engine)
     rng = np.random.default_rng(seed)
     per_layer = {n: sorted({u for m, u in units if m == n}) for n, _ in units}
     masks = {}
     for n, chosen in per_layer.items():
-        m = torch.zeros(n_random + 1, cfg.hidden_size, dtype=torch.bool)
+        size = cfg.layer_size(n)
+        m = torch.zeros(n_random + 1, size, dtype=torch.bool)
         m[0, chosen] = True
         for r in range(1, n_random + 1):
-            m[r, rng.choice(cfg.hidden_size, size=len(chosen), replace=False)] = True
+            m[r, rng.choice(size, size=len(chosen), replace=False)] = True
         masks[n] = {c: m for c in comps}
     bar = tqdm(total=n_random + 1, disable=not progress, unit="set", desc="subset ablation")
     diffs = engine.diffs(masks, progress=bar)

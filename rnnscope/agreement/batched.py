@@ -180,8 +180,9 @@ class AblationEngine:
             return value if mask is None else value.masked_fill(mask, 0.0)
         return family.step(layer, gi, prev, clamp)[0]
 
-    def _zeros(self, rows: int) -> tuple:
-        z = self.model.encoder.weight.new_zeros(rows, self.model.config.hidden_size)
+    def _zeros(self, rows: int, n: int) -> tuple:
+        """A zero state of 1-based layer ``n`` for ``rows`` rows."""
+        z = self.model.encoder.weight.new_zeros(rows, self.model.config.layer_size(n))
         return tuple(z for _ in self.model.family.state)
 
     @staticmethod
@@ -196,7 +197,7 @@ class AblationEngine:
             else:
                 below, outs, state = self._clean_input(trie, n - 1), [], None
                 for d, x in enumerate(below):
-                    prev = self._zeros(len(x)) if d == 0 else self._gather(state, trie.parent[d])
+                    prev = self._zeros(len(x), n - 1) if d == 0 else self._gather(state, trie.parent[d])
                     state = self._step(n - 1, x, prev, {})
                     outs.append(state[0])
                 trie.inputs[n] = outs
@@ -219,7 +220,7 @@ class AblationEngine:
                 idx = (torch.arange(rows)[:, None] * width_prev + trie.parent[d][None, :]).reshape(-1)
             x = None
             for n in range(start, top + 1):
-                prev = self._zeros(rows * width) if d == 0 else self._gather(states[n], idx)
+                prev = self._zeros(rows * width, n) if d == 0 else self._gather(states[n], idx)
                 m = {c: mk.repeat_interleave(width, dim=0) for c, mk in masks.get(n, {}).items()}
                 gi = self._projection(n, self._clean_input(trie, n)[d]).repeat(rows, 1) \
                     if n == start else None
@@ -253,9 +254,9 @@ class AblationEngine:
             for c, m in mm.items():
                 if c not in self.model.components:
                     raise RnnscopeError(f"{self.model.cell} has no component {c!r}")
-                if m.shape != (r_total, self.model.config.hidden_size):
+                if m.shape != (r_total, self.model.config.layer_size(n)):
                     raise RnnscopeError(f"mask of layer{n}.{c} has shape {tuple(m.shape)}, "
-                                        f"expected ({r_total}, {self.model.config.hidden_size})")
+                                        f"expected ({r_total}, {self.model.config.layer_size(n)})")
         out = np.empty((r_total, self.n_items), dtype=np.float32)
         for trie in self.blocks:
             chunk = max(1, self.max_rows // trie.widest)

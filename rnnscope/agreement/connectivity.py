@@ -78,7 +78,7 @@ def connectivity(model: RecurrentLM, sources: Sequence[tuple[int, int]],
     bad = [g for g in gates if g not in cell_gates]
     if bad:
         raise RnnscopeError(f"{model.cell} has no gate {bad[0]!r}; gates are {', '.join(cell_gates)}")
-    H = model.config.hidden_size
+    sizes = model.config.sizes
     rows, afferent = [], {}
     for tl, tu in targets:
         layer = model.layers[tl - 1]
@@ -92,6 +92,7 @@ def connectivity(model: RecurrentLM, sources: Sequence[tuple[int, int]],
                                     "(sources must be in the target's layer or the one below)")
             for gate in gates:
                 g = cell_gates.index(gate)
+                H = sizes[tl - 1]  # rows of the target layer's matrices: gate blocks of H
                 w = matrix[g * H + tu].detach().double().numpy().copy()
                 if scale is not None:
                     if sl not in scale:
@@ -100,8 +101,8 @@ def connectivity(model: RecurrentLM, sources: Sequence[tuple[int, int]],
                 afferent[(tl, tu, gate, sl)] = w
                 z = (w[su] - w.mean()) / w.std() if w.std() > 0 else 0.0
                 rows.append({"source_layer": sl, "source_unit": su,
-                             "source_global": global_unit(sl, su, H), "target_layer": tl,
-                             "target_unit": tu, "target_global": global_unit(tl, tu, H),
+                             "source_global": global_unit(sl, su, sizes), "target_layer": tl,
+                             "target_unit": tu, "target_global": global_unit(tl, tu, sizes),
                              "gate": gate, "weight": float(w[su]), "z": float(z),
                              "outlier": bool(abs(z) > outlier_z)})
     return ConnectivityResult(pd.DataFrame(rows), afferent)

@@ -38,7 +38,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -162,10 +162,59 @@ def read_blimp(path: str | Path) -> list[MinimalPair]:
                 raise RnnscopeError(f"{where}: sentence_good and sentence_bad must be strings")
             items.append(MinimalPair(str(rec["UID"]), str(rec.get("linguistics_term", "")),
                                      (good, bad), str(rec.get("pairID", n)), where,
-                                     extra={"field": str(rec.get("field", ""))}))
+                                     extra={"field": str(rec.get("field", "")),
+                                            "one_prefix_method": rec.get("one_prefix_method")}))
     if not items:
         raise RnnscopeError(f"{path}: no items")
     return items
+
+
+#: ``--format`` of files read by :func:`read_pairs`
+PAIR_FORMATS = ("auto", "marvin-linzen", "blimp")
+
+
+def read_pairs(path: str | Path, fmt: str = "auto") -> list[MinimalPair]:
+    """Items of a Marvin & Linzen or BLiMP file; ``fmt="auto"`` tells them by name.
+
+    Auto: a directory or a ``.jsonl``/``.jsonl.gz`` file is BLiMP, a ``.json``/``.json.gz``
+    file Marvin & Linzen; any other name needs ``fmt``.
+    """
+    if fmt not in PAIR_FORMATS:
+        raise RnnscopeError(f"unknown minimal-pair format {fmt!r}; choose {', '.join(PAIR_FORMATS)}")
+    p = Path(path)
+    if fmt == "auto":
+        name = p.name.lower().removesuffix(".gz")
+        if p.is_dir() or name.endswith(".jsonl"):
+            fmt = "blimp"
+        elif name.endswith(".json"):
+            fmt = "marvin-linzen"
+        else:
+            raise RnnscopeError(f"{p}: cannot tell the format from the name; give --format "
+                                "marvin-linzen or --format blimp")
+    return read_blimp(p) if fmt == "blimp" else read_marvin_linzen(p)
+
+
+def normalise_pair_case(pairs: Sequence[MinimalPair], vocab: Vocabulary, case: str = "auto"
+                        ) -> tuple[list[MinimalPair], str]:
+    """``(pairs, note)``: the sentences lowercased where ``case`` (or the vocabulary) says so,
+    the rule of :func:`score_pairs`; ``note`` is one line for the user."""
+    lower, note = _case_rule(vocab, case)
+    pairs = list(pairs)
+    if lower:
+        pairs = [replace(p, sentences=tuple(x.lower() for x in p.sentences)) for p in pairs]
+    return pairs, note
+
+
+def _case_rule(vocab: Vocabulary, case: str) -> tuple[bool, str]:
+    """Whether to lowercase the sentences for ``case`` on ``vocab``, and the line saying so."""
+    if case not in CASE_MODES:
+        raise RnnscopeError(f"unknown --case {case!r}; choose {', '.join(CASE_MODES)}")
+    lower = case == "lower" or (case == "auto" and vocab_is_lowercased(vocab))
+    if lower:
+        return True, ("case: sentences lowercased (" + ("the vocabulary is lowercased"
+                                                        if case == "auto" else "--case lower") + ")")
+    return False, ("case: sentences kept as written (" + ("the vocabulary is cased"
+                                                          if case == "auto" else "--case keep") + ")")
 
 
 # -- scoring ------------------------------------------------------------------------------------
@@ -259,13 +308,7 @@ def score_pairs(model: RecurrentLM, vocab: Vocabulary, pairs: Sequence[MinimalPa
     """Score every sentence of ``pairs`` once (batched) and compare within each item."""
     if not pairs:
         raise RnnscopeError("no minimal pairs given")
-    if case not in CASE_MODES:
-        raise RnnscopeError(f"unknown --case {case!r}; choose {', '.join(CASE_MODES)}")
-    lower = case == "lower" or (case == "auto" and vocab_is_lowercased(vocab))
-    note = ("case: sentences lowercased (" + ("the vocabulary is lowercased" if case == "auto"
-                                             else "--case lower") + ")") if lower else \
-        ("case: sentences kept as written (" + ("the vocabulary is cased" if case == "auto"
-                                               else "--case keep") + ")")
+    lower, note = _case_rule(vocab, case)
     distinct = list(dict.fromkeys(s for p in pairs for s in p.sentences))
     index = {s: i for i, s in enumerate(distinct)}
     tokens = [tokenize(s, vocab, lower) for s in distinct]

@@ -10,7 +10,9 @@ base run's hooks replace the chosen units row by row.
 :func:`patch_sweep` pairs every generated NA-task item with its number-flipped twin (same
 frame, the subject's number swapped: S <-> P, SS <-> PS, SP <-> PP) and, one unit at a time
 (batched: many units and items per pass), counts how often patching that unit alone flips the
-model's decision between the two verb forms.
+model's decision between the two verb forms. :func:`patch_pairs` runs the same sweep on any
+given (base, source) pairs, such as the number twins found in minimal-pair files
+(:func:`rnnscope.agreement.pair_sweeps.number_twins`).
 
 Shapes: R = rows (pairs x units), T = time (``<eos>`` + prefix), H = hidden size.
 """
@@ -118,28 +120,58 @@ class PatchResult:
                 .head(n).reset_index(drop=True))
 
 
-@torch.no_grad()
 def patch_sweep(model: RecurrentLM, vocab: Vocabulary, items: Sequence[NAItem], mode: str = "both",
                 layers: Sequence[int] | None = None, units: Sequence[int] | None = None,
                 max_rows: int = 2048) -> PatchResult:
     """Patch each unit alone from the number-flipped twin into every base item (batched)."""
+    _check_mode(model, mode)
+    encoded = encode_items(list(items), vocab)
+    pairs = interchange_pairs(encoded.items)
+    if not pairs:
+        raise RnnscopeError("no item has a number-flipped twin to patch from (patching needs the "
+                            "generated NA tasks, e.g. --tasks Simple,NounPP)")
+    return patch_pairs(model, vocab, pairs, mode=mode, layers=layers, units=units,
+                       max_rows=max_rows)
+
+
+def _check_mode(model: RecurrentLM, mode: str) -> tuple[str, ...]:
     if mode not in MODES:
         raise RnnscopeError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     comps = MODES[mode]
     bad = [c for c in comps if c not in model.components]
     if bad:
         raise RnnscopeError(f"a {model.cell} has no component {bad[0]!r}; use --mode h")
+    return comps
+
+
+@torch.no_grad()
+def patch_pairs(model: RecurrentLM, vocab: Vocabulary, pairs: Sequence[tuple[NAItem, NAItem]],
+                mode: str = "both", layers: Sequence[int] | None = None,
+                units: Sequence[int] | None = None, max_rows: int = 2048) -> PatchResult:
+    """Patch each unit alone from ``source`` into ``base`` for every ``(base, source)`` pair.
+
+    The decision is the base's (its correct vs wrong form); base and source prefixes must have
+    the same length. Pairs whose items cannot be encoded (a form missing from the vocabulary)
+    are left out. :func:`patch_sweep` builds the pairs of the generated NA tasks.
+    """
+    comps = _check_mode(model, mode)
     cfg = model.config
     sweep = units_to_sweep(model, layers, units)
     if not sweep:
         raise RnnscopeError("no units to patch")
     layers = list(dict.fromkeys(n for n, _ in sweep))
-    encoded = encode_items(list(items), vocab)
-    ids = {id(it): e for it, e in zip(encoded.items, encoded.ids)}
-    pairs = [(b, s) for b, s in interchange_pairs(encoded.items) if id(s) in ids]
     if not pairs:
-        raise RnnscopeError("no item has a number-flipped twin to patch from (patching needs the "
-                            "generated NA tasks, e.g. --tasks Simple,NounPP)")
+        raise RnnscopeError("no (base, source) pairs to patch")
+    uniq = list({id(it): it for pair in pairs for it in pair}.values())
+    encoded = encode_items(uniq, vocab)
+    ids = {id(it): e for it, e in zip(encoded.items, encoded.ids)}
+    pairs = [(b, s) for b, s in pairs if id(b) in ids and id(s) in ids]
+    if not pairs:
+        raise RnnscopeError("no pair can be scored: " + "; ".join(encoded.skipped["reason"].head(3)))
+    bad = [(b, s) for b, s in pairs if len(b.prefix) != len(s.prefix)]
+    if bad:
+        raise RnnscopeError(f"base {' '.join(bad[0][0].prefix)!r} and source "
+                            f"{' '.join(bad[0][1].prefix)!r} have prefixes of different lengths")
     base_tok = [ids[id(b)][0] for b, _ in pairs]
     src_tok = [ids[id(s)][0] for _, s in pairs]
     good = torch.tensor([ids[id(b)][1] for b, _ in pairs])
@@ -165,7 +197,7 @@ def patch_sweep(model: RecurrentLM, vocab: Vocabulary, items: Sequence[NAItem], 
                 block = layer_units[a:a + per_pass]
                 u = torch.tensor([sweep[k][1] for k in block])
                 rows = len(block) * len(group)   # unit-major: row = unit * pairs + pair
-                mask = torch.zeros(rows, cfg.hidden_size, dtype=torch.bool)
+                mask = torch.zeros(rows, cfg.layer_size(n), dtype=torch.bool)
                 mask[torch.arange(rows), u.repeat_interleave(len(group))] = True
                 hooks = {key(n, c): _patch_hook(mask, src[key(n, c)].repeat(len(block), 1, 1), None)
                          for c in comps}
@@ -175,7 +207,7 @@ def patch_sweep(model: RecurrentLM, vocab: Vocabulary, items: Sequence[NAItem], 
                                       w_all.repeat(len(block)))
                 margins[np.array(block)[:, None], np.array(group)[None, :]] = \
                     m.view(len(block), len(group)).numpy()
-    return _result(pairs, sweep, margins, base_margin, cfg.hidden_size, mode)
+    return _result(pairs, sweep, margins, base_margin, cfg.sizes, mode)
 
 
 def _result(pairs, sweep, margins, base_margin, hidden, mode) -> PatchResult:

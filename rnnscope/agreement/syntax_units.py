@@ -364,7 +364,7 @@ def _fit_ridge(X: np.ndarray, y: np.ndarray, alphas: np.ndarray, inner: int, gro
 
 def fit_depth(X: np.ndarray, depth: np.ndarray, covariate: np.ndarray | None = None,
               groups: np.ndarray | None = None, units: Sequence[tuple[int, int]] | None = None,
-              hidden: int | None = None, alphas: Sequence[float] = tuple(np.logspace(-2, 5, 15)),
+              hidden: "int | Sequence[int] | None" = None, alphas: Sequence[float] = tuple(np.logspace(-2, 5, 15)),
               outer: int = 5, inner: int = 5, outlier_z: float = 3.0) -> SyntaxUnitsResult:
     """Nested-CV ridge regression of ``depth`` from ``X [points, units]`` (+ ``covariate``).
 
@@ -425,7 +425,7 @@ def syntax_units(model: RecurrentLM, vocab: Vocabulary, dataset: DepthDataset,
     The covariate is the log frequency of each word (``frequency``: word -> count); without
     it, ``-log(1 + id)`` stands in (vocabularies built by rnnscope are sorted by frequency).
     """
-    L, H = model.config.num_layers, model.config.hidden_size
+    L, sizes = model.config.num_layers, model.config.sizes
     pts = dataset.points
     X = depth_features(model, vocab, dataset, component)
     words = [dataset.sentences[s][p] for s, p in zip(pts["sentence"], pts["position"])]
@@ -433,5 +433,5 @@ def syntax_units(model: RecurrentLM, vocab: Vocabulary, dataset: DepthDataset,
         cov = np.log1p([float(frequency.get(w, 0.0)) for w in words])
     else:
         cov = -np.log1p([vocab.stoi.get(w, len(vocab)) for w in words])
-    units = [(n, u) for n in range(1, L + 1) for u in range(H)]
-    return fit_depth(X, pts["depth"].to_numpy(), cov, pts["sentence"].to_numpy(), units, H, **kwargs)
+    units = [(n, u) for n in range(1, L + 1) for u in range(sizes[n - 1])]
+    return fit_depth(X, pts["depth"].to_numpy(), cov, pts["sentence"].to_numpy(), units, sizes, **kwargs)

@@ -13,7 +13,7 @@ def parse_units(spec: str, config: ModelConfig) -> list[tuple[int, int]]:
         try:
             layer = int(layer_s)
             if unit_s == "*":
-                units = list(range(config.hidden_size))
+                units = list(range(config.sizes[layer - 1])) if 1 <= layer <= config.num_layers else []
             elif "-" in unit_s:
                 a, b = (int(v) for v in unit_s.split("-", 1))
                 units = list(range(a, b + 1))
@@ -24,9 +24,10 @@ def parse_units(spec: str, config: ModelConfig) -> list[tuple[int, int]]:
         if not 1 <= layer <= config.num_layers:
             raise RnnscopeError(f"unit {part!r}: layer {layer} does not exist "
                                 f"(layers 1..{config.num_layers})")
-        bad = [u for u in units if not 0 <= u < config.hidden_size]
+        size = config.layer_size(layer)
+        bad = [u for u in units if not 0 <= u < size]
         if bad:
-            raise RnnscopeError(f"unit {part!r}: {bad[0]} is outside 0..{config.hidden_size - 1}")
+            raise RnnscopeError(f"unit {part!r}: {bad[0]} is outside 0..{size - 1}")
         out += [(layer, u) for u in units]
     if not out:
         raise RnnscopeError("no unit given")

@@ -84,13 +84,13 @@ def causal_effects(model, sequences: Sequence[Sequence[int]], labels: Sequence[S
         raise RnnscopeError("no labelled tokens to measure the loss on")
     cls_index = {c: i for i, c in enumerate(classes)}
     rng = np.random.default_rng(seed)
-    hidden = model.config.hidden_size
     plans = {}  # key -> (tested units, random units)
     for t in tests:
         layer, comp = parse_key(t.key)
         if comp not in model.components or layer > model.config.num_layers:
             raise RnnscopeError(f"the model has no {t.key} (it has {model.config.num_layers} "
                                 f"{model.cell} layers: {', '.join(model.components)})")
+        hidden = model.config.layer_size(layer)
         if not 0 <= t.unit < hidden:
             raise RnnscopeError(f"unit {t.unit} outside 0..{hidden - 1}")
         plans.setdefault(t.key, [])
@@ -98,7 +98,7 @@ def causal_effects(model, sequences: Sequence[Sequence[int]], labels: Sequence[S
             plans[t.key].append(t.unit)
     variants = []  # (key, unit, is_random)
     for k, units in plans.items():
-        pool = np.setdiff1d(np.arange(hidden), units)
+        pool = np.setdiff1d(np.arange(model.config.layer_size(parse_key(k)[0])), units)
         rand = rng.choice(pool, size=min(n_random, len(pool)), replace=False)
         variants += [(k, int(u), False) for u in units] + [(k, int(u), True) for u in rand]
     rows_per_seq = 1 + len(variants)

@@ -31,12 +31,15 @@ from dataclasses import dataclass, field
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from sklearn.base import BaseEstimator  # noqa: E402
 from sklearn.metrics import precision_recall_fscore_support  # noqa: E402
+from sklearn.pipeline import Pipeline  # noqa: E402
 
 from rnnscope.analysis.labels import (SPACE, check_class_counts, check_feature_present,  # noqa: E402
                                       feature_labels, group_ptb_tags, load_rows, merge_rare,
                                       nonfinite_message, parse_split, select_keys, select_rows,
                                       split_mask, split_parts)
+from rnnscope.analysis.probe import make_estimator  # noqa: E402
 from rnnscope.analysis.sparse_logreg import LinearProbe, fit_l1  # noqa: E402
 from rnnscope.errors import RnnscopeError, StoreError  # noqa: E402
 from rnnscope.figures.curves import match_histogram  # noqa: E402
@@ -52,14 +55,15 @@ class ConceptResult:
     """Per-class and multiclass results of :func:`concept_neurons`.
 
     ``table``: tidy, one row per (class, k) with ``accuracy precision recall`` (binary, class
-    vs NOT, on the test rows), ``n_class n_not`` (all rows), ``nonzero`` and ``top_units``.
     vs NOT, on the test rows), ``n_class n_not`` (all rows), ``nonzero``, ``top_units`` and
-    ``C`` (the inverse L1 strength used; with a dev split, the one dev chose for that row).
+    ``C`` (the inverse L1 strength used; with a dev split, the one dev chose for that row;
+    NaN with a given estimator).
     ``summary``: one row per k with multiclass ``accuracy precision recall`` (weighted).
     ``weights``: ``[classes, units]`` L1 weights, on standardised units (``rank ==
-    "standardised"``) or on the raw ones (``"raw"``, seed 002). ``split``: ``"90/10"``,
-    ``"80/10/10"`` ... or ``"given"`` (masks); ``n_split``: train, dev, test rows. ``notes``:
-    what ``min_count`` merged or left out.
+    "standardised"``) or on the raw ones (``"raw"``, seed 002), or the ``coef_`` of a given
+    estimator (``"estimator"``). ``split``: ``"90/10"``, ``"80/10/10"`` ... or ``"given"``
+    (masks); ``n_split``: train, dev, test rows. ``notes``: what ``min_count`` merged or left
+    out.
     """
 
     table: pd.DataFrame
@@ -186,6 +190,42 @@ def _ovr_columns(probe: LinearProbe) -> tuple[np.ndarray, np.ndarray]:
     return W, b
 
 
+def _fit_binary(estimator: BaseEstimator, X: np.ndarray, truth: np.ndarray) -> BaseEstimator:
+    """A clone of ``estimator`` fitted on class (True) vs NOT (False)."""
+    return make_estimator(estimator, 1.0).fit(X, truth)
+
+
+def _unit_weights(fitted: BaseEstimator, n_units: int) -> np.ndarray:
+    """The per-unit weights ``[n_units]`` of a fitted binary classifier, from its ``coef_``
+    (the last step's for a ``Pipeline``, the best estimator's for a ``GridSearchCV``); a clear
+    error when it has none."""
+    final = fitted
+    while hasattr(final, "best_estimator_") or isinstance(final, Pipeline):
+        final = final.best_estimator_ if hasattr(final, "best_estimator_") else final[-1]
+    coef = getattr(final, "coef_", None)
+    if coef is None:
+        raise RnnscopeError(f"ranking concept neurons needs per-unit weights, but the fitted "
+                            f"{type(final).__name__} has no coef_: use a linear classifier "
+                            "(LogisticRegression, LinearSVC, ...) or a Pipeline ending in one")
+    coef = np.atleast_2d(np.asarray(coef.toarray() if hasattr(coef, "toarray") else coef,
+                                    dtype=float))
+    if coef.shape[-1] != n_units:
+        raise RnnscopeError(f"{type(final).__name__}.coef_ has {coef.shape[-1]} weights per "
+                            f"class for {n_units} units: a Pipeline step changed the features "
+                            "(only per-unit steps such as StandardScaler keep them)")
+    # one row: "True vs False"; two rows (a softmax over the two classes): their difference
+    return coef[0] if len(coef) == 1 else coef[-1] - coef[0]
+
+
+def _true_scores(fitted: BaseEstimator, X: np.ndarray) -> np.ndarray:
+    """Scores ``[rows]`` of a fitted binary classifier, positive where it predicts True."""
+    if not hasattr(fitted, "decision_function"):
+        raise RnnscopeError(f"{type(fitted).__name__} has no decision_function: concept "
+                            "neurons need a linear classifier's scores")
+    s = np.asarray(fitted.decision_function(X), dtype=float)
+    return s if s.ndim == 1 else s[:, -1] - s[:, 0]
+
+
 def _split_masks(y: np.ndarray, split: str | None, test_size: float, seed: int,
                  is_test: np.ndarray | None, is_dev: np.ndarray | None,
                  keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
@@ -234,7 +274,8 @@ def concept_neurons(X: np.ndarray, labels: Sequence, k: int = 3, C: float = 0.05
                     is_test: np.ndarray | None = None, test_size: float = 0.1, seed: int = 0,
                     key: str = "", feature: str = "tag", rank: str = "standardised",
                     split: str | None = None, Cs: Sequence[float] | None = None,
-                    is_dev: np.ndarray | None = None) -> ConceptResult:
+                    is_dev: np.ndarray | None = None,
+                    estimator: BaseEstimator | None = None) -> ConceptResult:
     """Seed 002's concept-neuron analysis of ``X [rows, units]`` against ``labels`` (one per row).
 
     ``C`` is the inverse L1 strength (sklearn convention, per-sample loss summed). Rows whose
@@ -259,9 +300,25 @@ def concept_neurons(X: np.ndarray, labels: Sequence, k: int = 3, C: float = 0.05
     then unused — pass ``Cs=[C]`` to fix it); dev rows are never trained on nor scored. The
     chosen C is the ``C`` column of ``table``. ``is_test`` (and ``is_dev``) give the split as
     masks instead.
+
+    ``estimator``: a scikit-learn classifier (``LogisticRegression(C=0.5, penalty="l1",
+    solver="liblinear")``, a ``Pipeline`` ending in one ...) used for every one-vs-rest
+    classifier instead of the built-in L1 probe: per class a ``clone`` is fitted on class vs
+    NOT (all units, then each class's top 1..k units), on the rows as they are (put a
+    ``StandardScaler`` in a ``Pipeline`` to rank standardised units). Units are ranked by
+    ``|coef_|`` (of the last step for a ``Pipeline``), so an estimator without ``coef_`` after
+    fit is an error; scores are its ``decision_function``. ``C``, ``Cs``, ``rank`` and a dev
+    split do not apply (tune it yourself, e.g. a ``GridSearchCV`` as the estimator); the
+    result's ``rank`` is ``"estimator"`` and its ``C`` column NaN.
     """
     if rank not in RANKS:
         raise RnnscopeError(f"rank must be one of {', '.join(RANKS)}, got {rank!r}")
+    if estimator is not None:
+        make_estimator(estimator, C)  # a bad estimator fails before anything is fitted
+        if rank != "standardised" or Cs is not None:
+            raise RnnscopeError("estimator= replaces the built-in L1 probe: rank= and Cs= do "
+                                "not apply (rank units yourself, e.g. a Pipeline with a "
+                                "StandardScaler)")
     X = np.asarray(X, dtype=np.float32)
     labels = np.asarray(labels, dtype=object)
     if X.ndim != 2 or X.shape[0] != len(labels):
@@ -285,6 +342,10 @@ def concept_neurons(X: np.ndarray, labels: Sequence, k: int = 3, C: float = 0.05
     if len(np.unique(y)) < 2:
         raise RnnscopeError(f"only one {feature} class ({y[0]!r}): nothing to tell apart")
     is_dev, is_test, split_name = _split_masks(y, split, test_size, seed, is_test, is_dev, keep)
+    if estimator is not None and is_dev.any():
+        raise RnnscopeError("a dev part chooses the built-in probe's C; with estimator= use a "
+                            "train/test split (e.g. 90/10) and tune the estimator yourself "
+                            "(e.g. pass a GridSearchCV)")
     if Cs is not None and not is_dev.any():
         raise RnnscopeError("Cs (C chosen on dev) needs a split with a dev part, e.g. 80/10/10")
     grid = sorted(float(c) for c in (Cs if Cs is not None else PAPER_CS)) if is_dev.any() \
@@ -294,13 +355,34 @@ def concept_neurons(X: np.ndarray, labels: Sequence, k: int = 3, C: float = 0.05
     train = ~is_test & ~is_dev
     Xtr, ytr, Xte, yte = X[train], y[train], X[is_test], y[is_test]
     Xdev, ydev = (X[is_dev], y[is_dev]) if is_dev.any() else (None, None)
-    fulls, chosen = _fit_on_dev(lambda c: _l1(c, rank), Xtr, ytr, Xdev, ydev, grid)
-    classes = fulls[0].classes_
-    cols = [_ovr_columns(f) for f in fulls]
-    W = np.stack([cols[chosen[j]][0][j] for j in range(len(classes))])
-    b = np.array([cols[chosen[j]][1][j] for j in range(len(classes))])
-    mean, scale = fulls[0].mean_, fulls[0].scale_
-    Xte_s = (Xte - mean) / scale
+    if estimator is None:
+        fulls, chosen = _fit_on_dev(lambda c: _l1(c, rank), Xtr, ytr, Xdev, ydev, grid)
+        classes = fulls[0].classes_
+        cols = [_ovr_columns(f) for f in fulls]
+        W = np.stack([cols[chosen[j]][0][j] for j in range(len(classes))])
+        b = np.array([cols[chosen[j]][1][j] for j in range(len(classes))])
+        S = ((Xte - fulls[0].mean_) / fulls[0].scale_) @ W.T + b  # [test, classes]
+        C_used = [grid[j] for j in chosen]
+
+        def retrain(units: list[int], cls: str) -> tuple[np.ndarray, float, float]:
+            subs, pick = _fit_on_dev(lambda c: _l1(c, rank), Xtr[:, units], ytr == cls,
+                                     None if Xdev is None else Xdev[:, units],
+                                     None if ydev is None else ydev == cls, grid)
+            sub = subs[pick[-1]]  # classes are (False, True): the True column
+            return (sub.decision_function(Xte[:, units]), float(np.linalg.norm(sub.coef_)),
+                    grid[pick[-1]])
+    else:
+        classes = np.unique(ytr)
+        fits = [_fit_binary(estimator, Xtr, ytr == cls) for cls in classes]
+        W = np.stack([_unit_weights(f, X.shape[1]) for f in fits])
+        S = np.stack([_true_scores(f, Xte) for f in fits], axis=1)
+        C_used = [np.nan] * len(classes)
+
+        def retrain(units: list[int], cls: str) -> tuple[np.ndarray, float, float]:
+            sub = _fit_binary(estimator, Xtr[:, units], ytr == cls)
+            return (_true_scores(sub, Xte[:, units]),
+                    float(np.linalg.norm(_unit_weights(sub, len(units)))), np.nan)
+        rank = "estimator"
     rows, tops = [], {}
     scores = {"all": np.zeros((len(yte), len(classes)))}
     scores.update({str(j): np.zeros((len(yte), len(classes))) for j in range(1, k + 1)})
@@ -313,24 +395,20 @@ def concept_neurons(X: np.ndarray, labels: Sequence, k: int = 3, C: float = 0.05
         n_class = int(np.sum(y == cls))
         base = {"class": cls, "n_class": n_class, "n_not": len(y) - n_class,
                 "nonzero": int(np.sum(w != 0)), "top_units": top}
-        s = Xte_s @ w + b[c_idx]
+        s = S[:, c_idx]
         rows.append({**base, "k": "all", **dict(zip(("accuracy", "precision", "recall"),
                                                      _binary_metrics(s > 0, truth))),
-                     "C": grid[chosen[c_idx]]})
+                     "C": C_used[c_idx]})
         scores["all"][:, c_idx] = s / (np.linalg.norm(w) or 1.0)
         for j in range(1, k + 1):
             units = top[:j]
             if len(units) < j:  # fewer non-zero weights than j: reuse what there is
                 units = [int(u) for u in order[:j]]
-            subs, pick = _fit_on_dev(lambda c: _l1(c, rank), Xtr[:, units], ytr == cls,
-                                     None if Xdev is None else Xdev[:, units],
-                                     None if ydev is None else ydev == cls, grid)
-            sub = subs[pick[-1]]  # classes are (False, True): the True column
-            sj = sub.decision_function(Xte[:, units])
+            sj, norm, c_j = retrain(units, cls)
             rows.append({**base, "k": str(j), **dict(zip(("accuracy", "precision", "recall"),
                                                           _binary_metrics(sj > 0, truth))),
-                         "C": grid[pick[-1]]})
-            scores[str(j)][:, c_idx] = sj / (np.linalg.norm(sub.coef_) or 1.0)
+                         "C": c_j})
+            scores[str(j)][:, c_idx] = sj / (norm or 1.0)
     table = pd.DataFrame(rows)[["class", "k", "accuracy", "precision", "recall", "n_class",
                                 "n_not", "nonzero", "top_units", "C"]]
     summary = pd.DataFrame([{"k": kk, **dict(zip(("accuracy", "precision", "recall"),
@@ -385,7 +463,8 @@ def concepts(store, feature: str = "xpos", key: str | None = None, read: str | N
              group: bool = False, min_count: int = 1, k: int = 3, C: float = 0.05,
              test_size: float = 0.1, seed: int = 0, rank: str = "standardised",
              split: str | None = None, Cs: Sequence[float] | None = None,
-             drop_nonfinite: bool = False) -> ConceptResult:
+             drop_nonfinite: bool = False,
+             estimator: BaseEstimator | None = None) -> ConceptResult:
     """:func:`concept_neurons` on one component of ``store`` (default: the top layer's ``c``).
 
     ``read`` defaults to ``"every"`` for char/byte stores (one tag per character, separators
@@ -395,6 +474,8 @@ def concepts(store, feature: str = "xpos", key: str | None = None, read: str | N
     train (and, with a dev part, to tune) its rows are left out, said in ``res.notes``.
     Rows holding NaN or inf are an error naming the key and count; ``drop_nonfinite=True``
     leaves them out instead (said in ``res.notes``). ``k`` must be in 1..units.
+    ``estimator``: a scikit-learn classifier for the one-vs-rest fits, as in
+    :func:`concept_neurons`.
     """
     if key is None:
         cells = select_keys(store, components=["c"])
@@ -416,6 +497,6 @@ def concepts(store, feature: str = "xpos", key: str | None = None, read: str | N
         X, labels = X[~bad], labels[~bad]
         notes = notes + [msg]
     res = concept_neurons(X, labels, k=k, C=C, test_size=test_size, seed=seed, key=key,
-                          feature=feature, rank=rank, split=split, Cs=Cs)
+                          feature=feature, rank=rank, split=split, Cs=Cs, estimator=estimator)
     res.notes = notes + res.notes
     return res

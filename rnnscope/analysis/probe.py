@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from sklearn.base import BaseEstimator, clone  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from rnnscope.analysis.labels import (CONTROL_NA, NA, check_class_counts,  # noqa: E402
@@ -99,16 +100,30 @@ class ProbeResult:
         return fig
 
 
-def _accuracy(probe: LinearProbe, X: np.ndarray, y: np.ndarray, scored: np.ndarray) -> float:
+def _accuracy(probe, X: np.ndarray, y: np.ndarray, scored: np.ndarray) -> float:
     """Accuracy on the rows that have the feature (``scored``), as seed 000 computes it."""
     if not scored.any():
         return float("nan")
     return float(np.mean(probe.predict(X[scored]) == y[scored]))
 
 
-def _fit_score(X: np.ndarray, labels: np.ndarray, is_test: np.ndarray, C: float) -> float:
+def make_estimator(estimator: BaseEstimator | None, C: float) -> BaseEstimator:
+    """A fresh, unfitted classifier for one fit: ``clone(estimator)``, or the default softmax
+    :class:`LinearProbe` with ``C``. Cloning leaves the caller's estimator untouched (never
+    fitted), and every key and the control task get their own copy."""
+    if estimator is None:
+        return LinearProbe(C=C, penalty="l2")
+    try:
+        return clone(estimator)
+    except (TypeError, RuntimeError) as exc:
+        raise RnnscopeError(f"estimator must be a scikit-learn estimator (sklearn.base.clone "
+                            f"could not copy {type(estimator).__name__}: {exc})") from None
+
+
+def _fit_score(X: np.ndarray, labels: np.ndarray, is_test: np.ndarray, C: float,
+               estimator: BaseEstimator | None = None) -> float:
     y = np.array([NA if v is None else v for v in labels], dtype=object).astype(str)
-    probe = LinearProbe(C=C, penalty="l2").fit(X[~is_test], y[~is_test])
+    probe = make_estimator(estimator, C).fit(X[~is_test], y[~is_test])
     scored = is_test & np.array([v is not None for v in labels])
     return _accuracy(probe, X[is_test], y[is_test], scored[is_test])
 
@@ -116,15 +131,20 @@ def _fit_score(X: np.ndarray, labels: np.ndarray, is_test: np.ndarray, C: float)
 def probe_arrays(X: Mapping[str, np.ndarray], labels: Sequence, words: Sequence | None = None,
                  is_test: np.ndarray | None = None, C: float = 1.0, test_size: float = 0.1,
                  seed: int = 0, offset: int = 0, feature: str = "feature",
-                 progress: bool = False, control_na: str = "keep") -> ProbeResult:
+                 progress: bool = False, control_na: str = "keep",
+                 estimator: BaseEstimator | None = None) -> ProbeResult:
     """Train and score a softmax probe for each array of ``X`` (key -> ``[rows, units]``).
 
     ``labels``: one per row, ``None`` for N/A. ``words``: the word type of each row's labelled
     word, for the control task (omit to skip it). ``is_test``: boolean mask of test rows
     (default: a seeded random ``test_size`` split). ``control_na``: ``"keep"`` the real N/A
     pattern in the control task, or ``"shuffle"`` it per word type too (see
-    :class:`ProbeResult`).
+    :class:`ProbeResult`). ``estimator``: any scikit-learn classifier
+    (``LogisticRegression(C=0.5)``, a ``Pipeline`` ...) used instead of the default
+    :class:`LinearProbe`; it is cloned for every fit (the object passed stays unfitted) and
+    ``C`` is then unused.
     """
+    make_estimator(estimator, C)  # a bad estimator fails before anything is fitted
     if control_na not in CONTROL_NA:
         raise RnnscopeError(f"control_na must be one of {', '.join(CONTROL_NA)}, "
                             f"got {control_na!r}")
@@ -152,8 +172,9 @@ def probe_arrays(X: Mapping[str, np.ndarray], labels: Sequence, words: Sequence 
         if not finite.all():
             raise RnnscopeError(f"{key}: NaN or inf values in {int((~finite).sum())} of its {n} "
                                 "rows; leave those rows out (--drop-nonfinite)")
-        acc = _fit_score(arr, labels, is_test, C)
-        ctrl = _fit_score(arr, control, is_test, C) if control is not None else float("nan")
+        acc = _fit_score(arr, labels, is_test, C, estimator)
+        ctrl = (_fit_score(arr, control, is_test, C, estimator) if control is not None
+                else float("nan"))
         layer, comp = parse_key(key)
         rows.append([key, layer, comp, offset, acc, ctrl, acc - ctrl, majority,
                      int((~is_test).sum()), int((has & is_test).sum()), len(classes)])
@@ -198,7 +219,8 @@ def probe(store, feature: str, components: Sequence[str] | None = None,
           read: str = "word_end", test_store=None, control: bool = True, C: float = 1.0,
           test_size: float = 0.1, seed: int = 0, min_count: int = 1,
           progress: bool = True, control_na: str = "keep",
-          drop_nonfinite: bool = False) -> ProbeResult:
+          drop_nonfinite: bool = False, estimator: BaseEstimator | None = None
+          ) -> ProbeResult:
     """Decode ``feature`` from every selected component of ``store`` (an ActivationStore).
 
     ``read="word_end"`` reads each word where the model has finished it (the last character
@@ -213,7 +235,14 @@ def probe(store, feature: str, components: Sequence[str] | None = None,
     Rows holding NaN or inf are an error naming the key and how many rows (found when the key's
     rows are loaded); ``drop_nonfinite=True`` scans every selected array first and leaves those
     rows out of every key (so all keys are probed on the same rows), said in ``notes``.
+
+    ``estimator``: a scikit-learn classifier replacing the default softmax probe (e.g.
+    ``LogisticRegression(C=0.5)`` or ``make_pipeline(StandardScaler(), SVC())``), cloned with
+    :func:`sklearn.base.clone` for each fit, so the object passed is never fitted; ``C`` is
+    then unused. It is fitted on the raw activations (put a scaler in a ``Pipeline`` to
+    standardise) with string labels, ``N/A`` included.
     """
+    make_estimator(estimator, C)  # a bad estimator fails before any store is read
     if control_na not in CONTROL_NA:
         raise RnnscopeError(f"control_na must be one of {', '.join(CONTROL_NA)}, "
                             f"got {control_na!r}")
@@ -261,7 +290,7 @@ def probe(store, feature: str, components: Sequence[str] | None = None,
         X = _LazyArrays(keys, list(zip(stores, rows)))
         res = probe_arrays(X, labels, words=words, is_test=is_test, C=C, seed=seed,
                            offset=offset, feature=feature, progress=progress,
-                           control_na=control_na)
+                           control_na=control_na, estimator=estimator)
         results.append(res.table)
         notes += [n for n in res.notes if n not in notes]
     return ProbeResult(pd.concat(results, ignore_index=True), feature, notes, control_na)

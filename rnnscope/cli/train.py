@@ -31,6 +31,9 @@ def _model_options(fn):
 @click.option("--cell", type=click.Choice(cell_names()), default="lstm", show_default=True)
 @click.option("--layers", type=int, default=1, show_default=True)
 @click.option("--hidden", type=int, default=256, show_default=True)
+@click.option("--layer-sizes", default=None,
+              help="Comma-separated hidden size of each layer when they differ, bottom first "
+                   "(AWD-LSTM: 1150,1150,400); sets --layers and --hidden (the top layer's).")
 @click.option("--emb", type=int, default=None, help="Embedding size [default: embeddings file dim, else --hidden].")
 @click.option("--dropout", type=float, default=0.2, show_default=True)
 @click.option("--tie", is_flag=True, help="Tie decoder and embedding weights (needs emb == hidden).")
@@ -69,7 +72,7 @@ def _model_options(fn):
 @click.option("--allow-corpus-change", is_flag=True,
               help="With --resume: continue even though a corpus file changed since the run started.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def train_cmd(threads, adaptive_cutoffs, **kwargs):
+def train_cmd(threads, adaptive_cutoffs, layer_sizes, **kwargs):
     """Train a word/char/byte LSTM/GRU/RNN language model."""
     import torch
 
@@ -81,6 +84,12 @@ def train_cmd(threads, adaptive_cutoffs, **kwargs):
         kwargs["adaptive_cutoffs"] = tuple(int(c) for c in adaptive_cutoffs.split(",") if c.strip())
     except ValueError:
         raise RnnscopeError(f"--adaptive-cutoffs must be integers like 2000,10000, got {adaptive_cutoffs!r}") from None
+    if layer_sizes:
+        try:
+            kwargs["layer_sizes"] = tuple(int(s) for s in layer_sizes.split(",") if s.strip())
+        except ValueError:
+            raise RnnscopeError(f"--layer-sizes must be integers like 1150,1150,400, got {layer_sizes!r}") from None
+        kwargs["layers"], kwargs["hidden"] = len(kwargs["layer_sizes"]), kwargs["layer_sizes"][-1]
     ctx = click.get_current_context()
     explicit = {name for name in RESUME_OVERRIDES if name in ctx.params
                 and ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
@@ -148,19 +157,28 @@ def sample_cmd(model_path, vocab, trust_pickle, prime, length, temperature, seed
 
 @click.command("convert")
 @click.argument("src")
-@click.option("--vocab", default=None, help="vocab.txt (one token per line) or vocab.json.")
+@click.option("--vocab", default=None,
+              help="The source's vocabulary: vocab.txt (one token per line), vocab.json, a "
+                   "word_language_model data folder or pickled Dictionary, or fastai's itos .pkl "
+                   "(Flair LMs carry theirs).")
 @click.option("--out", required=True, help="Folder to write in rnnscope's format.")
 @click.option("--trust-pickle", is_flag=True, help="Allow arbitrary pickles (runs their code!).")
 def convert_cmd(src, vocab, out, trust_pickle):
-    """Import a foreign checkpoint (state dict, colorlessgreen RNNModel) into our format."""
+    """Import a foreign checkpoint into our format (docs/import.md lists the sources)."""
     from rnnscope.checkpoint import save_model
     from rnnscope.importers import import_checkpoint
 
     model, voc = import_checkpoint(src, vocab=vocab, trust_pickle=trust_pickle)
-    save_model(model, voc, out, extra={"converted_from": str(Path(src).resolve())})
+    info = getattr(model, "imported", {})
+    save_model(model, voc, out, extra={"converted_from": str(Path(src).resolve()),
+                                       **({"imported": info} if info else {})})
+    if info.get("direction") == "backward":
+        click.echo("warning: a backward language model: it reads text right to left, but "
+                   "rnnscope feeds text left to right; reverse your inputs to analyse it as trained",
+                   err=True)
     c = model.config
-    click.echo(f"wrote {out}: {c.cell} {c.num_layers}x{c.hidden_size}, emb {c.emb_dim}, "
-               f"vocab {len(voc):,} ({voc.kind})")
+    sizes = "-".join(map(str, c.sizes)) if c.layer_sizes else f"{c.num_layers}x{c.hidden_size}"
+    click.echo(f"wrote {out}: {c.cell} {sizes}, emb {c.emb_dim}, vocab {len(voc):,} ({voc.kind})")
 
 
 COMMANDS = [train_cmd, evaluate_cmd, sample_cmd, convert_cmd]

@@ -187,8 +187,9 @@ def figure_cmd(kind, out_path, store_path, key, unit, units, sentence, tag_colum
         raise RnnscopeError(f"token table has no column {tag_column!r}")
     if kind in ("text", "histogram", "lexical") and unit is None:
         raise RnnscopeError(f"figure {kind} needs --unit")
-    if unit is not None and not 0 <= unit < store.hidden_size:
-        raise RnnscopeError(f"--unit {unit} out of range 0..{store.hidden_size - 1}")
+    width = store.width(key)
+    if unit is not None and not 0 <= unit < width:
+        raise RnnscopeError(f"--unit {unit} out of range 0..{width - 1}")
     if kind == "histogram":
         if not tag_column or highlight is None:
             raise RnnscopeError("figure histogram needs --highlight CLASS (and a tag column)")
@@ -210,9 +211,9 @@ def figure_cmd(kind, out_path, store_path, key, unit, units, sentence, tag_colum
             fig = figures.text_probability(toks, p, tags=tags, highlight=highlight, title=title)
         else:  # positions
             chosen = _units(units) or [unit if unit is not None else 0]
-            bad = [u for u in chosen if not 0 <= u < store.hidden_size]
+            bad = [u for u in chosen if not 0 <= u < width]
             if bad:
-                raise RnnscopeError(f"unit {bad[0]} out of range 0..{store.hidden_size - 1}")
+                raise RnnscopeError(f"unit {bad[0]} out of range 0..{width - 1}")
             fig = figures.activation_over_positions(toks, store.get(key, slice(a, b))[:, chosen],
                                                     labels=[f"unit {u}" for u in chosen],
                                                     title=title or f"{key}, sentence {sentence}")

@@ -86,7 +86,7 @@ def ablation_sweep_distributed(model: Any, vocab: Vocabulary, items: list[NAItem
     engine = AblationEngine(model, encoded, max_rows=max_rows)
     full = score_encoded(engine)
     pairs = single.units_to_sweep(model, layers, units)
-    hidden = model.config.hidden_size
+    sizes = model.config.sizes
     period = pass_period(engine)
     passes = passes_per_shard or max(1, round(UNITS_PER_SHARD / period))
     shards = sweep_shards(pairs, period, passes)
@@ -98,13 +98,13 @@ def ablation_sweep_distributed(model: Any, vocab: Vocabulary, items: list[NAItem
     ledger = ledger or default_ledger("ablate", key)
     context = share(client, (key, encoded.ids, max_rows, comps))
     run = run_sharded(_sweep_shard, shards, client=client, ledger=ledger,
-                      args=(model_handle(client, source), context, hidden),
+                      args=(model_handle(client, source), context, sizes),
                       desc=f"ablation sweep ({mode})", unit="units", progress=progress)
     diffs = np.empty((len(pairs), engine.n_items), dtype=np.float32)
     for shard, report in zip(shards, run.reports):
         diffs[shard.payload[2]] = report.result["diffs"]
-    table = single._long_table(encoded, full.table, pairs, diffs, hidden)
-    unit_df = pd.DataFrame([{"layer": n, "unit": u, "global_unit": global_unit(n, u, hidden)}
+    table = single._long_table(encoded, full.table, pairs, diffs, sizes)
+    unit_df = pd.DataFrame([{"layer": n, "unit": u, "global_unit": global_unit(n, u, sizes)}
                             for n, u in pairs])
     from rnnscope.distributed.shards import ShardLedger
 
@@ -112,13 +112,13 @@ def ablation_sweep_distributed(model: Any, vocab: Vocabulary, items: list[NAItem
     return single.SweepResult(full, unit_df, diffs, table, mode), run
 
 
-def _sweep_shard(shard: Shard, handle: Any, context: tuple, hidden: int) -> dict:
+def _sweep_shard(shard: Shard, handle: Any, context: tuple, sizes: tuple[int, ...]) -> dict:
     """Logit differences ``[units, items]`` with each of this shard's units ablated alone."""
     key, ids, max_rows, comps = context
     layer, units, _ = shard.payload
     engine = worker_cached(("ablation-engine", key),
                            lambda: AblationEngine(resolve_model(handle), _Ids(ids), max_rows=max_rows))
-    m = unit_masks(units, hidden)
+    m = unit_masks(units, sizes[layer - 1])
     return {"diffs": engine.diffs({layer: {c: m for c in comps}})}
 
 

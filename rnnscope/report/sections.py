@@ -299,5 +299,5 @@ SECTIONS = [("overview", "Overview", overview),
 
 
 def unit_title(ctx: ReportContext, unit: int) -> str:
-    g = global_unit(ctx.layer, unit, ctx.model.config.hidden_size)
+    g = global_unit(ctx.layer, unit, ctx.model.config.sizes)
     return f"{ctx.key} unit {unit} (global {g})"

@@ -55,6 +55,7 @@ class TrainConfig:
     cell: str = "lstm"
     layers: int = 1
     hidden: int = 256
+    layer_sizes: tuple[int, ...] = ()  # per-layer sizes when they differ (then hidden = the last)
     emb: int | None = None  # default: the embedding file's dimension, else == hidden
     dropout: float = 0.2
     tie: bool = False
@@ -209,6 +210,7 @@ def _new_model(cfg: TrainConfig, vocab: Vocabulary):
     emb = cfg.emb or (word2vec_dim(cfg.embeddings) if cfg.embeddings else cfg.hidden)
     model = RecurrentLM(ModelConfig(vocab_size=len(vocab), cell=cfg.cell, emb_dim=emb,
                                     hidden_size=cfg.hidden, num_layers=cfg.layers,
+                                    layer_sizes=tuple(cfg.layer_sizes),
                                     dropout=cfg.dropout, tie_weights=cfg.tie, output=cfg.output,
                                     adaptive_cutoffs=tuple(cfg.adaptive_cutoffs)))
     coverage = None

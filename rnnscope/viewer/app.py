@@ -156,7 +156,7 @@ def create_app(store_path: str | Path, default_key: str | None = None) -> Flask:
     @app.get("/api/unit")
     def unit():
         k = state.key()
-        u = _int_arg("unit", None, 0, store.hidden_size - 1)
+        u = _int_arg("unit", None, 0, store.width(k) - 1)
         return jsonify(state.card(k, u))
 
     @app.route("/api/<path:rest>", methods=["GET", "POST", "PUT", "DELETE"])
@@ -199,9 +199,10 @@ class _State:
             units = [int(x) for x in raw.split(",") if x.strip()]
         except ValueError:
             raise ApiError(f"units must be comma-separated integers, got {raw!r}") from None
-        bad = [u for u in units if not 0 <= u < self.store.hidden_size]
+        width = self.store.width(self.key())
+        bad = [u for u in units if not 0 <= u < width]
         if bad:
-            raise ApiError(f"unit {bad[0]} out of range 0..{self.store.hidden_size - 1}")
+            raise ApiError(f"unit {bad[0]} out of range 0..{width - 1}")
         if len(units) > MAX_UNITS:
             raise ApiError(f"at most {MAX_UNITS} units at a time")
         return units
@@ -218,6 +219,7 @@ class _State:
         base = {"sentence", "position", "token", "word", "word_index", "is_word_end"}
         return {"store": Path(str(self.store.path)).name, "rows": len(self.tokens),
                 "sentences": len(self.bounds) - 1, "hidden_size": self.store.hidden_size,
+                "widths": {k: self.store.width(k) for k in self.store.keys()},
                 "keys": self.store.keys(), "default_key": self.key0,
                 "vocab_kind": meta.get("vocab_kind"), "model": meta.get("model"),
                 "columns": [c for c in self.tokens.columns if c not in base],
