@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from rnnscope.errors import CheckpointError, RnnscopeError, brief
 from rnnscope.model import ModelConfig, RecurrentLM
 from rnnscope.vocab import Vocabulary
+from rnnscope.weights import load_state_checked
 
 FORMAT = "rnnscope-checkpoint-1"
 
@@ -125,37 +126,6 @@ def _shell(config: ModelConfig) -> RecurrentLM:
         return RecurrentLM(config)
 
 
-def load_state_checked(model: RecurrentLM, tensors: dict[str, torch.Tensor], source: str,
-                       check_only: bool = False) -> None:
-    """Load ``tensors`` into ``model``, naming the first missing/unexpected/mis-shaped tensor
-    or one holding NaN/inf (``check_only``: only check names, dtypes and shapes, e.g. against
-    a meta-device model, and load nothing)."""
-    expected = model.state_dict()
-    if model.config.tie_weights:
-        tensors = dict(tensors)
-        tensors.setdefault("decoder.weight", tensors.get("encoder.weight"))
-    missing = [k for k in expected if k not in tensors]
-    extra = [k for k in tensors if k not in expected]
-    if missing or extra:
-        what = f"missing {missing[0]}" if missing else f"unexpected {extra[0]}"
-        raise CheckpointError(f"{source}: weights do not match the config ({what})")
-    for k, v in expected.items():
-        if not tensors[k].is_floating_point():
-            raise CheckpointError(f"{source}: {k} holds {tensors[k].dtype} values; weights must "
-                                  "be floating point")
-        if tuple(tensors[k].shape) != tuple(v.shape):
-            raise CheckpointError(f"{source}: {k} has shape {tuple(tensors[k].shape)} but the "
-                                  f"config implies {tuple(v.shape)}")
-        if not check_only and not bool(torch.isfinite(tensors[k]).all()):
-            bad = int((~torch.isfinite(tensors[k])).sum())
-            raise CheckpointError(f"{source}: {k} holds {bad} NaN or inf value"
-                                  f"{'s' if bad != 1 else ''}")
-    if check_only:
-        return
-    model.load_state_dict({k: t.to(v.dtype) for k, (t, v) in
-                           ((k, (tensors[k], v)) for k, v in expected.items())})
-
-
 def load_model(path: str | Path, vocab: str | Path | None = None,
                trust_pickle: bool = False) -> tuple[RecurrentLM, Vocabulary]:
     """Load our format, or import a foreign checkpoint (see :mod:`rnnscope.importers`)."""
@@ -164,6 +134,8 @@ def load_model(path: str | Path, vocab: str | Path | None = None,
         raise CheckpointError(f"model not found: {p}")
     if is_native(p):
         return load_native(p)
-    from rnnscope.importers import import_checkpoint  # foreign formats
+    if p.is_dir() and is_native(p / "model"):  # a training run folder
+        return load_native(p / "model")
+    from rnnscope.importers import import_checkpoint  # foreign formats (one-way dependency)
 
     return import_checkpoint(p, vocab=vocab, trust_pickle=trust_pickle)

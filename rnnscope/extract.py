@@ -52,7 +52,7 @@ from rnnscope.keys import all_keys, parse_key
 from rnnscope.model import RecurrentLM
 from rnnscope.corpus.unknown import unknown_report
 from rnnscope.store import (DEFAULT_CHUNK_ROWS, TOKEN_COLUMNS, ActivationStore, StoreWriter,
-                            _check_dtype, store_state, writer_lock)
+                            check_dtype, store_state, writer_lock)
 from rnnscope.vocab import Vocabulary
 
 RESETS = ("sentence", "carry")
@@ -67,7 +67,7 @@ Callback = Callable[[int, int], None]
 
 
 @dataclass
-class _Window:
+class Window:
     """A run of consecutive sentences processed together (the unit of work and of resuming)."""
 
     index: int
@@ -89,11 +89,40 @@ def extract(model: RecurrentLM, vocab: Vocabulary, corpus: Corpus, out: Any,
     settings; ``overwrite`` replaces an existing store. ``compression="zstd"`` trades speed for
     disk (see :meth:`StoreWriter.create`). Returns the opened store.
     """
+    plan = plan_extraction(model, vocab, corpus, components, layers, dtype, reset, batch_size,
+                           chunk_rows)
+    with writer_lock(out):
+        return _extract_locked(model, vocab, plan, out, resume, overwrite, callback, compression,
+                               progress)
+
+
+@dataclass
+class ExtractionPlan:
+    """What an extraction writes and in which pieces; built once by :func:`plan_extraction`,
+    run by :func:`extract` in one process or by :mod:`rnnscope.distributed` across workers
+    (the same plan gives the same store)."""
+
+    keys: list[str]                   # store keys, model order
+    aligned: list[AlignedSentence]    # the corpus aligned to the vocabulary's units
+    tokens: pd.DataFrame              # the token table: one row per model unit
+    windows: list[Window]             # consecutive sentence runs (units of work and resuming)
+    meta: dict                        # the store's meta.json (incl. the settings fingerprint)
+    dtype: str
+    chunk_rows: int
+    reset: str
+    batch_size: int
+
+
+def plan_extraction(model: RecurrentLM, vocab: Vocabulary, corpus: Corpus,
+                    components: list[str] | None = None, layers: list[int] | None = None,
+                    dtype: str = "float16", reset: str = "sentence", batch_size: int = 64,
+                    chunk_rows: int = DEFAULT_CHUNK_ROWS) -> ExtractionPlan:
+    """Validate the settings, align the corpus and cut it into windows (see :func:`extract`)."""
     if reset not in RESETS:
         raise StoreError(f"reset must be 'sentence' or 'carry', got {reset!r}")
     if batch_size < 1:
         raise StoreError(f"batch size must be positive, got {batch_size}")
-    dtype = _check_dtype(dtype)
+    dtype = check_dtype(dtype)
     keys = _keys(model, components, layers)
     corpus = _with_derived(corpus)
     aligned = align_corpus(corpus, vocab)
@@ -113,19 +142,17 @@ def extract(model: RecurrentLM, vocab: Vocabulary, corpus: Corpus, out: Any,
         "bos": "<eos>", "plan": _fingerprint(model, vocab, aligned, keys, dtype, reset,
                                              batch_size, chunk_rows),
     }
-    with writer_lock(out):
-        return _extract_locked(model, vocab, aligned, tokens, windows, keys, out, meta, dtype,
-                               reset, batch_size, resume, overwrite, chunk_rows, callback,
-                               compression, progress)
+    return ExtractionPlan(keys, aligned, tokens, windows, meta, dtype, chunk_rows, reset, batch_size)
 
 
-def _extract_locked(model, vocab, aligned, tokens, windows, keys, out, meta, dtype, reset,
-                    batch_size, resume, overwrite, chunk_rows, callback, compression,
-                    progress) -> ActivationStore:
+def _extract_locked(model: RecurrentLM, vocab: Vocabulary, plan: ExtractionPlan, out: Any,
+                    resume: bool, overwrite: bool, callback: Callback | None,
+                    compression: str | None, progress: bool) -> ActivationStore:
     """The body of :func:`extract`, run while holding the store's write lock."""
-    writer, flushed, (state, state_window) = _open_writer(out, tokens, keys, model, dtype,
-                                                          chunk_rows, meta, resume, overwrite,
-                                                          compression)
+    aligned, tokens, windows, keys = plan.aligned, plan.tokens, plan.windows, plan.keys
+    chunk_rows, reset, batch_size = plan.chunk_rows, plan.reset, plan.batch_size
+    writer, flushed, (state, state_window) = open_writer(plan, out, model, resume, overwrite,
+                                                         compression)
     run = _Run(writer, keys, chunk_rows, flushed)
     first = next((w.index for w in windows if w.stop > flushed), len(windows))
     carried_ok = (state_window == first and (first > 0 or state is None)) or \
@@ -140,8 +167,8 @@ def _extract_locked(model, vocab, aligned, tokens, windows, keys, out, meta, dty
     with torch.inference_mode(), without_onednn():
         for window in windows[first:]:
             if reset == "sentence":
-                rows = _run_sentences(model, aligned, window, keys, batch_size, vocab.eos_id,
-                                      dtype=run.np_dtype)
+                rows = run_sentences(model, aligned, window, keys, batch_size, vocab.eos_id,
+                                     dtype=run.np_dtype)
             else:
                 run.remember_state(window.index, state)
                 rows, state = _run_stream(model, vocab, aligned, window, keys, state,
@@ -256,20 +283,20 @@ def _keys(model: RecurrentLM, components: list[str] | None, layers: list[int] | 
 
 
 def _windows(aligned: list[AlignedSentence], target_rows: int,
-             min_sentences: int = 1) -> list[_Window]:
+             min_sentences: int = 1) -> list[Window]:
     """Split the corpus into consecutive runs of at least ``min_sentences`` sentences and at
     least ``target_rows`` units (the last window may be smaller)."""
-    windows: list[_Window] = []
+    windows: list[Window] = []
     current: list[int] = []
     start = row = 0
     for a in aligned:
         current.append(a.sentence_index)
         row += len(a)
         if row - start >= target_rows and len(current) >= min_sentences:
-            windows.append(_Window(len(windows), current, start, row))
+            windows.append(Window(len(windows), current, start, row))
             current, start = [], row
     if current:
-        windows.append(_Window(len(windows), current, start, row))
+        windows.append(Window(len(windows), current, start, row))
     return windows
 
 
@@ -288,10 +315,12 @@ def _fingerprint(model: RecurrentLM, vocab: Vocabulary, aligned: list[AlignedSen
     return h.hexdigest()
 
 
-def _open_writer(out: Any, tokens: pd.DataFrame, keys: list[str], model: RecurrentLM,
-                 dtype: str, chunk_rows: int, meta: dict, resume: bool, overwrite: bool,
-                 compression: str | None = None):
-    """A fresh writer, or (resume) the interrupted one with its flushed rows and carried state."""
+def open_writer(plan: ExtractionPlan, out: Any, model: RecurrentLM, resume: bool = False,
+                overwrite: bool = False, compression: str | None = None):
+    """``(writer, rows already on disk, (carried state, its window))``: a fresh store for
+    ``plan``, or (``resume``) the interrupted one with its flushed rows and carried state."""
+    tokens, keys, dtype, chunk_rows, meta = (plan.tokens, plan.keys, plan.dtype, plan.chunk_rows,
+                                             plan.meta)
     state_now = store_state(out)
     if state_now == "complete" and not overwrite:
         raise StoreError(f"{out} already holds a complete store; use --overwrite to replace it")
@@ -316,9 +345,9 @@ def _open_writer(out: Any, tokens: pd.DataFrame, keys: list[str], model: Recurre
 
 
 # -- running the model -------------------------------------------------------------------------
-def _run_sentences(model: RecurrentLM, aligned: list[AlignedSentence], window: _Window,
-                   keys: list[str], batch_size: int, eos: int, dtype: Any = np.float32,
-                   ) -> dict[str, np.ndarray]:
+def run_sentences(model: RecurrentLM, aligned: list[AlignedSentence], window: Window,
+                  keys: list[str], batch_size: int, eos: int, dtype: Any = np.float32,
+                  ) -> dict[str, np.ndarray]:
     """Rows of ``window`` (corpus order) with a fresh state per sentence, batched by length."""
     n_rows = window.stop - window.start
     out = {k: np.empty((n_rows, model.config.layer_size(parse_key(k)[0])), dtype=dtype) for k in keys}
@@ -345,7 +374,7 @@ def _run_sentences(model: RecurrentLM, aligned: list[AlignedSentence], window: _
 
 
 def _run_stream(model: RecurrentLM, vocab: Vocabulary, aligned: list[AlignedSentence],
-                window: _Window, keys: list[str], state: list | None, dtype: Any = np.float32):
+                window: Window, keys: list[str], state: list | None, dtype: Any = np.float32):
     """Rows of ``window`` read as one stream ``<eos> s1 <eos> s2 ...`` from ``state``."""
     pieces, keep = [], []
     for s in window.sentences:
@@ -380,7 +409,7 @@ class _Run:
         self.flushed = flushed
         self.pending: dict[str, list[np.ndarray]] = {k: [] for k in keys}
         self.pending_rows = 0
-        self.windows: list[_Window] = []      # windows seen whose rows are not all on disk
+        self.windows: list[Window] = []      # windows seen whose rows are not all on disk
         self.starts: dict[int, Any] = {}      # carry mode: window index -> state at its start
         self.next_window = 0                  # index of the window after the last one seen
         self.np_dtype = np.dtype(writer.meta["dtype"])
@@ -389,7 +418,7 @@ class _Run:
         """Carry mode: the state at the start of ``window``."""
         self.starts[window] = state
 
-    def add(self, window: _Window, rows: dict[str, np.ndarray], end_state: Any = None) -> None:
+    def add(self, window: Window, rows: dict[str, np.ndarray], end_state: Any = None) -> None:
         """Queue ``window``'s rows (dropping any already on disk) and flush whole chunks."""
         skip = max(0, self.flushed + self.pending_rows - window.start)
         for k in self.keys:

@@ -11,7 +11,8 @@ Supported sources (:func:`import_checkpoint`, also used by :func:`rnnscope.check
   **allow-list unpickler** that builds tensors, ordered dicts
   and inert stand-ins for the modules, and refuses every other global, so no code in the file
   ever runs. ``trust_pickle=True`` falls back to a plain ``torch.load(weights_only=False)``;
-* a training run folder (``<run>/model`` in our format).
+* fastai's AWD-LSTM and Flair's character LMs (:mod:`rnnscope.importers_foreign`);
+* (through :func:`rnnscope.checkpoint.load_model`) a training run folder (``<run>/model``).
 
 The vocabulary is a ``vocab.txt`` (one token per line, index = line number) or our
 ``vocab.json``; when not given, one lying next to the checkpoint is used.
@@ -28,10 +29,10 @@ from pathlib import Path
 
 import torch
 
-from rnnscope.checkpoint import is_native, load_native, load_state_checked
 from rnnscope.errors import CheckpointError, RnnscopeError
 from rnnscope.model import ModelConfig, RecurrentLM
 from rnnscope.vocab import Vocabulary
+from rnnscope.weights import load_state_checked
 
 GATES = {4: "lstm", 3: "gru", 1: "rnn"}  # rows of weight_ih per hidden unit -> cell
 
@@ -406,8 +407,6 @@ def import_checkpoint(path: str | Path, vocab: str | Path | None = None,
     if not p.exists():
         raise CheckpointError(f"model not found: {p}")
     if p.is_dir():
-        if is_native(p / "model"):  # a training run folder
-            return load_native(p / "model")
         candidates = sorted(list(p.glob("*.pt")) + list(p.glob("*.pth")))
         if len(candidates) != 1:
             raise CheckpointError(f"{p}: not an rnnscope model folder and no single *.pt/*.pth inside")

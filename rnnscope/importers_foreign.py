@@ -36,10 +36,10 @@ import re
 
 import torch
 
-from rnnscope.checkpoint import load_state_checked
 from rnnscope.errors import CheckpointError, RnnscopeError
 from rnnscope.model import ModelConfig, RecurrentLM
 from rnnscope.vocab import EOS, UNK, Vocabulary
+from rnnscope.weights import load_state_checked
 
 _AWD_LAYER = re.compile(r"0\.rnns\.(\d+)\.module\.weight_ih_l0")
 

@@ -127,7 +127,7 @@ def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
     return (p,) if isinstance(p, str) else tuple(p)
 
 
-def _check_dtype(dtype: str) -> str:
+def check_dtype(dtype: str) -> str:
     dtype = np.dtype(dtype).name
     if dtype not in DTYPES:
         raise StoreError(f"store dtype must be float16 or float32, got {dtype}")
@@ -549,7 +549,7 @@ class StoreWriter:
             folder.remove_all()
         for k in keys:
             parse_key(k)
-        dtype = _check_dtype(dtype)
+        dtype = check_dtype(dtype)
         if n_rows < 1:
             raise StoreError("a store needs at least one row (is the corpus empty?)")
         chunk_rows = max(1, min(int(chunk_rows), n_rows))

@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from rnnscope.analysis.gradients import ALL
 from rnnscope.analysis.memory import (class_words, compare_memory, difference_vector, embedding_cholesky,

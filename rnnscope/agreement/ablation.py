@@ -126,7 +126,10 @@ def units_to_sweep(model: RecurrentLM, layers, units) -> list[tuple[int, int]]:
     return out
 
 
-def _long_table(encoded, full_table: pd.DataFrame, pairs, diffs, hidden) -> pd.DataFrame:
+def sweep_table(encoded, full_table: pd.DataFrame, pairs, diffs, hidden) -> pd.DataFrame:
+    """The long accuracy table of a sweep: one block per ablated ``(layer, unit)`` of ``pairs``
+    (``hidden``: layer sizes, for the global unit number), with each condition's drop from
+    the unablated ``full_table``."""
     frames = []
     for (n, u), d in zip(pairs, diffs):
         t = accuracy_table(encoded, d > 0)
@@ -158,7 +161,7 @@ def ablation_sweep(model: RecurrentLM, vocab: Vocabulary, items: list[NAItem], m
         m = unit_masks([pairs[i][1] for i in rows], sizes[n - 1])
         diffs[rows] = engine.diffs({n: {c: m for c in comps}}, progress=bar)
     bar.close()
-    table = _long_table(engine.encoded, full.table, pairs, diffs, sizes)
+    table = sweep_table(engine.encoded, full.table, pairs, diffs, sizes)
     unit_df = pd.DataFrame([{"layer": n, "unit": u, "global_unit": global_unit(n, u, sizes)}
                             for n, u in pairs])
     return SweepResult(full, unit_df, diffs, table, mode)

@@ -52,7 +52,8 @@ class GradientSums:
     group_counts: dict[Any, np.ndarray] = field(default_factory=dict)  # label -> [T+1]
 
 
-def _as_sequences(sequences) -> list[torch.Tensor]:
+def as_sequences(sequences) -> list[torch.Tensor]:
+    """Token-id sequences as a list of 1-D tensors (from a [N, L] tensor or any sequences)."""
     if isinstance(sequences, torch.Tensor) and sequences.dim() == 2:
         return list(sequences)
     return [torch.as_tensor(np.asarray(s)) for s in sequences]
@@ -105,14 +106,14 @@ def state_gradient_sums(model, sequences, state: str = "layer1.c", max_delay: in
         lengths = [int(e.shape[0]) for e in inputs]
     else:
         embedding_matrix(model)
-        inputs = _as_sequences(sequences)
+        inputs = as_sequences(sequences)
         lengths = [int(s.shape[0]) for s in inputs]
     if not lengths or max(lengths) == 0:
         raise RnnscopeError("no input positions: every sequence is empty")
     if max_delay >= max(lengths):
         raise RnnscopeError(f"max delay {max_delay} is not shorter than every sequence (the longest has "
                             f"{max(lengths)} positions); lower the max delay or use longer sequences")
-    gids, names = _group_ids(labels, lengths)
+    gids, names = group_ids(labels, lengths)
     p = next(model.parameters())
     E = model.config.emb_dim
     H = model.family.hidden_size(model.layers[layer - 1])
@@ -163,7 +164,7 @@ def _tty() -> bool:
     return sys.stderr.isatty()
 
 
-def _group_ids(labels, lengths) -> tuple[list[torch.Tensor], list]:
+def group_ids(labels, lengths) -> tuple[list[torch.Tensor], list]:
     """Per-sequence int group ids (-1 = none) and the sorted list of group names."""
     if labels is None:
         return [torch.full((n,), -1, dtype=torch.int64) for n in lengths], []

@@ -14,7 +14,7 @@ relative memory ``m = |G d| / sigma1`` and the cosine with the top-n right singu
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 
@@ -286,12 +286,16 @@ class DecayFit:
 def memory(model, sequences, state: str = "layer1.c", max_delay: int = 50,
            labels: Sequence[Sequence] | None = None, *, basis: str = "normalised",
            keep_matrices: bool | None = None, label: str = "", frequencies: Mapping | None = None,
-           normalise_rows: Sequence[int] | None = None, **kw) -> MemoryResult:
+           normalise_rows: Sequence[int] | None = None, gradient_sums: Callable | None = None,
+           **kw) -> MemoryResult:
     """State-gradient memory of ``model`` on ``sequences``: all positions and per label group.
 
     ``basis``: ``normalised`` (G D, default), ``raw`` (G) or ``onehot`` (G W^T). Matrices are kept
     when ``keep_matrices`` (default: when there are at most 100 groups); otherwise only spectra.
-    Other keyword arguments go to :func:`~rnnscope.analysis.gradients.state_gradient_sums`.
+    ``gradient_sums``: what computes the sums, with
+    :func:`~rnnscope.analysis.gradients.state_gradient_sums`'s signature (the default; the
+    Dask version is :func:`rnnscope.distributed.gradients.memory_distributed`). Other keyword
+    arguments go to it.
     """
     R, Z = basis_matrix(model, basis, normalise_rows)
     if keep_matrices is None:
@@ -302,7 +306,8 @@ def memory(model, sequences, state: str = "layer1.c", max_delay: int = 50,
         m = _mean(s, c) @ R
         return (m if keep_matrices else None), _spectra(m, c)
 
-    sums = state_gradient_sums(model, sequences, state, max_delay, labels, finalize=finalize, **kw)
+    compute = gradient_sums or state_gradient_sums
+    sums = compute(model, sequences, state, max_delay, labels, finalize=finalize, **kw)
     all_mean = _mean(sums.all_sum, sums.all_count) @ R
     spectra = {ALL: _spectra(all_mean, sums.all_count)}
     means = {ALL: all_mean}

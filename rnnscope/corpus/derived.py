@@ -88,7 +88,7 @@ def word_frequencies(source: Corpus | Sequence[Sentence] | str | Path) -> Counte
     """Counts of exact word forms in a corpus, or in a corpus file (text files are streamed)."""
     counts: Counter[str] = Counter()
     if isinstance(source, (str, Path)):
-        from rnnscope.corpus.readers import _not_utf8, open_text, read_corpus
+        from rnnscope.corpus.readers import not_utf8_error, open_text, read_corpus
         p = Path(source)
         if not p.exists():
             raise CorpusError(f"file not found: {p}")
@@ -100,7 +100,7 @@ def word_frequencies(source: Corpus | Sequence[Sentence] | str | Path) -> Counte
                     for line in handle:
                         counts.update(line.split())
             except UnicodeDecodeError:
-                raise _not_utf8(p) from None
+                raise not_utf8_error(p) from None
             except (OSError, EOFError, zlib.error) as exc:
                 raise CorpusError(f"{p}: cannot read as UTF-8 text ({brief(exc)})") from None
             return counts

@@ -76,7 +76,7 @@ def _conllu_blocks(p: Path) -> Iterator[list[tuple[int, str]]]:
                     yield block
                     block = []
         except UnicodeDecodeError:
-            raise _not_utf8(p) from None
+            raise not_utf8_error(p) from None
         except _READ_ERRORS as exc:
             raise CorpusError(f"{p.name}: cannot read ({brief(exc)})") from None
     if block:
@@ -222,7 +222,7 @@ def read_text(path: str | Path, max_lines: int | None = None) -> Corpus:
                 if words:
                     sentences.append(Sentence(words=words, sent_id=str(lineno)))
         except UnicodeDecodeError:
-            raise _not_utf8(p) from None
+            raise not_utf8_error(p) from None
         except _READ_ERRORS as exc:
             raise CorpusError(f"{p.name}: cannot read ({brief(exc)})") from None
     if not sentences:
@@ -260,7 +260,7 @@ def _opened(p: Path) -> io.TextIOBase:
         raise CorpusError(f"{p.name}: cannot open ({exc.strerror or exc})") from None
 
 
-def _not_utf8(p: Path) -> CorpusError:
+def not_utf8_error(p: Path) -> CorpusError:
     """The error for a file that is not UTF-8, naming the line of its first bad byte.
 
     Text-mode reading decodes in blocks of several kilobytes, so the line being read when the

@@ -103,7 +103,7 @@ def ablation_sweep_distributed(model: Any, vocab: Vocabulary, items: list[NAItem
     diffs = np.empty((len(pairs), engine.n_items), dtype=np.float32)
     for shard, report in zip(shards, run.reports):
         diffs[shard.payload[2]] = report.result["diffs"]
-    table = single._long_table(encoded, full.table, pairs, diffs, sizes)
+    table = single.sweep_table(encoded, full.table, pairs, diffs, sizes)
     unit_df = pd.DataFrame([{"layer": n, "unit": u, "global_unit": global_unit(n, u, sizes)}
                             for n, u in pairs])
     from rnnscope.distributed.shards import ShardLedger

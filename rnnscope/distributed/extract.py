@@ -20,7 +20,6 @@ re-runs only unmarked shards (after a crash of the client, a worker or the whole
 """
 from __future__ import annotations
 
-import contextlib
 import math
 from typing import Any
 
@@ -28,14 +27,11 @@ import numpy as np
 import torch
 
 from rnnscope import extract as single
-from rnnscope.corpus.align import align_corpus
 from rnnscope.corpus.types import AlignedSentence, Corpus
 from rnnscope.distributed.shards import (Shard, ShardRun, absolute, model_handle, resolve_model,
                                          row_shards, run_sharded)
 from rnnscope.errors import StoreError
-from rnnscope.keys import parse_key
-from rnnscope.corpus.unknown import unknown_report
-from rnnscope.store import DEFAULT_CHUNK_ROWS, ActivationStore, StoreWriter, _check_dtype, writer_lock
+from rnnscope.store import DEFAULT_CHUNK_ROWS, ActivationStore, StoreWriter, writer_lock
 from rnnscope.vocab import Vocabulary
 
 LEDGER = "shards"
@@ -81,31 +77,13 @@ def extract_distributed(model: Any, vocab: Vocabulary, corpus: Corpus, out: Any,
         from rnnscope.checkpoint import load_model
 
         model = load_model(model)[0]
-    dtype = _check_dtype(dtype)
-    keys = single._keys(model, components, layers)
-    corpus = single._with_derived(corpus)
-    aligned = align_corpus(corpus, vocab)
-    tokens = single.token_table(corpus, aligned)
-    if len(tokens) == 0:
-        raise StoreError(f"corpus {corpus.name!r} has no tokens to extract")
-    chunk_rows = max(1, min(int(chunk_rows), len(tokens)))
-    # the same windows as extract(): enough sentences per window for full length-sorted batches
-    min_sentences = getattr(single, "WINDOW_BATCHES", 0) * batch_size
-    windows = (single._windows(aligned, chunk_rows, min_sentences) if min_sentences
-               else single._windows(aligned, chunk_rows))
-    meta = {
-        "unknown": unknown_report(([u for u in a.units] for a in aligned), vocab.stoi).to_dict(),
-        "model": model.config.to_dict(), "vocab_kind": vocab.kind,
-        "components": sorted({parse_key(k)[1] for k in keys}, key=model.components.index),
-        "layers": sorted({parse_key(k)[0] for k in keys}), "reset": reset,
-        "corpus": corpus.name, "n_sentences": len(aligned), "batch_size": batch_size,
-        "bos": "<eos>", "plan": single._fingerprint(model, vocab, aligned, keys, dtype, reset,
-                                                    batch_size, chunk_rows),
-    }
+    plan = single.plan_extraction(model, vocab, corpus, components, layers, dtype, reset,
+                                  batch_size, chunk_rows)
+    aligned, tokens, windows, keys = plan.aligned, plan.tokens, plan.windows, plan.keys
+    chunk_rows = plan.chunk_rows
     out = absolute(out)
     with writer_lock(out):  # one writer per store; the workers write inside this lock
-        writer, flushed, _ = single._open_writer(out, tokens, keys, model, dtype, chunk_rows, meta,
-                                           resume, overwrite, *([compression] if compression else []))
+        writer, flushed, _ = single.open_writer(plan, out, model, resume, overwrite, compression)
         ledger = writer.folder.url_of(LEDGER)
         shards = []
         window_rows = len(tokens) / len(windows)
@@ -143,11 +121,10 @@ def _extract_shard(shard: Shard, handle: Any, path: str, keys: list[str], batch_
     start, stop, windows, sentences = shard.payload
     model = resolve_model(handle)
     writer = StoreWriter.reopen(path)
-    kernels = getattr(single, "without_onednn", contextlib.nullcontext)  # as extract() runs
-    with torch.inference_mode(), kernels():
+    with torch.inference_mode(), single.without_onednn():  # the kernels extract() runs
         for window in windows:
-            rows = single._run_sentences(model, sentences, window, keys, batch_size, eos,
-                                         dtype=np.dtype(writer.meta["dtype"]))
+            rows = single.run_sentences(model, sentences, window, keys, batch_size, eos,
+                                        dtype=np.dtype(writer.meta["dtype"]))
             lo, hi = max(start, window.start), min(stop, window.stop)
             for k in keys:
                 writer.write(k, lo, rows[k][lo - window.start:hi - window.start])

@@ -45,7 +45,7 @@ def state_gradient_sums_distributed(model: Any, sequences, state: str = "layer1.
         model = load_model(model)[0]
     layer, _ = single.check_state(model, state)
     single.embedding_matrix(model)
-    seqs = [np.asarray(s, dtype=np.int64) for s in single._as_sequences(sequences)]
+    seqs = [np.asarray(s, dtype=np.int64) for s in single.as_sequences(sequences)]
     lengths = [len(s) for s in seqs]
     max_delay = int(max_delay)
     if max_delay < 0:
@@ -56,7 +56,7 @@ def state_gradient_sums_distributed(model: Any, sequences, state: str = "layer1.
         raise RnnscopeError(f"max delay {max_delay} is not shorter than every sequence (the longest "
                             f"has {max(lengths)} positions); lower the max delay or use longer "
                             "sequences")
-    _, names = single._group_ids(labels, lengths)
+    _, names = single.group_ids(labels, lengths)
     labels = [list(lab) for lab in labels] if labels is not None else None
     per = sequences_per_shard or max(1, -(-len(seqs) // 16))
     shards = []
@@ -123,24 +123,14 @@ def memory_distributed(model: Any, sequences, state: str = "layer1.c", max_delay
         from rnnscope.checkpoint import load_model
 
         loaded = load_model(model)[0]
-    R, Z = mem.basis_matrix(loaded, basis, normalise_rows)
-    if keep_matrices is None:
-        n_groups = len({x for lab in labels for x in lab if x is not None}) if labels is not None else 0
-        keep_matrices = n_groups <= 100
+    runs: list[ShardRun] = []
 
-    def finalize(s: np.ndarray, c: np.ndarray):
-        m = mem._mean(s, c) @ R
-        return (m if keep_matrices else None), mem._spectra(m, c)
+    def over_dask(_, *args, **kwargs):  # the workers load the model from its source
+        sums, run = state_gradient_sums_distributed(model, *args, client=client, **kwargs)
+        runs.append(run)
+        return sums
 
-    sums, run = state_gradient_sums_distributed(model, sequences, state, max_delay, labels,
-                                                finalize=finalize, client=client, **kw)
-    all_mean = mem._mean(sums.all_sum, sums.all_count) @ R
-    spectra, means, counts = ({single.ALL: mem._spectra(all_mean, sums.all_count)},
-                              {single.ALL: all_mean}, {single.ALL: sums.all_count})
-    for g, (m, sv) in sums.groups.items():
-        spectra[g] = sv
-        counts[g] = sums.group_counts[g]
-        if m is not None:
-            means[g] = m
-    return mem.MemoryResult(state, basis, max_delay, spectra, counts, means, Z, label,
-                            dict(frequencies or {})), run
+    result = mem.memory(loaded, sequences, state, max_delay, labels, basis=basis,
+                        keep_matrices=keep_matrices, label=label, frequencies=frequencies,
+                        normalise_rows=normalise_rows, gradient_sums=over_dask, **kw)
+    return result, runs[0]
