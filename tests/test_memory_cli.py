@@ -121,3 +121,24 @@ def test_gradients_cli_property(tmp_path):
     r = CliRunner().invoke(main, ["gradients", "--model", str(tmp_path / "m"), "--corpus", str(conllu),
                                   "--group-by", "xpos", "--max-delay", "3", "--property", "x=NN:VBZ"])
     assert r.exit_code == 2 and "no words tagged VBZ" in r.output
+
+
+def test_memory_inputs_limits_units_and_rare_words(ckpt):
+    from rnnscope.analysis.memory_runs import memory_inputs, parse_property
+    from rnnscope.corpus.readers import read_corpus
+    from rnnscope.errors import RnnscopeError
+
+    model, corpus = ckpt
+    vocab = Vocabulary.load(model / "vocab.json")
+    c = read_corpus(str(corpus))
+    seqs, labels = memory_inputs(c, vocab, "word", window=10, max_units=25)
+    assert sum(len(s) for s in seqs) == 25 and [len(s) for s in seqs] == [10, 10, 5]
+    assert [len(lab) for lab in labels] == [10, 10, 5]
+    seqs, labels = memory_inputs(c, vocab, "word", window=10, min_count=7)
+    kept = {w for lab in labels for w in lab if w is not None}
+    # 18 sentences: "the" (42x), "on" (18x), "<eos>" (18x) ... but "log" (6x) is too rare
+    assert {"the", "on", "<eos>"} <= kept and "log" not in kept
+    assert None in {w for lab in labels for w in lab}
+    assert parse_property("sg-pl=NN,NNP:NNS") == ("sg-pl", {"NN", "NNP"}, {"NNS"})
+    with pytest.raises(RnnscopeError, match="expected NAME=TAG"):
+        parse_property("sg-pl")

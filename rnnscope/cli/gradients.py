@@ -34,22 +34,6 @@ def _read(corpus: str, ptb: bool):
     return ptb_normalise(c) if ptb else c
 
 
-def _sequences(corpus, vocab, group_by, window, max_units):
-    from rnnscope.analysis.gradients import corpus_sequences
-
-    seqs, labels = corpus_sequences(corpus, vocab, group_by, window or None)
-    if max_units:
-        keep, total = [], 0
-        for s in seqs:
-            if total >= max_units:
-                break
-            keep.append(s[: max_units - total])
-            total += len(keep[-1])
-        labels = [lab[: len(s)] for lab, s in zip(labels, keep)] if labels is not None else None
-        seqs = keep
-    return seqs, labels
-
-
 def _save(out, name, table=None, fig=None) -> None:
     if out is None:
         return
@@ -100,19 +84,18 @@ def gradients_cmd(model_path, corpus, ptb_normalise, states, max_delay, window, 
     import torch
 
     from rnnscope.analysis.memory import memory
+    from rnnscope.analysis.memory_runs import frequencies, memory_inputs, parse_property
 
     torch.set_num_threads(threads)
     model, vocab = _load(model_path)
     c = _read(corpus, ptb_normalise)
-    seqs, labels = _sequences(c, vocab, group_by, window, max_units)
-    freqs = None
-    if group_by == "word":
-        freqs = _frequencies(freq_from, c, ptb_normalise)
-        counts = {}
-        for lab in labels:
-            for w in lab:
-                counts[w] = counts.get(w, 0) + 1
-        labels = [[w if counts[w] >= min_count else None for w in lab] for lab in labels]
+    seqs, labels = memory_inputs(c, vocab, group_by, window, max_units, min_count)
+    freqs = frequencies(c, freq_from) if group_by == "word" else None
+    props = [parse_property(spec) for spec in properties]
+    if props and (labels is None or group_by == "word"):
+        from rnnscope.errors import RnnscopeError
+
+        raise RnnscopeError("--property needs --group-by with a tag column (xpos or upos)")
     memory = choose(memory, "rnnscope.distributed.gradients:memory_distributed", cluster, workers)
     for state in states:
         res = memory(model, seqs, state, max_delay, labels, basis=basis, frequencies=freqs, label=state)
@@ -140,59 +123,21 @@ def gradients_cmd(model_path, corpus, ptb_normalise, states, max_delay, window, 
             click.echo(rel0.to_string())
             if out:
                 _save(out, f"decay_relation_{tag}", rel.reset_index(), fit.plot_relation("b"))
-        for spec in properties:
-            _property(model, seqs, labels, group_by, spec, state, max_delay, basis, out)
+        for name, a_tags, b_tags in props:
+            _property(model, seqs, labels, name, a_tags, b_tags, state, max_delay, basis, out)
 
 
-def _property(model, seqs, labels, group_by, spec, state, max_delay, basis, out) -> None:
+def _property(model, seqs, labels, name, a_tags, b_tags, state, max_delay, basis, out) -> None:
     """Seed section 5: a property as a difference vector, averaged over the tokens of both classes."""
-    import numpy as np
+    from rnnscope.analysis.memory_runs import property_memory
 
-    from rnnscope.analysis.memory import class_words, difference_vector, memory, separability
-    from rnnscope.errors import RnnscopeError
-
-    try:
-        name, rest = spec.split("=", 1)
-        a_tags, b_tags = (set(x.split(",")) for x in rest.split(":", 1))
-    except ValueError:
-        raise RnnscopeError(f"bad --property {spec!r}: expected NAME=TAG,TAG:TAG,TAG") from None
-    if labels is None or group_by == "word":
-        raise RnnscopeError("--property needs --group-by with a tag column (xpos or upos)")
-    if basis == "onehot":
-        raise RnnscopeError("--property needs the normalised or raw basis")
-    ids = np.concatenate(seqs)
-    tags = [x for lab in labels for x in lab]
-    W = model.encoder.weight.detach().double().numpy()
-    a, b = class_words(ids, tags, a_tags), class_words(ids, tags, b_tags)
-    acc = separability(W, a, b)
-    both = a_tags | b_tags
-    res = memory(model, seqs, state, max_delay, [[name if x in both else None for x in lab] for lab in labels],
-                 basis=basis)
-    d = difference_vector(W, a, b, res.Z)
-    pm = res.property_memory(d, name, n=(1, 5))
-    click.echo(f"\nproperty {name}: {len(a)} vs {len(b)} word types, logistic-regression separability "
-               f"{100 * acc:.1f}%; averaged over {int(res.counts[name][0])} tokens")
+    res = property_memory(model, seqs, labels, name, a_tags, b_tags, state, max_delay, basis)
+    pm = res.table
+    click.echo(f"\nproperty {name}: {res.n_a} vs {res.n_b} word types, logistic-regression separability "
+               f"{100 * res.separability:.1f}%; averaged over {res.n_tokens} tokens")
     click.echo(pm.set_index("delay").loc[[d for d in (0, 1, 2, 5, 10, 20, 30, 40, 50) if d in pm.delay.values],
                                          ["m", "cos1", "cos5"]].to_string(float_format="%.3f"))
-    pm.insert(0, "separability", acc)
     _save(out, f"property_{name}_{state.replace('.', '_')}", pm)
-
-
-def _frequencies(freq_from, corpus, ptb):
-    from collections import Counter
-
-    from rnnscope.corpus.derived import word_frequencies
-
-    if freq_from is None:
-        counts = Counter(w for s in corpus for w in s.words)
-        counts.setdefault("<eos>", len(corpus))  # one end of sentence per sentence
-    else:
-        counts = word_frequencies(freq_from)
-        if "<eos>" not in counts:
-            from rnnscope.corpus.readers import read_corpus
-
-            counts["<eos>"] = len(read_corpus(freq_from))  # one per sentence (line) of that corpus
-    return dict(counts)
 
 
 @click.command("memory-compare")
@@ -224,8 +169,10 @@ def compare_cmd(models, names, random_init, corpus, ptb_normalise, states, max_d
         fresh = RecurrentLM(model.config).eval()
         loaded.append((f"{name} random init", fresh, vocab))
     results = {}
+    from rnnscope.analysis.memory_runs import memory_inputs
+
     for name, model, vocab in loaded:
-        seqs, _ = _sequences(c, vocab, None, window, max_units)
+        seqs, _ = memory_inputs(c, vocab, None, window, max_units)
         for state in states:
             if state.split(".")[-1] not in model.family.gradient_states:
                 state = state.rsplit(".", 1)[0] + ".h"
@@ -278,10 +225,9 @@ def synthetic_cmd(out, train_tokens, valid_tokens, test_tokens, vocab_size, repe
 @_OUT
 def lda_cmd(model_path, data, layer, test_size, k, max_delay, basis, threads, out):
     """Table 1 of seed 003: LDA on cell/hidden states for token id, new token and counting."""
-    import numpy as np
     import torch
 
-    from rnnscope.analysis.lda_probe import delay_decoding, lda_table, synthetic_states
+    from rnnscope.analysis.lda_probe import lda_table, synthetic_states
     from rnnscope.synthetic import read_lines
 
     torch.set_num_threads(threads)
@@ -294,24 +240,9 @@ def lda_cmd(model_path, data, layer, test_size, k, max_delay, basis, threads, ou
     click.echo(f"\nfirst {k} counting directions carry {100 * res.explained:.1f}% of the LDA eigenvalues")
     _save(out, "lda_table", res.table)
     if max_delay:
-        from rnnscope.analysis.memory import memory
+        from rnnscope.analysis.memory_runs import lda_gradient_table
 
-        ids = np.asarray(vocab.encode(list(labels.token)))
-        group = [[("new" if n == "1" else None) for n in labels.new]]
-        state = f"layer{layer}.{comps[0]}"
-        mem = memory(model, [ids], state, max_delay, group, basis=basis)
-        rows = []
-        for part, B in (("counting", res.counting_basis[:, :k]), ("ID", res.counting_basis[:, k:])):
-            t = mem.project(B).table
-            t["subspace"] = part
-            rows.append(t)
-        import pandas as pd
-
-        tab = pd.concat(rows, ignore_index=True)
-        dec = {c: delay_decoding(states[c], labels, range(max_delay + 1)) for c in comps}
-        wide = tab.pivot_table(index="delay", columns=["group", "subspace"], values="sigma_sum")
-        for c, d in dec.items():
-            wide[(f"LDA acc {c}", "")] = d.set_index("delay")["accuracy"]
+        wide = lda_gradient_table(model, vocab, states, labels, res, layer, max_delay, k, basis)
         click.echo("\nsum of singular values of projected gradient matrices, and LDA accuracy of the new token:")
         click.echo(wide.to_string(float_format="%.3g"))
         _save(out, "lda_gradients", wide.reset_index())
