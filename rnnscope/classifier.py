@@ -83,7 +83,7 @@ def predict(clf: SentimentClassifier, vocab: Vocabulary, texts: Sequence[str],
     for b in range(0, len(order), batch_size):
         idx = order[b:b + batch_size]
         tokens, lengths = _batch([ids[i] for i in idx], vocab.eos_id)
-        out[idx] = clf(tokens, lengths).argmax(1).numpy()
+        out[idx] = clf(tokens, lengths).argmax(1).cpu().numpy()
     return out
 
 

@@ -306,7 +306,7 @@ def _fingerprint(model: RecurrentLM, vocab: Vocabulary, aligned: list[AlignedSen
     h = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
         h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        h.update(tensor.detach().cpu().contiguous().cpu().numpy().tobytes())
     h.update(json.dumps([vocab.kind, vocab.itos, keys, dtype, reset, batch_size,
                          chunk_rows]).encode())
     for a in aligned:
@@ -364,10 +364,11 @@ def run_sentences(model: RecurrentLM, aligned: list[AlignedSentence], window: Wi
         ids = torch.full((len(batch), max(lengths) + 1), eos, dtype=torch.long)
         for j, s in enumerate(batch):
             ids[j, 1:lengths[j] + 1] = torch.as_tensor(aligned[s].ids)
+        ids = ids.to(model.encoder.weight.device)
         _, states, _ = model.run_with_states(ids, components=comps, compute_logits=False)
         for k in keys:
             # torch converts to float16 ~6x faster than numpy; then plain slice copies
-            values, target = states[k].to(_TORCH_DTYPES[np.dtype(dtype).name]).numpy(), out[k]
+            values, target = states[k].to(_TORCH_DTYPES[np.dtype(dtype).name]).cpu().numpy(), out[k]
             for j, (s, n) in enumerate(zip(batch, lengths)):
                 target[offsets[s]:offsets[s] + n] = values[j, 1:n + 1]
     return out
@@ -380,14 +381,15 @@ def _run_stream(model: RecurrentLM, vocab: Vocabulary, aligned: list[AlignedSent
     for s in window.sentences:
         pieces.append([vocab.eos_id] + list(aligned[s].ids))
         keep.append([False] + [True] * len(aligned[s]))
-    ids = torch.as_tensor([i for p in pieces for i in p], dtype=torch.long)[None]
+    ids = torch.as_tensor([i for p in pieces for i in p], dtype=torch.long,
+                          device=model.encoder.weight.device)[None]
     mask = np.array([k for ks in keep for k in ks], dtype=bool)
     comps = sorted({parse_key(k)[1] for k in keys}, key=model.components.index)
     _, states, final = model.run_with_states(ids, state=state, components=comps,
                                              compute_logits=False)
-    keep = torch.from_numpy(mask)
+    keep = torch.from_numpy(mask).to(ids.device)
     to = _TORCH_DTYPES[np.dtype(dtype).name]
-    return {k: states[k][0][keep].to(to).numpy() for k in keys}, final
+    return {k: states[k][0][keep].to(to).cpu().numpy() for k in keys}, final
 
 
 _TORCH_DTYPES = {"float16": torch.float16, "float32": torch.float32}
@@ -470,7 +472,7 @@ def _state_files(writer: StoreWriter) -> list[str]:
 def _write_state(writer: StoreWriter, name: str, state: Any) -> str:
     """Write the carried ``state`` as ``name`` in the store; returns the file's SHA-256."""
     buf = io.BytesIO()
-    arrays = {} if state is None else {f"s{i}": t.numpy() for i, t in enumerate(_flat(state))}
+    arrays = {} if state is None else {f"s{i}": t.cpu().numpy() for i, t in enumerate(_flat(state))}
     np.savez(buf, **arrays)
     writer.folder.write_bytes(name, buf.getvalue())
     return hashlib.sha256(buf.getvalue()).hexdigest()
@@ -552,7 +554,8 @@ def _read_progress(writer: StoreWriter, model: RecurrentLM) -> tuple[int, Any, i
         raise StoreError(f"{folder.url}/{name}: the carried state does not fit the model "
                          f"({model.config.num_layers} layers of sizes {list(model.config.sizes)}, "
                          f"float tensors){again}")
-    flat = [t.to(model.encoder.weight.dtype)[0] for t in flat]  # each [1, H]
+    w = model.encoder.weight
+    flat = [t.to(device=w.device, dtype=w.dtype)[0] for t in flat]  # each [1, H]
     state = [family.pack(flat[per_layer * i:per_layer * (i + 1)]) for i in range(model.config.num_layers)]
     return flushed, state, window
 

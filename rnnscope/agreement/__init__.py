@@ -7,7 +7,9 @@
 * :mod:`~rnnscope.agreement.dynamics` — gate and cell dynamics, efferent verb weights;
 * :mod:`~rnnscope.agreement.time_decoding` — generalisation across time of subject number;
 * :mod:`~rnnscope.agreement.syntax_units` — syntactic-depth data set and ridge regression;
-* :mod:`~rnnscope.agreement.connectivity` — recurrent weights between units as z-scores.
+* :mod:`~rnnscope.agreement.connectivity` — recurrent weights between units as z-scores;
+* :mod:`~rnnscope.agreement.minimal_pairs` — whole-sentence minimal pairs (Marvin & Linzen, BLiMP);
+* :mod:`~rnnscope.agreement.pair_sweeps` — ablation and patching on those minimal pairs.
 """
 from rnnscope.agreement.ablation import ablation_sweep, reference_sweep, subset_ablation
 from rnnscope.agreement.formats import read_gulordava, read_lakretz, read_linzen, write_lakretz

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm  # noqa: E402
 from rnnscope.agreement.batched import AblationEngine, encode_items, unit_masks  # noqa: E402
 from rnnscope.agreement.scoring import AgreementResult, accuracy_table, score_encoded  # noqa: E402
 from rnnscope.agreement.tasks import NAItem  # noqa: E402
+from rnnscope.device import model_device
 from rnnscope.errors import RnnscopeError  # noqa: E402
 from rnnscope.interventions import Intervention, run_stepwise  # noqa: E402
 from rnnscope.keys import global_unit  # noqa: E402
@@ -181,7 +182,8 @@ def reference_sweep(model: RecurrentLM, vocab: Vocabulary, items: list[NAItem], 
         for a, u in enumerate(units):
             ivs = [Intervention(layer, c, [u]) for c in comps]
             for i, (tok, c, w) in enumerate(enc.ids):
-                logits, _ = run_stepwise(model, torch.tensor([tok]), [ivs], logits_for=[c, w])
+                logits, _ = run_stepwise(model, torch.tensor([tok], device=model_device(model)), [ivs],
+                                         logits_for=[c, w])
                 out[a, i] = float(logits[0, -1, 0] - logits[0, -1, 1])
     return out
 

@@ -27,6 +27,7 @@ import pandas as pd
 import torch
 
 from rnnscope.agreement.tasks import NAItem
+from rnnscope.device import model_device
 from rnnscope.errors import RnnscopeError
 from rnnscope.model import RecurrentLM
 from rnnscope.vocab import Vocabulary
@@ -91,7 +92,7 @@ class _Trie:
     """
 
     def __init__(self, items: np.ndarray, sequences: list[list[int]], good, bad, direction=None,
-                 offset=None):
+                 offset=None, device: torch.device | None = None):
         self.items = items
         self.good, self.bad = good, bad  # [items] ids of the correct and the wrong verb form
         self.direction, self.offset = direction, offset  # [items, H], [items]; linear output only
@@ -105,8 +106,8 @@ class _Trie:
                     levels.append({})
                 node = levels[d].setdefault((node if d else 0, tok), len(levels[d]))
             self.end_depth[i], self.end_node[i] = len(seq) - 1, node
-        self.tokens = [torch.tensor([t for _, t in lv], dtype=torch.long) for lv in levels]
-        self.parent = [torch.tensor([p for p, _ in lv], dtype=torch.long) for lv in levels]
+        self.tokens = [torch.tensor([t for _, t in lv], dtype=torch.long, device=device) for lv in levels]
+        self.parent = [torch.tensor([p for p, _ in lv], dtype=torch.long, device=device) for lv in levels]
         self.ends = [np.flatnonzero(self.end_depth == d) for d in range(len(levels))]
         self.inputs: dict[int, list[torch.Tensor]] = {}  # clean input of each layer, per level
 
@@ -150,19 +151,20 @@ class AblationEngine:
             raise RnnscopeError("no item can be scored (all were skipped): "
                                 + "; ".join(encoded.skipped["reason"].head(3)))
         self.model = model.eval()
+        self.device = model_device(model)
         self.encoded = encoded
         self.n_items = len(encoded.items)
         self.max_rows = max(1, int(max_rows))
         seqs = [t for t, _, _ in encoded.ids]
         self.blocks = []
         for idx in _blocks(seqs, max_nodes):
-            c = torch.tensor([encoded.ids[i][1] for i in idx], dtype=torch.long)
-            r = torch.tensor([encoded.ids[i][2] for i in idx], dtype=torch.long)
+            c = torch.tensor([encoded.ids[i][1] for i in idx], dtype=torch.long, device=self.device)
+            r = torch.tensor([encoded.ids[i][2] for i in idx], dtype=torch.long, device=self.device)
             linear = {}
             if model.linear_output:  # the margin is one dot product: precompute its direction
                 w, b = model.decoder.weight.detach(), model.decoder.bias.detach()
                 linear = {"direction": w[c] - w[r], "offset": b[c] - b[r]}
-            self.blocks.append(_Trie(idx, [seqs[i] for i in idx], c, r, **linear))
+            self.blocks.append(_Trie(idx, [seqs[i] for i in idx], c, r, **linear, device=self.device))
 
     # -- one step of one layer ----------------------------------------------------------
     def _step(self, n: int, x: torch.Tensor | None, prev: tuple, masks: Mapping[str, torch.Tensor],
@@ -211,13 +213,14 @@ class AblationEngine:
         """``[rows, items of trie]`` logit differences under ``rows`` ablation rows."""
         top = self.model.config.num_layers
         start = min(masks) if masks else top
-        out = torch.empty(rows, len(trie.items))
+        out = torch.empty(rows, len(trie.items), device=self.device)
+        dev = dict(device=self.device)
         states: dict[int, tuple] = {}
         width_prev = 0
         for d, tokens in enumerate(trie.tokens):
             width = len(tokens)
             if d:
-                idx = (torch.arange(rows)[:, None] * width_prev + trie.parent[d][None, :]).reshape(-1)
+                idx = (torch.arange(rows, **dev)[:, None] * width_prev + trie.parent[d][None, :]).reshape(-1)
             x = None
             for n in range(start, top + 1):
                 prev = self._zeros(rows * width, n) if d == 0 else self._gather(states[n], idx)
@@ -228,11 +231,11 @@ class AblationEngine:
                 x = states[n][0]
             ends = trie.ends[d]
             if len(ends):
-                h = x.reshape(rows, width, -1)[:, torch.as_tensor(trie.end_node[ends])]
+                h = x.reshape(rows, width, -1)[:, torch.as_tensor(trie.end_node[ends], **dev)]
                 if trie.direction is not None:
                     out[:, ends] = (h * trie.direction[ends]).sum(-1) + trie.offset[ends]
                 else:
-                    e = torch.as_tensor(ends)
+                    e = torch.as_tensor(ends, **dev)
                     margin = self.model.pair_margin(h.reshape(-1, h.shape[-1]),
                                                     trie.good[e].repeat(rows), trie.bad[e].repeat(rows))
                     out[:, ends] = margin.view(rows, len(ends))
@@ -262,8 +265,8 @@ class AblationEngine:
             chunk = max(1, self.max_rows // trie.widest)
             for r0 in range(0, r_total, chunk):
                 r1 = min(r_total, r0 + chunk)
-                sub = {n: {c: m[r0:r1] for c, m in mm.items()} for n, mm in masks.items()}
-                out[r0:r1, trie.items] = self._pass(trie, sub, r1 - r0).numpy()
+                sub = {n: {c: m[r0:r1].to(self.device) for c, m in mm.items()} for n, mm in masks.items()}
+                out[r0:r1, trie.items] = self._pass(trie, sub, r1 - r0).cpu().numpy()
                 if progress is not None:
                     progress.update((r1 - r0) / len(self.blocks))
         return out if masks else out[0]

@@ -93,7 +93,7 @@ def connectivity(model: RecurrentLM, sources: Sequence[tuple[int, int]],
             for gate in gates:
                 g = cell_gates.index(gate)
                 H = sizes[tl - 1]  # rows of the target layer's matrices: gate blocks of H
-                w = matrix[g * H + tu].detach().double().numpy().copy()
+                w = matrix[g * H + tu].detach().cpu().double().numpy().copy()
                 if scale is not None:
                     if sl not in scale:
                         raise RnnscopeError(f"scale has no entry for layer {sl}")

@@ -31,6 +31,9 @@ Unknown words become ``<unk>``; their share is part of the result (:attr:`Minima
   (the paradigm: the task), ``field`` and ``linguistics_term`` (the condition); a directory
   is read file by file (``*.jsonl``, ``*.jsonl.gz``).
 
+:func:`read_pairs` picks the reader from the file name. Ablation and patching on these items:
+:mod:`rnnscope.agreement.pair_sweeps`.
+
 >>> # pairs = read_blimp("blimp/data"); res = score_pairs(model, vocab, pairs); print(res.table)
 """
 from __future__ import annotations
@@ -180,7 +183,8 @@ def read_pairs(path: str | Path, fmt: str = "auto") -> list[MinimalPair]:
     file Marvin & Linzen; any other name needs ``fmt``.
     """
     if fmt not in PAIR_FORMATS:
-        raise RnnscopeError(f"unknown minimal-pair format {fmt!r}; choose {', '.join(PAIR_FORMATS)}")
+        raise RnnscopeError(f"unknown minimal-pair format {fmt!r}; choose "
+                            f"{', '.join(PAIR_FORMATS)}")
     p = Path(path)
     if fmt == "auto":
         name = p.name.lower().removesuffix(".gz")
@@ -211,10 +215,10 @@ def _case_rule(vocab: Vocabulary, case: str) -> tuple[bool, str]:
         raise RnnscopeError(f"unknown --case {case!r}; choose {', '.join(CASE_MODES)}")
     lower = case == "lower" or (case == "auto" and vocab_is_lowercased(vocab))
     if lower:
-        return True, ("case: sentences lowercased (" + ("the vocabulary is lowercased"
-                                                        if case == "auto" else "--case lower") + ")")
-    return False, ("case: sentences kept as written (" + ("the vocabulary is cased"
-                                                          if case == "auto" else "--case keep") + ")")
+        why = "the vocabulary is lowercased" if case == "auto" else "--case lower"
+        return True, f"case: sentences lowercased ({why})"
+    why = "the vocabulary is cased" if case == "auto" else "--case keep"
+    return False, f"case: sentences kept as written ({why})"
 
 
 # -- scoring ------------------------------------------------------------------------------------
@@ -267,7 +271,7 @@ def sentence_log_probs(model: RecurrentLM, vocab: Vocabulary, sentences: Sequenc
             logp = torch.log_softmax(scores.float(), dim=-1)
             tgt = tgt.to(device)
             picked = logp.gather(2, tgt.clamp(min=0)[..., None])[..., 0]
-            total[part] = (picked * (tgt >= 0)).sum(1).double().cpu().numpy()
+            total[part] = (picked * (tgt >= 0)).sum(1).cpu().double().numpy()
             start += rows
     return total, counts
 

@@ -28,6 +28,7 @@ import torch
 from rnnscope.agreement.ablation import units_to_sweep
 from rnnscope.agreement.batched import encode_items
 from rnnscope.agreement.tasks import NAItem
+from rnnscope.device import model_device
 from rnnscope.errors import RnnscopeError
 from rnnscope.interventions import run_stepwise
 from rnnscope.keys import global_unit, key
@@ -58,7 +59,7 @@ def interchange(model: RecurrentLM, base: torch.Tensor, source: torch.Tensor,
     for k in keys:
         if k not in src:
             raise RnnscopeError(f"no component {k!r} to patch")
-        mask = torch.as_tensor(masks[k], dtype=torch.bool)
+        mask = torch.as_tensor(masks[k], dtype=torch.bool, device=src[k].device)
         mask = mask.expand(base.shape[0], -1) if mask.dim() == 1 else mask
         hooks[k] = _patch_hook(mask, src[k], when)
     return run_stepwise(model, base, hooks=hooks, components=components)
@@ -174,8 +175,9 @@ def patch_pairs(model: RecurrentLM, vocab: Vocabulary, pairs: Sequence[tuple[NAI
                             f"{' '.join(bad[0][1].prefix)!r} have prefixes of different lengths")
     base_tok = [ids[id(b)][0] for b, _ in pairs]
     src_tok = [ids[id(s)][0] for _, s in pairs]
-    good = torch.tensor([ids[id(b)][1] for b, _ in pairs])
-    wrong = torch.tensor([ids[id(b)][2] for b, _ in pairs])
+    dev = dict(device=model_device(model))
+    good = torch.tensor([ids[id(b)][1] for b, _ in pairs], **dev)
+    wrong = torch.tensor([ids[id(b)][2] for b, _ in pairs], **dev)
     margins = np.empty((len(sweep), len(pairs)), dtype=np.float32)
     base_margin = np.empty(len(pairs), dtype=np.float32)
     top = f"layer{cfg.num_layers}.h"
@@ -184,21 +186,21 @@ def patch_pairs(model: RecurrentLM, vocab: Vocabulary, pairs: Sequence[tuple[NAI
         by_length.setdefault(len(t), []).append(j)
     model = model.eval()
     for group in by_length.values():
-        b_all = torch.tensor([base_tok[j] for j in group])
-        s_all = torch.tensor([src_tok[j] for j in group])
+        b_all = torch.tensor([base_tok[j] for j in group], **dev)
+        s_all = torch.tensor([src_tok[j] for j in group], **dev)
         g_all, w_all = good[group], wrong[group]
         _, clean = run_stepwise(model, b_all, components=["h"])
-        base_margin[group] = model.pair_margin(clean[top][:, -1], g_all, w_all).numpy()
+        base_margin[group] = model.pair_margin(clean[top][:, -1], g_all, w_all).cpu().numpy()
         per_pass = max(1, max_rows // max(1, len(group)))
         for n in layers:
             layer_units = [k for k, (ln, _) in enumerate(sweep) if ln == n]
             _, src = run_stepwise(model, s_all, components=list(comps))
             for a in range(0, len(layer_units), per_pass):
                 block = layer_units[a:a + per_pass]
-                u = torch.tensor([sweep[k][1] for k in block])
+                u = torch.tensor([sweep[k][1] for k in block], **dev)
                 rows = len(block) * len(group)   # unit-major: row = unit * pairs + pair
-                mask = torch.zeros(rows, cfg.layer_size(n), dtype=torch.bool)
-                mask[torch.arange(rows), u.repeat_interleave(len(group))] = True
+                mask = torch.zeros(rows, cfg.layer_size(n), dtype=torch.bool, **dev)
+                mask[torch.arange(rows, **dev), u.repeat_interleave(len(group))] = True
                 hooks = {key(n, c): _patch_hook(mask, src[key(n, c)].repeat(len(block), 1, 1), None)
                          for c in comps}
                 _, out = run_stepwise(model, b_all.repeat(len(block), 1), hooks=hooks,
@@ -206,7 +208,7 @@ def patch_pairs(model: RecurrentLM, vocab: Vocabulary, pairs: Sequence[tuple[NAI
                 m = model.pair_margin(out[top][:, -1], g_all.repeat(len(block)),
                                       w_all.repeat(len(block)))
                 margins[np.array(block)[:, None], np.array(group)[None, :]] = \
-                    m.view(len(block), len(group)).numpy()
+                    m.view(len(block), len(group)).cpu().numpy()
     return _result(pairs, sweep, margins, base_margin, cfg.sizes, mode)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from rnnscope.device import model_device
 from rnnscope.errors import RnnscopeError
 from rnnscope.keys import all_keys, parse_key
 from rnnscope.model import RecurrentLM
@@ -39,10 +40,11 @@ def sentence_states(model: RecurrentLM, vocab: Vocabulary, sentences: Sequence[S
             idx = np.flatnonzero(lengths == length)
             for start in range(0, len(idx), batch_size):
                 part = idx[start: start + batch_size]
-                tok = torch.tensor([[vocab.eos_id] + vocab.encode(sentences[i]) for i in part])
+                tok = torch.tensor([[vocab.eos_id] + vocab.encode(sentences[i]) for i in part],
+                                   device=model_device(model))
                 _, states, _ = model.run_with_states(tok, components=comps, compute_logits=False)
                 for k in keys:
-                    arr = states[k][:, 1:].float().numpy()
+                    arr = states[k][:, 1:].float().cpu().numpy()
                     for j, i in enumerate(part):
                         out[k][i] = arr[j]
     return out

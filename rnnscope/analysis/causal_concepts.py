@@ -131,7 +131,7 @@ def causal_effects(model, sequences: Sequence[Sequence[int]], labels: Sequence[S
             lab[j, :len(src)] = [cls_index[str(v)] if v is not None else len(classes) for v in src]
         batch = tokens.repeat_interleave(rows_per_seq, dim=0)
         logits, _ = run_stepwise(model, batch, ivs * len(idx), means=mean_t or None)
-        nll = _nll(logits[:, :-1], batch[:, 1:]).view(len(idx), rows_per_seq, T - 1).numpy()
+        nll = _nll(logits[:, :-1], batch[:, 1:]).view(len(idx), rows_per_seq, T - 1).cpu().numpy()
         delta = nll[:, 1:] - nll[:, :1]  # [seqs, variants, T-1]
         flat_lab = lab[valid]
         counts += np.bincount(flat_lab, minlength=len(classes) + 1)

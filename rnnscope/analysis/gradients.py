@@ -121,8 +121,9 @@ def state_gradient_sums(model, sequences, state: str = "layer1.c", max_delay: in
     per_pass = max(1, int(max_bytes // max(per_group, 1)))
     passes = [list(range(a, min(a + per_pass, len(names)))) for a in range(0, len(names), per_pass)] or [[]]
     out = GradientSums(state, max_delay, np.zeros((max_delay + 1, H, E)), np.zeros(max_delay + 1, dtype=np.int64))
-    all_sum = torch.zeros(max_delay + 1, E, H, dtype=p.dtype)
-    all_count = torch.zeros(max_delay + 1, dtype=torch.int64)
+    dev = p.device  # every tensor lives where the model does; results come back once, at the end
+    all_sum = torch.zeros(max_delay + 1, E, H, dtype=p.dtype, device=dev)
+    all_count = torch.zeros(max_delay + 1, dtype=torch.int64, device=dev)
     order = sorted(range(len(inputs)), key=lambda i: -lengths[i])
     batches = [order[a:a + batch_size] for a in range(0, len(order), batch_size)]
     bar = tqdm(total=sum(lengths), desc=f"state gradients {state}", unit="pos",
@@ -130,13 +131,14 @@ def state_gradient_sums(model, sequences, state: str = "layer1.c", max_delay: in
     with torch.no_grad():
         for pi, groups in enumerate(passes):
             lo = groups[0] if groups else 0
-            g_sum = torch.zeros(max_delay + 1, len(groups), E, H, dtype=p.dtype)
-            g_count = torch.zeros(max_delay + 1, len(groups), dtype=torch.int64)
+            g_sum = torch.zeros(max_delay + 1, len(groups), E, H, dtype=p.dtype, device=dev)
+            g_count = torch.zeros(max_delay + 1, len(groups), dtype=torch.int64, device=dev)
             for rows in batches:
                 x, lens = _batch_inputs(model, inputs, rows, embeds is not None)
                 steps = _record(model, x, layer)
-                gid = _pad_ids([gids[i] for i in rows], x.shape[1])  # [B, L], -1 = no group
-                b_idx, t_idx = torch.nonzero(torch.arange(x.shape[1])[None, :] < lens[:, None], as_tuple=True)
+                gid = _pad_ids([gids[i] for i in rows], x.shape[1]).to(dev)  # [B, L], -1 = no group
+                b_idx, t_idx = torch.nonzero(torch.arange(x.shape[1], device=dev)[None, :] < lens[:, None],
+                                             as_tuple=True)
                 g = gid[b_idx, t_idx]
                 if groups:
                     inside = (g >= lo) & (g < lo + len(groups))
@@ -150,13 +152,13 @@ def state_gradient_sums(model, sequences, state: str = "layer1.c", max_delay: in
                                len(groups), max_delay, all_sum, all_count, g_sum, g_count)
                     bar.update(int(len(b_idx[sl])))
             for k, gi in enumerate(groups):
-                s = g_sum[:, k].transpose(1, 2).double().numpy()
-                c = g_count[:, k].numpy().copy()
+                s = g_sum[:, k].transpose(1, 2).cpu().double().numpy()
+                c = g_count[:, k].cpu().numpy().copy()
                 out.group_counts[names[gi]] = c
                 out.groups[names[gi]] = finalize(s, c) if finalize else (s, c)
     bar.close()
-    out.all_sum = all_sum.transpose(1, 2).double().numpy()
-    out.all_count = all_count.numpy()
+    out.all_sum = all_sum.transpose(1, 2).cpu().double().numpy()
+    out.all_count = all_count.cpu().numpy()
     return out
 
 
@@ -194,17 +196,17 @@ def _pad_ids(ids: list[torch.Tensor], L: int) -> torch.Tensor:
 
 def _batch_inputs(model, inputs, rows, are_embeds) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-padded ``[B, L, E]`` input embeddings and the lengths of the rows."""
-    lens = torch.tensor([int(inputs[i].shape[0]) for i in rows])
-    L = int(lens.max())
     p = next(model.parameters())
+    lens = torch.tensor([int(inputs[i].shape[0]) for i in rows], device=p.device)
+    L = int(lens.max())
     if are_embeds:
-        x = torch.zeros(len(rows), L, inputs[rows[0]].shape[1], dtype=p.dtype)
+        x = torch.zeros(len(rows), L, inputs[rows[0]].shape[1], dtype=p.dtype, device=p.device)
         for r, i in enumerate(rows):
-            x[r, : lens[r]] = inputs[i].to(p.dtype)
+            x[r, : int(lens[r])] = inputs[i].to(device=p.device, dtype=p.dtype)
         return x, lens
-    tok = torch.zeros(len(rows), L, dtype=torch.long)
+    tok = torch.zeros(len(rows), L, dtype=torch.long, device=p.device)
     for r, i in enumerate(rows):
-        tok[r, : lens[r]] = inputs[i].long()
+        tok[r, : int(lens[r])] = inputs[i].to(p.device).long()
     return model.embed(tok), lens
 
 
@@ -238,7 +240,7 @@ def _propagate(model, steps: list[_Layer], layer: int, comp: str, b: torch.Tenso
     dtype = model.encoder.weight.dtype
     n = len(b)
     tang = [None] * layer  # per layer: (dh, dc) for LSTM, dh otherwise; [n, E, H]
-    eye = torch.eye(E, dtype=dtype)
+    eye = torch.eye(E, dtype=dtype, device=model.encoder.weight.device)
     for tau in range(max_delay + 1):
         p = t + tau
         alive = p < lens[b]
@@ -287,7 +289,7 @@ def reverse_mode_gradients(model, tokens: torch.Tensor, state: str, starts: Sequ
         for j in range(H):
             (grad,) = torch.autograd.grad(s[q, j], x, retain_graph=True)
             for k, tau in wanted:
-                out[k, tau, j] = grad[0, starts[k]].double().numpy()
+                out[k, tau, j] = grad[0, starts[k]].cpu().double().numpy()
     return out
 
 

@@ -36,7 +36,7 @@ def synthetic_states(model, vocab, lines: list[list[str]], layer: int = 1,
     ids = torch.tensor(vocab.encode(list(r.token)))[None]
     with torch.no_grad():
         _, rec, _ = model.run_with_states(ids, components=list(components), compute_logits=False)
-    states = {c: rec[f"layer{layer}.{c}"][0].double().numpy() for c in components}
+    states = {c: rec[f"layer{layer}.{c}"][0].cpu().double().numpy() for c in components}
     r["token_id"] = [t if n != EOS_LABEL else EOS_LABEL for t, n in zip(r.token, r.new)]
     return states, r
 

@@ -62,7 +62,7 @@ def basis_matrix(model, basis: str, rows: Sequence[int] | None = None) -> tuple[
     """
     if basis not in BASES:
         raise RnnscopeError(f"unknown basis {basis!r}; choose {', '.join(BASES)}")
-    W = embedding_matrix(model).detach().double().cpu().numpy()
+    W = embedding_matrix(model).detach().cpu().double().numpy()
     if basis == "normalised":
         D = embedding_cholesky(W, rows)
         return D, np.linalg.inv(D)

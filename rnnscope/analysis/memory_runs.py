@@ -92,7 +92,7 @@ def property_memory(model, seqs, labels, name: str, a_tags: set, b_tags: set, st
         raise RnnscopeError("a property needs the normalised or raw basis")
     ids = np.concatenate(seqs)
     tags = [x for lab in labels for x in lab]
-    W = model.encoder.weight.detach().double().numpy()
+    W = model.encoder.weight.detach().cpu().double().numpy()
     a, b = class_words(ids, tags, a_tags), class_words(ids, tags, b_tags)
     acc = separability(W, a, b)
     both = a_tags | b_tags

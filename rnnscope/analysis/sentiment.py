@@ -108,7 +108,7 @@ def final_states(model, vocab, texts: Sequence[str], component: str = "c",
         for j, i in enumerate(idx):
             tokens[j, : len(ids[i])] = torch.as_tensor(ids[i])
         _, states, _ = model.run_with_states(tokens, components=[component], compute_logits=False)
-        out[idx] = states[k][torch.arange(len(idx)), lengths - 1].numpy()
+        out[idx] = states[k][torch.arange(len(idx)), lengths - 1].cpu().numpy()
     return out
 
 

@@ -1,6 +1,7 @@
 """CLI of the number-agreement analyses (seed 004): ``na-tasks``, ``agreement``, ``ablate``,
 ``dynamics``, ``time-decoding``, ``syntax-units``, ``connectivity``, and the whole-sentence
-``minimal-pairs`` (Marvin & Linzen, BLiMP).
+``minimal-pairs`` (Marvin & Linzen, BLiMP), whose files ``ablate`` and ``patch`` also take
+(``--minimal-pairs``).
 
 Items come from the built-in generator (``--tasks``, ``--n``, ``--seed``) or from files
 (``--lakretz FILE`` repeatable, ``--linzen X.text``, ``--gulordava generated.text``
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from rnnscope.cli.options import device_option, model_on
 from rnnscope.errors import RnnscopeError
 from rnnscope.distributed.cli import choose
 from rnnscope.distributed.cluster import cluster_options
@@ -39,10 +41,12 @@ def model_options(f):
     @click.option("--trust-pickle", is_flag=True, help="Allow loading pickled foreign checkpoints.")
     @click.option("--threads", default=1, show_default=True, help="CPU threads (torch and BLAS).")
     @click.option("--out", type=click.Path(file_okay=False), help="Directory for CSV tables and PNG figures.")
+    @device_option
     @functools.wraps(f)
-    def wrapper(model, vocab, trust_pickle, threads, out, **kw):
+    def wrapper(model, vocab, trust_pickle, threads, out, device, **kw):
         _threads(threads)
         m, v = _model(model, vocab, trust_pickle)
+        m = model_on(m, device)
         outdir = Path(out) if out else None
         if outdir:
             outdir.mkdir(parents=True, exist_ok=True)
@@ -69,6 +73,17 @@ def item_options(f):
         from rnnscope.agreement import formats, tasks as T
         from rnnscope.agreement.casing import normalise_case
 
+        if kw.get("minimal_pairs"):  # commands with pair_options: the pairs replace NA items
+            if tasks or lakretz or linzen or gulordava:
+                raise RnnscopeError("--minimal-pairs replaces the NA items: drop --tasks, "
+                                    "--lakretz, --linzen and --gulordava")
+            from rnnscope.agreement.minimal_pairs import normalise_pair_case, read_pairs
+
+            pairs = [p for path in kw["minimal_pairs"]
+                     for p in read_pairs(path, kw["pair_format"])]
+            pairs, note = normalise_pair_case(pairs, a[1], "lower" if lowercase else case)
+            click.echo(note, err=True)
+            return f(*a, items=pairs, **kw)
         items = formats.read_lakretz_files(list(lakretz)) if lakretz else []
         if linzen:
             items += formats.read_linzen(linzen)
@@ -88,6 +103,36 @@ def item_options(f):
             click.echo(note, err=True)
         return f(*a, items=items, **kw)
     return wrapper
+
+
+def pair_options(f):
+    """``--minimal-pairs FILE`` (repeatable) and ``--format``: Marvin & Linzen or BLiMP items
+    instead of NA items. Goes below :func:`item_options`, which then reads the pairs (cased
+    by ``--case``) and passes them as ``items`` (a list of ``MinimalPair``)."""
+    f = click.option("--format", "pair_format", default="auto", show_default=True,
+                     type=click.Choice(["auto", "marvin-linzen", "blimp"]),
+                     help="Format of --minimal-pairs files ('auto': .json is Marvin & Linzen, "
+                     ".jsonl or a directory BLiMP).")(f)
+    return click.option("--minimal-pairs", "minimal_pairs", multiple=True,
+                        type=click.Path(exists=True), help="Marvin & Linzen JSON or BLiMP "
+                        ".jsonl file or directory (.gz or not; repeatable) instead of the NA "
+                        "items.")(f)
+
+
+def _pair_items(pairs, vocab, hint: str = ""):
+    """NA items of the minimal pairs differing in one word; prints what was kept and skipped
+    (``hint``: a last line when some were skipped)."""
+    from rnnscope.agreement.pair_sweeps import agreement_items
+
+    conv = agreement_items(pairs, vocab, case="keep")  # item_options applied --case already
+    lines = conv.summary()
+    click.echo(lines[0])
+    for line in lines[1:] + ([f"note: {hint}"] if hint and len(conv.skipped) else []):
+        click.echo(line, err=True)
+    if not conv.items:
+        raise RnnscopeError("no minimal pair differs in exactly one word" +
+                            (f"; {hint}" if hint else ""))
+    return conv.items
 
 
 def _show(title: str, table, outdir: Path | None, name: str) -> None:
@@ -177,13 +222,36 @@ def agreement(model, vocab, outdir, items):
 @click.option("--n-random", default=1000, show_default=True)
 @click.option("--threshold", default=10.0, show_default=True, help="Accuracy drop (points) to report.")
 @click.option("--max-rows", default=1024, show_default=True, help="Rows per batched pass.")
+@click.option("--scoring", type=click.Choice(["word", "sentence"]), default="word",
+              show_default=True, help="Minimal pairs: compare the one differing word after "
+              "the shared prefix (batched, fast), or whole-sentence log-probabilities as "
+              "'rnnscope minimal-pairs' does (every pair, slower).")
+@pair_options
 @cluster_options
 def ablate(model, vocab, outdir, items, mode, layers, subset, n_random, threshold, max_rows,
-           cluster=None, workers=None):
-    """Single-unit ablation sweep (Table 2), or subset ablation with a permutation p-value."""
+           scoring, minimal_pairs, pair_format, cluster=None, workers=None):
+    """Single-unit ablation sweep (Table 2), or subset ablation with a permutation p-value.
+
+    With --minimal-pairs, the items are Marvin & Linzen or BLiMP pairs, reported per
+    template / paradigm and condition (see --scoring).
+    """
     from rnnscope.agreement.ablation import ablation_sweep, subset_ablation
     from rnnscope.agreement.units import parse_units
 
+    try:
+        layer_list = [int(x) for x in layers.split(",")] if layers else None
+    except ValueError:
+        raise RnnscopeError(f"--layers must be comma-separated integers, got {layers!r}") from None
+    if minimal_pairs and scoring == "sentence":
+        from rnnscope.agreement.pair_sweeps import sentence_sweep
+
+        if subset or cluster or workers:
+            raise RnnscopeError("--subset, --cluster and --workers need --scoring word")
+        res = sentence_sweep(model, vocab, items, mode=mode, layers=layer_list, case="keep")
+        _report_sweep(res, outdir, threshold, mode, "whole-sentence log-probability")
+        return
+    if minimal_pairs:
+        items = _pair_items(items, vocab, "--scoring sentence scores every pair")
     if subset:
         res = subset_ablation(model, vocab, items, parse_units(subset, model.config),
                               n_random=n_random, mode=mode, max_rows=max_rows)
@@ -193,18 +261,24 @@ def ablate(model, vocab, outdir, items, mode, layers, subset, n_random, threshol
             res.random_accuracy.to_csv(outdir / "subset_random_accuracy.csv", index=False)
             _save(res.plot(), outdir, "subset_ablation")
         return
-    try:
-        layer_list = [int(x) for x in layers.split(",")] if layers else None
-    except ValueError:
-        raise RnnscopeError(f"--layers must be comma-separated integers, got {layers!r}") from None
     ablation_sweep = choose(ablation_sweep,
                             "rnnscope.distributed.ablate:ablation_sweep_distributed", cluster, workers)
     res = ablation_sweep(model, vocab, items, mode=mode, layers=layer_list, max_rows=max_rows)
     _skips(res.full)
-    _show(f"Table 2: accuracy (%) with single units ablated ({mode}); '-' = drop < {threshold:g} points",
-          res.report(threshold), outdir, "ablation_report")
-    _show("units whose ablation brings incongruent conditions to chance", res.chance_units(),
-          outdir, "chance_units")
+    _report_sweep(res, outdir, threshold, mode,
+                  "the differing word after the shared prefix" if minimal_pairs else None)
+
+
+def _report_sweep(res, outdir: Path | None, threshold: float, mode: str, pairs: str | None) -> None:
+    """Table 2 of a sweep, the chance units (NA items only: pairs have no incongruent
+    conditions) and, with ``--out``, the long table and its plot. ``pairs``: how minimal
+    pairs were scored (``None`` for NA items)."""
+    scored = f"; minimal pairs scored by {pairs}" if pairs else ""
+    _show(f"Table 2: accuracy (%) with single units ablated ({mode}); '-' = drop < {threshold:g} "
+          f"points{scored}", res.report(threshold), outdir, "ablation_report")
+    if not pairs:
+        _show("units whose ablation brings incongruent conditions to chance", res.chance_units(),
+              outdir, "chance_units")
     if outdir:
         res.table.to_csv(outdir / "ablation_sweep.csv", index=False)
         _save(res.plot(), outdir, "ablation_sweep")
@@ -423,14 +497,19 @@ def minimal_pairs_cmd(model, vocab, outdir, marvin_linzen, blimp, mean, case):
 @click.option("--layers", default=None, help="Comma-separated 1-based layers to sweep (default all).")
 @click.option("--top", default=10, show_default=True, help="Units listed by flip rate.")
 @click.option("--max-rows", default=2048, show_default=True, help="Rows per batched pass.")
-def patch_cmd(model, vocab, outdir, items, mode, layers, top, max_rows):
+@pair_options
+def patch_cmd(model, vocab, outdir, items, mode, layers, top, max_rows, minimal_pairs, pair_format):
     """Interchange intervention (activation patching) per unit on agreement items.
 
     Every generated item is paired with its twin whose subject has the other number ("the boy
     near the cars" / "the boys near the cars"); each unit alone is patched from the twin's run
     into the item's, at every step. A unit that carries the subject's number flips the
     model's choice between the two verb forms. Prints the units with the highest flip rate.
+    With --minimal-pairs, each pair differing in one word is paired with the file's item whose
+    two forms are swapped and whose prefix differs in one word ("the author laughs / laugh"
+    with "the authors laugh / laughs").
     """
+    from rnnscope.agreement.pair_sweeps import twin_patch_sweep
     from rnnscope.agreement.patching import patch_sweep
 
     if top < 1:
@@ -439,7 +518,10 @@ def patch_cmd(model, vocab, outdir, items, mode, layers, top, max_rows):
         layer_list = [int(x) for x in layers.split(",")] if layers else None
     except ValueError:
         raise RnnscopeError(f"--layers must be comma-separated integers, got {layers!r}") from None
-    res = patch_sweep(model, vocab, items, mode=mode, layers=layer_list, max_rows=max_rows)
+    sweep = patch_sweep
+    if minimal_pairs:
+        items, sweep = _pair_items(items, vocab), twin_patch_sweep
+    res = sweep(model, vocab, items, mode=mode, layers=layer_list, max_rows=max_rows)
     best = res.top(top).assign(unit_name=lambda d: d["layer"].astype(str) + ":" + d["unit"].astype(str),
                                flip_rate=lambda d: (100 * d["flip_rate"]).round(1))
     _show(f"units whose patching ({mode}) from the number-flipped twin flips the verb choice "

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from rnnscope.cli.options import device_option, model_on
 from rnnscope.errors import RnnscopeError
 from rnnscope.distributed.cli import choose
 from rnnscope.distributed.cluster import cluster_options
@@ -42,10 +43,11 @@ def _csv(value: str | None, kind: type = str, what: str = "value") -> list | Non
 @click.option("--resume", is_flag=True, help="Continue an interrupted extraction in --out.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store in --out.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
+@device_option
 @cluster_options
 def extract_cmd(model_path, vocab, trust_pickle, corpus_path, components, layers, dtype, reset,
                 batch_size, chunk_rows, compress, max_sentences, threads, out, resume, overwrite, progress,
-                cluster=None, workers=None):
+                device, cluster=None, workers=None):
     """Run a model over a corpus and store every component of every layer at every unit."""
     import torch
 
@@ -57,6 +59,8 @@ def extract_cmd(model_path, vocab, trust_pickle, corpus_path, components, layers
     if threads:
         torch.set_num_threads(threads)
     model, vocabulary = load_model(model_path, vocab=vocab, trust_pickle=trust_pickle)
+    if not (cluster or workers):  # Dask workers load the model on their own machines
+        model = model_on(model, device)
     corpus = read_corpus(corpus_path)
     if max_sentences is not None:
         if max_sentences < 1:

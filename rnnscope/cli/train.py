@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from rnnscope.cells import cell_names
+from rnnscope.cli.options import device_option, model_on
 
 _MODEL_OPTIONS = [
     click.option("--model", "model_path", required=True,
@@ -72,7 +73,8 @@ def _model_options(fn):
 @click.option("--allow-corpus-change", is_flag=True,
               help="With --resume: continue even though a corpus file changed since the run started.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def train_cmd(threads, adaptive_cutoffs, layer_sizes, **kwargs):
+@device_option
+def train_cmd(threads, adaptive_cutoffs, layer_sizes, device, **kwargs):
     """Train a word/char/byte LSTM/GRU/RNN language model."""
     import torch
 
@@ -95,7 +97,8 @@ def train_cmd(threads, adaptive_cutoffs, layer_sizes, **kwargs):
                 and ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
     if threads:
         torch.set_num_threads(threads)
-    result = train_lm(TrainConfig(**kwargs), log=lambda m: click.echo(m, err=True), explicit=explicit)
+    result = train_lm(TrainConfig(**kwargs), log=lambda m: click.echo(m, err=True), explicit=explicit,
+                      device=device)
     if result.metrics:
         m = result.metrics
         name = m["metric"]
@@ -113,7 +116,8 @@ def train_cmd(threads, adaptive_cutoffs, layer_sizes, **kwargs):
 @click.option("--bptt", type=int, default=35, show_default=True, help="Tokens per forward pass.")
 @click.option("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def evaluate_cmd(model_path, vocab, trust_pickle, corpus, batch_size, bptt, threads, progress):
+@device_option
+def evaluate_cmd(model_path, vocab, trust_pickle, corpus, batch_size, bptt, threads, progress, device):
     """Print perplexity (word) or bits per character (char/byte) of a model on a text."""
     import torch
 
@@ -127,6 +131,7 @@ def evaluate_cmd(model_path, vocab, trust_pickle, corpus, batch_size, bptt, thre
     if threads:
         torch.set_num_threads(threads)
     model, voc = load_model(model_path, vocab=vocab, trust_pickle=trust_pickle)
+    model = model_on(model, device)
     stream = encode_text(read_raw(corpus), voc, corpus)
     unk = float((stream == voc.unk_id).float().mean())
     loss = evaluate_loss(model, stream, batch_size, bptt, progress=progress)

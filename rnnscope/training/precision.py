@@ -31,14 +31,23 @@ def cpu_bf16_supported() -> bool:
         return False
 
 
-def training_autocast(bf16: bool, say: Callable[[str], None] | None = None
-                      ) -> tuple[Callable[[], AbstractContextManager], bool]:
+def training_autocast(bf16: bool, say: Callable[[str], None] | None = None,
+                      device_type: str = "cpu") -> tuple[Callable[[], AbstractContextManager], bool]:
     """``(context factory, bf16 actually used)`` for the training forward pass.
 
-    Asking for bf16 on a CPU without support gives float32 and one notice through ``say``
-    (and a ``RuntimeWarning`` when no ``say`` is given), never a crash.
+    Asking for bf16 on a CPU (or GPU) without support gives float32 and one notice through
+    ``say`` (and a ``RuntimeWarning`` when no ``say`` is given), never a crash.
     """
     if not bf16:
+        return nullcontext, False
+    if device_type == "cuda":
+        if torch.cuda.is_bf16_supported():
+            return (lambda: torch.autocast("cuda", dtype=torch.bfloat16)), True
+        notice = "notice: this GPU has no bfloat16 support; training in float32 instead of bf16"
+        if say is not None:
+            say(notice)
+        else:
+            warnings.warn(notice, RuntimeWarning, stacklevel=2)
         return nullcontext, False
     if cpu_bf16_supported():
         return (lambda: torch.autocast("cpu", dtype=torch.bfloat16)), True

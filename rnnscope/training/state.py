@@ -42,7 +42,7 @@ def optimizer_to_flat(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch
     for pid, st in sd["state"].items():
         for name, value in st.items():
             if torch.is_tensor(value):
-                tensors[f"opt.{pid}.{name}"] = value.detach().contiguous()
+                tensors[f"opt.{pid}.{name}"] = value.detach().cpu().contiguous()
             else:
                 scalars.setdefault(str(pid), {})[name] = value
     return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
@@ -69,9 +69,9 @@ def hidden_to_flat(hidden: list | None) -> dict[str, torch.Tensor]:
     out: dict[str, torch.Tensor] = {}
     for n, layer in enumerate(hidden or []):
         if isinstance(layer, tuple):
-            out[f"hidden.{n}.h"], out[f"hidden.{n}.c"] = (t.contiguous() for t in layer)
+            out[f"hidden.{n}.h"], out[f"hidden.{n}.c"] = (t.detach().cpu().contiguous() for t in layer)
         else:
-            out[f"hidden.{n}.h"] = layer.contiguous()
+            out[f"hidden.{n}.h"] = layer.detach().cpu().contiguous()
     return out
 
 

@@ -32,6 +32,7 @@ from rnnscope.model import ModelConfig, RecurrentLM
 from rnnscope.training.data import (batchify, build_vocab, encode_text, num_windows, read_raw,
                                     split_text, windows)
 from rnnscope.training.precision import training_autocast
+from rnnscope.device import model_device, resolve_device
 from rnnscope.training.embeddings import init_embeddings, word2vec_dim
 from rnnscope.training.state import (find_checkpoint, load_training_checkpoint,
                                      save_training_checkpoint)
@@ -143,7 +144,7 @@ def evaluate_loss(model: RecurrentLM, stream: torch.Tensor, batch_size: int = 10
     was_training = model.training
     model.eval()
     batch_size = max(1, min(batch_size, stream.numel() // 2))
-    data = batchify(stream, batch_size)
+    data = batchify(stream, batch_size).to(model_device(model))
     hidden = model.init_state(batch_size)
     total, count = 0.0, 0
     bar = tqdm(total=num_windows(data, bptt), desc="evaluate", unit="batch",
@@ -245,8 +246,12 @@ def _resume_config(cfg: TrainConfig, explicit: set[str] | None = None) -> TrainC
 
 
 def train_lm(config: TrainConfig, log: Callable[[str], None] | None = None,
-             explicit: set[str] | None = None) -> TrainResult:
+             explicit: set[str] | None = None, device: "str | torch.device | None" = None
+             ) -> TrainResult:
     """Train (or resume) a language model as configured; see the module docstring.
+
+    ``device``: where to train (``"auto"``, ``"cpu"``, ``"cuda"``, ...; default the CPU). It is
+    not part of the run's settings: a run started on a GPU may be resumed on a CPU.
 
     On resume, the saved settings stand; of ``RESUME_OVERRIDES`` only those named in
     ``explicit`` (default: those differing from ``TrainConfig``'s defaults) are changed.
@@ -258,12 +263,16 @@ def train_lm(config: TrainConfig, log: Callable[[str], None] | None = None,
     if config.resume and not resuming:
         raise RnnscopeError(f"nothing to resume: no training checkpoint in {run_dir}")
     cfg = _resume_config(config, explicit) if resuming else config
+    dev = resolve_device(device or "cpu")
     if resuming:
         model, vocab, opt_state, info, hidden = load_training_checkpoint(run_dir)
         _check_same_corpus(cfg, info, say)
         _, train, valid, test = _load_streams(cfg, vocab)
         if cfg.freeze_embeddings:
             model.encoder.weight.requires_grad_(False)
+        model = model.to(dev)  # before the optimizer, which then loads its state onto dev
+        if hidden is not None:
+            hidden = [tuple(t.to(dev) for t in s) if isinstance(s, tuple) else s.to(dev) for s in hidden]
         optimizer = _make_optimizer(cfg, model)
         optimizer.load_state_dict(opt_state)
         say(f"resuming {run_dir} at epoch {info['epoch'] + 1}, batch {info['step']}")
@@ -271,6 +280,7 @@ def train_lm(config: TrainConfig, log: Callable[[str], None] | None = None,
         torch.manual_seed(cfg.seed)
         vocab, train, valid, test = _load_streams(cfg, None)
         model, coverage = _new_model(cfg, vocab)
+        model = model.to(dev)
         if coverage is not None:
             say(str(coverage))
         optimizer = _make_optimizer(cfg, model)
@@ -283,16 +293,18 @@ def train_lm(config: TrainConfig, log: Callable[[str], None] | None = None,
         hidden = None
     say(f"model: {cfg.cell} {cfg.layers}x{cfg.hidden}, vocab {len(vocab):,} ({cfg.level}), "
         f"{train.numel():,} training tokens")
-    data = batchify(train, cfg.batch_size)
+    if dev.type != "cpu":
+        say(f"device: {dev}")
+    data = batchify(train, cfg.batch_size).to(dev)
     info["train_tokens"] = int(data.numel())
     interrupted = _train_epochs(cfg, model, vocab, optimizer, data, valid, info, hidden, run_dir, say)
-    return _finish(cfg, model, vocab, valid, test, info, run_dir, interrupted, say)
+    return _finish(cfg, model, vocab, valid, test, info, run_dir, interrupted, say, dev)
 
 
 def _train_epochs(cfg, model, vocab, optimizer, data, valid, info, hidden, run_dir, say) -> bool:
     """The epoch loop; returns True when stopped by ``stop_after`` (a simulated interruption)."""
     params = [p for p in model.parameters() if p.requires_grad]
-    cast, info["bf16_used"] = training_autocast(cfg.bf16, say)
+    cast, info["bf16_used"] = training_autocast(cfg.bf16, say, data.device.type)
     n_windows = num_windows(data, cfg.bptt)
     while info["epoch"] < cfg.epochs and info["bad_epochs"] < cfg.patience:
         model.train()
@@ -360,11 +372,13 @@ def _end_epoch(cfg, model, vocab, optimizer, valid, info, run_dir, say) -> None:
     save_training_checkpoint(run_dir, model, vocab, optimizer, info, None)
 
 
-def _finish(cfg, model, vocab, valid, test, info, run_dir, interrupted, say) -> TrainResult:
+def _finish(cfg, model, vocab, valid, test, info, run_dir, interrupted, say,
+            dev: torch.device) -> TrainResult:
     """Reload the best weights, score valid/test, write ``metrics.json``."""
     metrics: dict = {}
     if not interrupted and (run_dir / "model").exists():
         model, _ = load_native(run_dir / "model")
+        model = model.to(dev)
         valid_loss = info["best_valid"]
         name, value = loss_to_metric(valid_loss, cfg.level)
         metrics = {"level": cfg.level, "metric": name, "valid_loss": valid_loss,

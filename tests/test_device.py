@@ -1,0 +1,95 @@
+"""``--device`` / ``device=``: the same numbers on every device this machine has.
+
+Each check runs on the CPU and, where PyTorch sees one, on CUDA (and MPS), against the CPU
+result; devices that are absent are skipped with the reason.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from rnnscope.agreement import ablation_sweep, generate, load_wordpools
+from rnnscope.agreement.patching import patch_sweep
+from rnnscope.analysis.gradients import state_gradient_sums
+from rnnscope.checkpoint import save_model
+from rnnscope.cli import main
+from rnnscope.corpus.types import Corpus, Sentence
+from rnnscope.device import available_devices, model_device, resolve_device
+from rnnscope.errors import RnnscopeError
+from rnnscope.extract import extract
+from rnnscope.training import TrainConfig, train_lm
+from tests.conftest import tiny_model
+from tests.test_ablation import na_vocab
+
+DEVICES = [pytest.param(d, marks=pytest.mark.skipif(d not in available_devices(),
+                                                    reason=f"no {d} device on this machine"))
+           for d in ("cpu", "cuda", "mps")]
+
+
+def test_resolve_device_names_and_errors():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in available_devices()
+    with pytest.raises(RnnscopeError, match="unknown device 'tpu'"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RnnscopeError, match="PyTorch sees no CUDA GPU here"):
+            resolve_device("cuda")
+    else:
+        with pytest.raises(RnnscopeError, match="numbered from 0"):
+            resolve_device(f"cuda:{torch.cuda.device_count()}")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_agreement_sweeps_and_gradients_match_the_cpu(device):
+    pools = load_wordpools()
+    vocab = na_vocab(pools)
+    items = generate(["Simple", "NounPP"], n=2, seed=4)
+    cpu = tiny_model("lstm", layers=2, hidden=12, vocab=len(vocab), emb=8, seed=3)
+    dev = tiny_model("lstm", layers=2, hidden=12, vocab=len(vocab), emb=8, seed=3).to(device)
+    assert model_device(dev).type == device
+    a = ablation_sweep(cpu, vocab, items, mode="both", progress=False)
+    b = ablation_sweep(dev, vocab, items, mode="both", progress=False)
+    np.testing.assert_allclose(b.diffs, a.diffs, atol=1e-4)
+    pa = patch_sweep(cpu, vocab, items, mode="h")
+    pb = patch_sweep(dev, vocab, items, mode="h")
+    np.testing.assert_allclose(pb.table["flip_rate"], pa.table["flip_rate"])
+    tokens = [torch.randint(0, len(vocab), (9,), generator=torch.Generator().manual_seed(0))]
+    ga = state_gradient_sums(cpu, tokens, "layer2.c", 3, progress=False)
+    gb = state_gradient_sums(dev, tokens, "layer2.c", 3, progress=False)
+    np.testing.assert_allclose(gb.all_sum, ga.all_sum, atol=1e-5)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_extract_and_train_on_the_device(tmp_path, device):
+    from rnnscope.vocab import Vocabulary
+
+    vocab = Vocabulary.build("word", ["a b c d e f g"])
+    model = tiny_model("gru", layers=2, hidden=6, vocab=len(vocab), emb=4, seed=1)
+    corpus = Corpus([Sentence(list("abc")), Sentence(list("gfed"))], name="toy")
+    on_cpu = extract(model, vocab, corpus, tmp_path / "cpu", progress=False)
+    on_dev = extract(model.to(device), vocab, corpus, tmp_path / "dev", progress=False)
+    np.testing.assert_allclose(on_dev.get("layer2.r"), on_cpu.get("layer2.r"), atol=1e-3)
+    text = tmp_path / "t.txt"
+    text.write_text("a b c d e f g\n" * 40)
+    res = train_lm(TrainConfig(corpus_train=str(text), valid_fraction=0.2, hidden=8, emb=4,
+                               epochs=1, batch_size=4, bptt=5, out=str(tmp_path / "run"),
+                               progress=False), device=device)
+    assert np.isfinite(res.metrics["valid_loss"])
+
+
+def test_cli_device_option(tmp_path):
+    from rnnscope.vocab import Vocabulary
+
+    vocab = Vocabulary.build("word", ["the boy greets the girl"])
+    save_model(tiny_model("lstm", layers=1, hidden=6, vocab=len(vocab), emb=4), vocab, tmp_path / "m")
+    (tmp_path / "t.txt").write_text("the boy greets the girl\n" * 5)
+    ok = CliRunner().invoke(main, ["evaluate", "--model", str(tmp_path / "m"), "--corpus",
+                                   str(tmp_path / "t.txt"), "--device", "cpu", "--no-progress"])
+    assert ok.exit_code == 0, ok.output
+    assert "ppl" in ok.output
+    if not torch.cuda.is_available():
+        bad = CliRunner().invoke(main, ["evaluate", "--model", str(tmp_path / "m"), "--corpus",
+                                        str(tmp_path / "t.txt"), "--device", "cuda"])
+        assert bad.exit_code == 2 and "no CUDA GPU" in bad.output
