@@ -164,21 +164,25 @@ def _extract_locked(model: RecurrentLM, vocab: Vocabulary, plan: ExtractionPlan,
                          + "; use --overwrite to start the extraction again")
     bar = tqdm(total=len(tokens), initial=flushed, unit="tok", disable=not progress,
                desc="extract")
-    with torch.inference_mode(), without_onednn():
-        for window in windows[first:]:
-            if reset == "sentence":
-                rows = run_sentences(model, aligned, window, keys, batch_size, vocab.eos_id,
-                                     dtype=run.np_dtype)
-            else:
-                run.remember_state(window.index, state)
-                rows, state = _run_stream(model, vocab, aligned, window, keys, state,
-                                          dtype=run.np_dtype)
-            run.add(window, rows, state if reset == "carry" else None)
-            bar.update(window.stop - max(window.start, bar.n))
-            if callback is not None:
-                callback(window.index + 1, run.flushed)
-    bar.close()
-    run.flush(final=True)
+    try:
+        with torch.inference_mode(), without_onednn():
+            for window in windows[first:]:
+                if reset == "sentence":
+                    rows = run_sentences(model, aligned, window, keys, batch_size, vocab.eos_id,
+                                         dtype=run.np_dtype)
+                else:
+                    run.remember_state(window.index, state)
+                    rows, state = _run_stream(model, vocab, aligned, window, keys, state,
+                                              dtype=run.np_dtype)
+                run.add(window, rows, state if reset == "carry" else None)
+                bar.update(window.stop - max(window.start, bar.n))
+                if callback is not None:
+                    run.wait()  # the callback sees the store as it is on disk, nothing in flight
+                    callback(window.index + 1, run.on_disk)
+        run.flush(final=True)
+    finally:
+        run.close()  # an interrupted run still finishes (and records) the write in flight
+        bar.close()
     store = writer.finalize(tokens)
     writer.folder.remove(PROGRESS)
     for name in _state_files(writer):
@@ -402,9 +406,18 @@ class _Run:
     Progress is ``flushed_rows`` (rows ``[0, flushed)`` are on disk). A resumed run restarts at
     the first window ending after that row; in carry mode the state at that window's start is
     saved next to the progress file.
+
+    Writes run on one background thread while the model computes the next window (at most one
+    write in flight, so memory stays bounded); the progress record is written by that thread
+    after the rows it names are on disk, so an interruption never records unwritten rows.
     """
 
     def __init__(self, writer: StoreWriter, keys: list[str], chunk_rows: int, flushed: int):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnnscope-store-writer")
+        self._inflight = None
+        self.on_disk = flushed  # rows [0, on_disk) written and recorded
         self.writer = writer
         self.keys = keys
         self.chunk_rows = chunk_rows
@@ -439,28 +452,51 @@ class _Run:
         if target <= self.flushed:
             return
         count = target - self.flushed
+        blocks = {}
         for k in self.keys:
             block = np.concatenate(self.pending[k]) if len(self.pending[k]) > 1 else self.pending[k][0]
-            self.writer.write(k, self.flushed, block[:count])
+            blocks[k] = block[:count]
             self.pending[k] = [block[count:]] if count < len(block) else []
         self.pending_rows -= count
-        self.flushed = target
-        self._save_progress()
-
-    def _save_progress(self) -> None:
+        start, self.flushed = self.flushed, target
         self.windows = [w for w in self.windows if w.stop > self.flushed]
         resume_at = self.windows[0].index if self.windows else self.next_window
-        record: dict[str, Any] = {"flushed_rows": self.flushed}
-        if resume_at in self.starts:  # carry mode
+        carried = self.starts.get(resume_at)  # carry mode: the state to resume with
+        self.starts = {i: s for i, s in self.starts.items() if i >= resume_at}
+        self.wait()  # one write in flight at most
+        self._inflight = self._pool.submit(self._write, blocks, start, target, resume_at, carried)
+        if final:
+            self.wait()
+
+    def _write(self, blocks: dict[str, np.ndarray], start: int, target: int, resume_at: int,
+               carried: Any) -> None:
+        """(background) Write the rows, then record them as done."""
+        for k, block in blocks.items():
+            self.writer.write(k, start, block)
+        record: dict[str, Any] = {"flushed_rows": target}
+        if carried is not None:
             name = f"state-{resume_at}.npz"
-            record["state_sha256"] = _write_state(self.writer, name, self.starts[resume_at])
+            record["state_sha256"] = _write_state(self.writer, name, carried)
             record["state_file"] = name
             record["state_window"] = resume_at
         self.writer.folder.write_text(PROGRESS, json.dumps(record))
         for name in _state_files(self.writer):
             if name != record.get("state_file"):
                 self.writer.folder.remove(name)
-        self.starts = {i: s for i, s in self.starts.items() if i >= resume_at}
+        self.on_disk = target
+
+    def wait(self) -> None:
+        """Until the write in flight (if any) is on disk; re-raises its error."""
+        job, self._inflight = self._inflight, None
+        if job is not None:
+            job.result()
+
+    def close(self) -> None:
+        """Finish the write in flight (also when the run is being interrupted) and stop the thread."""
+        try:
+            self.wait()
+        finally:
+            self._pool.shutdown(wait=True)
 
 
 def _state_files(writer: StoreWriter) -> list[str]:

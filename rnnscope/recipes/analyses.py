@@ -173,6 +173,18 @@ ANALYSES: dict[str, Recipe] = {a.name: a for a in (
             "--plot {figures}/s000_en_position.png",
         ),
         ship=False, seeds=("000",)),
+    Recipe(
+        name="s000-en-peephole",
+        description="seed 000 with its own cell: per-component UPOS decoding on EWT by the "
+                    "peephole LSTM (gates see c(t-1)), beside s000-en's plain LSTM",
+        steps=(
+            _extract("ud-en-ewt-word-peephole64", _UD % ("en_ewt", "en_ewt", "dev"),
+                     "en-peep-dev", "--components h,c,i,f,o"),
+            _extract("ud-en-ewt-word-peephole64", _UD % ("en_ewt", "en_ewt", "test"),
+                     "en-peep-test", "--components h,c,i,f,o"),
+            _probe("en-peep", "upos", "s000_en_peephole_upos"),
+        ),
+        ship=False, seeds=("000",)),
     _ud_language("pt_bosque", ("upos", "Gender")),
     _ud_language("no_bokmaal", ("upos", "Gender")),
     _ud_language("bg_btb", ("upos", "Gender", "Definite")),

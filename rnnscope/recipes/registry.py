@@ -86,14 +86,18 @@ def _synthetic_lm(hidden: int, lr: float, lr_decay: float, epochs: int, patience
         budget=budget, seeds=("003",))
 
 
-def _ud_lm(code: str, split: str, level: str, hidden: int, epochs: int, note: str) -> Recipe:
+def _ud_lm(code: str, split: str, level: str, hidden: int, epochs: int, note: str,
+           cell: str = "lstm") -> Recipe:
     """A seed-000 style 64-dim word/char LSTM LM trained on one UD treebank's own text.
+
+    ``cell="lstm_peephole"`` trains seed 000's own cell (gates that see ``c(t-1)``).
 
     English EWT has a train split: train on it, validate on dev. The other treebanks here have
     only dev and test: train on dev with its last 10% held out for validation (the probes are
     then fit on dev, which the LM has seen, and scored on test, which it has not).
     """
-    name = f"ud-{code.replace('_', '-')}-{level}-lstm{hidden}"
+    tag = {"lstm": "lstm", "lstm_peephole": "peephole"}[cell]
+    name = f"ud-{code.replace('_', '-')}-{level}-{tag}{hidden}"
     ud = "{data}/ud/" + code + "/" + code + "-ud-%s.conllu.gz"
     txt = "{runs}/data/" + code + "_%s." + level + ".txt"
     splits = (split, "dev") if split == "train" else (split,)
@@ -102,12 +106,13 @@ def _ud_lm(code: str, split: str, level: str, hidden: int, epochs: int, note: st
     valid = f"--corpus-valid {txt % 'dev'}" if split == "train" else "--valid-fraction 0.1"
     max_vocab = "--max-vocab 10000 " if level == "word" else ""
     train = (f"rnnscope train --corpus-train {txt % split} {valid} --level {level} "
-             "--cell lstm --layers 1 --hidden {hidden} --emb 64 --dropout 0.1 --lr 3e-3 "
+             f"--cell {cell} --layers 1 --hidden {{hidden}} --emb 64 --dropout 0.1 --lr 3e-3 "
              f"--epochs {{epochs}} {max_vocab}--max-tokens {{max_tokens}} --bptt 35 "
              "--batch-size 20 --seed 1111 --threads 1 --no-progress --out {run}")
     return Recipe(
         name=name,
-        description=f"{level} LSTM 1x{hidden} (64-dim embedding) on UD {code} {split} text ({note})",
+        description=(f"{level} {'peephole ' if cell == 'lstm_peephole' else ''}LSTM 1x{hidden} "
+                     f"(64-dim embedding) on UD {code} {split} text ({note})"),
         steps=(*prepare, train),
         params={"hidden": hidden, "epochs": epochs, "max_tokens": 2_000_000},
         tiny={"hidden": 8, "epochs": 1, "max_tokens": 2000},
@@ -235,6 +240,8 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
                           "WikiText-2 valid (seed 004: 2x650 on 90M Wikipedia tokens)")),
     _ud_lm("en_ewt", "train", "word", 64, 3, "train split, validated on dev; probes fit on dev, scored on test"),
     _ud_lm("en_ewt", "train", "char", 64, 2, "train split surface text"),
+    _ud_lm("en_ewt", "train", "word", 64, 3, "seed 000's peephole cell; otherwise as the LSTM",
+           cell="lstm_peephole"),
     _ud_lm("pt_bosque", "dev", "word", 64, 6, "90% of dev; the LM saw the dev sentences the probe is fit on"),
     _ud_lm("no_bokmaal", "dev", "word", 64, 6, "90% of dev; the LM saw the dev sentences the probe is fit on"),
     _ud_lm("bg_btb", "dev", "word", 64, 6, "90% of dev; the LM saw the dev sentences the probe is fit on"),
