@@ -19,3 +19,13 @@ def test_import_changes_no_global_state():
         """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_cli_import_loads_no_heavy_library():
+    """``rnnscope --help`` and the start of every command stay quick: the CLI module loads
+    neither PyTorch nor pandas/NumPy (each command imports what it uses when it runs)."""
+    code = ("import sys, rnnscope.cli; "
+            "print(sorted(m for m in ('torch', 'pandas', 'numpy', 'matplotlib', 'zarr') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -5,14 +5,10 @@ from pathlib import Path
 
 import click
 
-from rnnscope.corpus.derived import add_derived
-from rnnscope.corpus.readers import read_corpus
-from rnnscope.corpus.summary import summarize_corpus, vocabulary_coverage
 from rnnscope.errors import RnnscopeError
-from rnnscope.vocab import Vocabulary
 
 
-@click.command("corpus-info")
+@click.command("corpus-info", short_help="Summarise a corpus: sentences, words, annotations.")
 @click.argument("path")
 @click.option("--top", type=int, default=5, show_default=True, help="Most frequent values shown per column.")
 @click.option("--max-lines", type=int, default=None, help="Read only the first N lines of a text corpus.")
@@ -33,6 +29,10 @@ def corpus_info(path: str, top: int, max_lines: int | None, derived: bool,
     PATH is CoNLL-U (.conllu, .conllu.gz), the NLTK WSJ treebank zip, or plain text (one
     sentence per line, .gz allowed).
     """
+    from rnnscope.corpus.derived import add_derived  # here, not at import: --help stays quick
+    from rnnscope.corpus.readers import read_corpus
+    from rnnscope.corpus.summary import summarize_corpus, vocabulary_coverage
+
     corpus = read_corpus(path, max_lines=max_lines)
     if spacy_model:
         from rnnscope.corpus.annotate import annotate_with_spacy
@@ -45,8 +45,10 @@ def corpus_info(path: str, top: int, max_lines: int | None, derived: bool,
         click.echo(vocabulary_coverage(corpus, _load_vocab(vocab_path), top=top).format())
 
 
-def _load_vocab(spec: str) -> Vocabulary:
+def _load_vocab(spec: str):
     """``byte``, a vocab.json, or a folder with vocab.json (our model format)."""
+    from rnnscope.vocab import Vocabulary
+
     if spec == "byte":
         return Vocabulary.bytes()
     p = Path(spec)

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import numpy as np
-import pandas as pd
 
 from rnnscope.errors import RnnscopeError
+
+if TYPE_CHECKING:  # numpy and pandas load when a command runs, not with --help
+    import numpy as np
+    import pandas as pd
 
 FIGURE_KINDS = ("text", "probability", "histogram", "lexical", "positions", "accuracy", "memory",
                 "dynamics")
@@ -42,7 +45,7 @@ def _units(text: str | None) -> list[int] | None:
         raise RnnscopeError(f"--units must be comma-separated integers, got {text!r}") from None
 
 
-@click.command("match")
+@click.command("match", short_help="LSTMVis-style span matching on a store.")
 @click.argument("store_path", metavar="STORE")
 @click.option("--key", default=None, help="Component key, e.g. layer2.h [default: top layer h].")
 @click.option("--span", default=None, help="Selection SENTENCE:START:END (positions, end exclusive).")
@@ -54,7 +57,7 @@ def _units(text: str | None) -> list[int] | None:
               help="Threshold the raw state (LSTMVis) or tanh(state); auto: raw for h, tanh otherwise.")
 @click.option("--off-before", is_flag=True, help="Selected units must be off just before the span.")
 @click.option("--off-after", is_flag=True, help="Selected units must be off just after the span.")
-@click.option("--top", type=int, default=10, show_default=True)
+@click.option("--top", type=int, default=10, show_default=True, help="Matching spans listed.")
 @click.option("--slack", type=int, default=1, show_default=True, help="Candidate lengths: selection length ± slack.")
 @click.option("--idiom", "idioms", multiple=True, help="Idiom check: a phrase (repeat for several).")
 @click.option("--words", "word_sets", multiple=True, help="Word-set PCA: LABEL=w1,w2,... (repeat per group).")
@@ -62,7 +65,7 @@ def _units(text: str | None) -> list[int] | None:
 @click.option("--csv", "csv_path", default=None, help="Write the result table as CSV.")
 def match_cmd(store_path, key, span, phrase, occurrence, threshold, scale, off_before, off_after,
               top, slack, idioms, word_sets, figure_path, csv_path):
-    """LSTMVis-style matching: spans whose on-units match a selected span (seed 001).
+    """LSTMVis-style matching (Strobelt et al. 2016): spans whose on-units match a selected span.
 
     With --idiom: which units fire for one phrase only. With --words: PCA of the states of the
     chosen word groups.
@@ -126,6 +129,8 @@ def match_cmd(store_path, key, span, phrase, occurrence, threshold, scale, off_b
 
 
 def _sentence_rows(store, sentence: int) -> tuple[int, int]:
+    import numpy as np
+
     sids = store.tokens["sentence"].to_numpy()
     rows = np.flatnonzero(sids == sentence)
     if len(rows) == 0:
@@ -134,6 +139,8 @@ def _sentence_rows(store, sentence: int) -> tuple[int, int]:
 
 
 def _read_table(path: str | None, kind: str) -> pd.DataFrame:
+    import pandas as pd
+
     if not path:
         raise RnnscopeError(f"figure {kind} needs --table FILE (.csv or .parquet)")
     p = Path(path)
@@ -142,7 +149,7 @@ def _read_table(path: str | None, kind: str) -> pd.DataFrame:
     return pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
 
 
-@click.command("figure")
+@click.command("figure", short_help="Draw one figure and write it as PNG or SVG.")
 @click.argument("kind", type=click.Choice(FIGURE_KINDS))
 @click.option("--out", "out_path", required=True, help="Output file (.png or .svg).")
 @click.option("--store", "store_path", default=None, help="Activation store (all kinds but the table ones).")
@@ -155,21 +162,23 @@ def _read_table(path: str | None, kind: str) -> pd.DataFrame:
 @click.option("--probs", default=None, help="probability: .npy (or one-number-per-line text) of P(class), per store row or per sentence token.")
 @click.option("--model", "model_path", default=None, help="lexical: the model (for its embeddings and vocabulary).")
 @click.option("--table", "table_path", default=None, help="accuracy/memory/dynamics: table file (.csv/.parquet).")
-@click.option("--title", default=None)
+@click.option("--title", default=None, help="Figure title [default: chosen per kind].")
 def figure_cmd(kind, out_path, store_path, key, unit, units, sentence, tag_column, highlight, probs,
                model_path, table_path, title):
     """Draw one figure and write it as PNG or SVG.
 
     \b
-    text         text of a sentence coloured by tanh(unit), tags underneath (seed 002)
+    text         text of a sentence coloured by tanh(unit), tags underneath
     probability  the same coloured by a classifier's probability (--probs)
     histogram    a unit's activation for --highlight tokens vs the rest (--tag-column)
-    lexical      the lexical-space picture of a unit (seed 000; needs --model)
+    lexical      embedding PCA, words sized by the unit (Tang et al.; needs --model)
     positions    units along a sentence
     accuracy     bars from a table with columns component, layer, accuracy
     memory       curves from a table with columns delay, sigma1, ratio, model|state
     dynamics     curves from a table with columns position, condition, mean, std
     """
+    import numpy as np
+
     from rnnscope import figures
     if kind in ("accuracy", "memory", "dynamics"):
         t = _read_table(table_path, kind)
@@ -221,6 +230,8 @@ def figure_cmd(kind, out_path, store_path, key, unit, units, sentence, tag_colum
 
 
 def _read_probs(path: str | None, n_rows: int, a: int, b: int) -> np.ndarray:
+    import numpy as np
+
     if not path:
         raise RnnscopeError("figure probability needs --probs FILE")
     p = Path(path)
@@ -240,6 +251,8 @@ def _read_probs(path: str | None, n_rows: int, a: int, b: int) -> np.ndarray:
 
 
 def _lexical(store, key: str, unit: int, model_path: str | None, title: str | None):
+    import numpy as np
+
     from rnnscope import figures
     from rnnscope.checkpoint import load_model
     from rnnscope.figures.lexical import word_statistics
@@ -254,11 +267,12 @@ def _lexical(store, key: str, unit: int, model_path: str | None, title: str | No
     return figures.lexical_space(emb, vocab.itos, freq, mean, title=title or f"{key} unit {unit}")
 
 
-@click.command("report")
+@click.command("report", short_help="One self-contained HTML report of a model.")
 @click.option("--model", "model_path", required=True, help="Model folder (or foreign checkpoint).")
 @click.option("--vocab", default=None, help="Vocabulary for a foreign checkpoint.")
 @click.option("--corpus", "corpus_path", required=True, help="Corpus: .conllu[.gz], WSJ .zip or text.")
-@click.option("--out", "out_path", default="report.html", show_default=True)
+@click.option("--out", "out_path", default="report.html", show_default=True,
+              help="HTML file to write (figures embedded).")
 @click.option("--key", default=None, help="Component the unit sections analyse [default: top layer h].")
 @click.option("--units", "n_units", type=int, default=6, show_default=True, help="Neuron cards for this many units.")
 @click.option("--max-sentences", type=int, default=2000, show_default=True, help="Use at most this many sentences.")
@@ -277,7 +291,7 @@ def report_cmd(model_path, vocab, corpus_path, out_path, key, n_units, max_sente
     click.echo(f"report written to {path}")
 
 
-@click.command("serve")
+@click.command("serve", short_help="Explore a store in the browser (LSTMVis-style).")
 @click.argument("store_path", metavar="STORE")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (keep it local).")
 @click.option("--port", type=int, default=5000, show_default=True, help="TCP port to listen on.")
