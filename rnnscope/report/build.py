@@ -23,7 +23,9 @@ def run_sections(ctx: ReportContext, sections=SECTIONS) -> list[tuple[str, str, 
     """Run ``sections`` then the neuron cards; returns ``(anchor, heading, html)`` for each."""
     out = []
     todo = list(sections) + [("cards", "Neuron cards", cards)]
-    for anchor, heading, fn in tqdm(todo, desc="report", unit="section", disable=not ctx.progress):
+    bar = tqdm(todo, desc="report", unit="section", disable=not ctx.progress)
+    for anchor, heading, fn in bar:
+        bar.set_description(f"report: {heading}")  # which section is running now
         try:
             body = fn(ctx)
         except Skip as why:
@@ -33,6 +35,7 @@ def run_sections(ctx: ReportContext, sections=SECTIONS) -> list[tuple[str, str, 
             body = (f"<div class='error'>This section failed: {esc(type(exc).__name__)}: {esc(exc)}"
                     f"\n\n{esc(tail)}</div>")
         out.append((anchor, heading, body))
+    bar.close()
     return out
 
 
