@@ -69,3 +69,20 @@ def test_cli_errors_are_one_line(model_dir, tmp_path):
     assert r.exit_code == 2 and "needs one task" in r.output
     r = run("ablate", model_dir, "--subset", "3:1", "--n", 2)
     assert r.exit_code == 2 and "layer 3 does not exist" in r.output
+
+
+def test_model_as_option_or_positional(model_dir, tmp_path):
+    """``--model PATH`` (as every other command) and the older positional MODEL give the same
+    table; exactly one of the two must be given."""
+    r = run("agreement", "--model", model_dir, "--tasks", "Simple", "--n", 3, "--out", tmp_path / "a")
+    assert r.exit_code == 0, r.output
+    r = run("agreement", model_dir, "--tasks", "Simple", "--n", 3, "--out", tmp_path / "b")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "a" / "agreement.csv").read_text() == (tmp_path / "b" / "agreement.csv").read_text()
+    r = run("connectivity", "--model", model_dir, "--sources", "1:5", "--targets", "1:3")
+    assert r.exit_code == 0, r.output
+    r = run("agreement", model_dir, "--model", model_dir, "--n", 3)
+    assert r.exit_code == 2 and "not both" in r.output
+    r = run("patch", "--tasks", "Simple", "--n", 3)
+    assert r.exit_code == 2 and "missing the model: give --model PATH" in r.output
+    assert "patch [OPTIONS] [MODEL]" in run("patch", "--help").output

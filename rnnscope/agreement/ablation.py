@@ -35,6 +35,7 @@ from rnnscope.interventions import Intervention, run_stepwise  # noqa: E402
 from rnnscope.keys import global_unit  # noqa: E402
 from rnnscope.model import RecurrentLM  # noqa: E402
 from rnnscope.vocab import Vocabulary  # noqa: E402
+from rnnscope.notebook import HtmlRepr  # noqa: E402
 
 MODES = {"h": ("h",), "c": ("c",), "both": ("h", "c"), "outgoing": ("h",)}
 
@@ -50,7 +51,7 @@ def mode_components(model: RecurrentLM, mode: str) -> tuple[str, ...]:
 
 
 @dataclass
-class SweepResult:
+class SweepResult(HtmlRepr):
     """Single-unit ablation results.
 
     ``table``: one row per (layer, unit, task, condition) with ``accuracy``, ``full``
@@ -58,11 +59,18 @@ class SweepResult:
     in the row order of ``units`` (a DataFrame of layer, unit, global_unit).
     """
 
+    _html_table = "report"
+    _html_plot = "plot"
+
     full: AgreementResult
     units: pd.DataFrame
     diffs: np.ndarray
     table: pd.DataFrame
     mode: str
+
+    def _html_caption(self) -> str:
+        return (f"accuracy (%) with single units ablated ({self.mode}), units whose ablation "
+                "drops it by more than 10 points")
 
     def report(self, threshold: float = 10.0) -> pd.DataFrame:
         """Table 2: rows task/condition, a column per unit with a drop > ``threshold`` points
@@ -189,8 +197,10 @@ def reference_sweep(model: RecurrentLM, vocab: Vocabulary, items: list[NAItem], 
 
 
 @dataclass
-class SubsetAblationResult:
+class SubsetAblationResult(HtmlRepr):
     """Accuracy with a unit set ablated vs random sets of the same size (``table``)."""
+
+    _html_plot = "plot"
 
     table: pd.DataFrame
     random_accuracy: pd.DataFrame  # one column per condition, one row per random set

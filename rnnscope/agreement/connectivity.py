@@ -23,6 +23,7 @@ from rnnscope.errors import RnnscopeError  # noqa: E402
 from rnnscope.keys import global_unit, key  # noqa: E402
 from rnnscope.model import RecurrentLM  # noqa: E402
 from rnnscope.vocab import Vocabulary  # noqa: E402
+from rnnscope.notebook import HtmlRepr  # noqa: E402
 
 
 
@@ -35,8 +36,10 @@ def max_activity(model: RecurrentLM, vocab: Vocabulary, items: Sequence[NAItem])
 
 
 @dataclass
-class ConnectivityResult:
+class ConnectivityResult(HtmlRepr):
     """``table``: source/target layer, unit and global number, gate, weight, z, outlier."""
+
+    _html_plot = "plot"
 
     table: pd.DataFrame
     afferent: dict  # (target layer, target unit, gate, source layer) -> all afferent weights

@@ -22,17 +22,25 @@ from rnnscope.errors import RnnscopeError  # noqa: E402
 from rnnscope.keys import global_unit, key  # noqa: E402
 from rnnscope.model import RecurrentLM  # noqa: E402
 from rnnscope.vocab import Vocabulary  # noqa: E402
+from rnnscope.notebook import HtmlRepr  # noqa: E402
 
 _STYLE = {"S": ("#4a90d9", "-"), "P": ("#e0607e", "-"), "SS": ("#4a90d9", "-"),
           "SP": ("#4a90d9", "--"), "PS": ("#e0607e", "--"), "PP": ("#e0607e", "-")}
 
 
 @dataclass
-class DynamicsResult:
+class DynamicsResult(HtmlRepr):
     """``table``: task, condition, layer, unit, global_unit, component, position, label,
     mean, std, n (one row per word position)."""
 
     table: pd.DataFrame
+
+    def _html_figure(self):
+        """The first unit of the table, in its first task."""
+        if self.table.empty:
+            return None
+        first = self.table.iloc[0]
+        return self.plot(int(first["layer"]), int(first["unit"]), first["task"])
 
     def plot(self, layer: int, unit: int, task: str | None = None) -> plt.Figure:
         """One panel per component; a line per condition with std error bars."""
@@ -102,8 +110,10 @@ def unit_dynamics(model: RecurrentLM, vocab: Vocabulary, items: Sequence[NAItem]
 
 
 @dataclass
-class EfferentResult:
+class EfferentResult(HtmlRepr):
     """``table``: layer, unit, global_unit, verb, number (singular|plural), weight."""
+
+    _html_plot = "plot"
 
     table: pd.DataFrame
 

@@ -53,6 +53,7 @@ from rnnscope.agreement.formats import read_text, text_lines
 from rnnscope.errors import RnnscopeError
 from rnnscope.model import RecurrentLM
 from rnnscope.vocab import Vocabulary
+from rnnscope.notebook import HtmlRepr
 
 #: The 22 templates of Marvin & Linzen (2018) (``LM_syneval/data/templates``).
 MARVIN_LINZEN_TEMPLATES: tuple[str, ...] = (
@@ -277,7 +278,7 @@ def sentence_log_probs(model: RecurrentLM, vocab: Vocabulary, sentences: Sequenc
 
 
 @dataclass
-class MinimalPairResult:
+class MinimalPairResult(HtmlRepr):
     """Per-item scores (``items``), accuracy per task and condition (``table``), unknown words.
 
     ``items``: ``task, condition, item_id, source, n_sentences, logp_k, tokens_k, score_k``

@@ -34,6 +34,7 @@ from rnnscope.interventions import run_stepwise
 from rnnscope.keys import global_unit, key
 from rnnscope.model import RecurrentLM
 from rnnscope.vocab import Vocabulary
+from rnnscope.notebook import HtmlRepr
 
 MODES = {"h": ("h",), "c": ("c",), "both": ("h", "c")}
 
@@ -96,7 +97,7 @@ def interchange_pairs(items: Sequence[NAItem]) -> list[tuple[NAItem, NAItem]]:
 
 
 @dataclass
-class PatchResult:
+class PatchResult(HtmlRepr):
     """Per-unit flip rates of an interchange sweep.
 
     ``table``: one row per (layer, unit, task, condition of the base) with ``n`` pairs,
@@ -105,12 +106,17 @@ class PatchResult:
     patched log-probability margins ``[units, pairs]``; ``base_margins`` ``[pairs]``.
     """
 
+    _html_table = "top"
+
     table: pd.DataFrame
     units: pd.DataFrame
     margins: np.ndarray
     base_margins: np.ndarray
     pairs: pd.DataFrame
     mode: str
+
+    def _html_caption(self) -> str:
+        return f"units by flip rate, patching {self.mode} from the number-flipped twin"
 
     def top(self, n: int = 10) -> pd.DataFrame:
         """The ``n`` units with the highest flip rate over all pairs."""

@@ -22,6 +22,7 @@ from rnnscope.agreement.batched import AblationEngine, Encoded, encode_items  # 
 from rnnscope.agreement.tasks import INCONGRUENT, NAItem  # noqa: E402
 from rnnscope.model import RecurrentLM  # noqa: E402
 from rnnscope.vocab import Vocabulary  # noqa: E402
+from rnnscope.notebook import HtmlRepr  # noqa: E402
 
 
 def accuracy_table(encoded: Encoded, correct: np.ndarray) -> pd.DataFrame:
@@ -47,8 +48,10 @@ def empty_condition_warnings(table: pd.DataFrame) -> list[str]:
 
 
 @dataclass
-class AgreementResult:
+class AgreementResult(HtmlRepr):
     """Per-item scores (``items``), accuracy per task and condition (``table``), skipped items."""
+
+    _html_plot = "plot"
 
     items: pd.DataFrame
     table: pd.DataFrame

@@ -48,6 +48,7 @@ from rnnscope.errors import RnnscopeError  # noqa: E402
 from rnnscope.keys import global_unit, key  # noqa: E402
 from rnnscope.model import RecurrentLM  # noqa: E402
 from rnnscope.vocab import Vocabulary  # noqa: E402
+from rnnscope.notebook import HtmlRepr  # noqa: E402
 
 Tree = tuple  # (label, [children: Tree | str])
 
@@ -305,13 +306,18 @@ def read_depth_file(path: str | Path, positions: tuple[int, int] = (7, 12),
 
 
 @dataclass
-class SyntaxUnitsResult:
+class SyntaxUnitsResult(HtmlRepr):
     """Nested-CV R² on test folds and the z-scored ridge weights per unit (``table``)."""
+
+    _html_plot = "plot"
 
     r2: np.ndarray            # test R² per outer fold (units + covariate)
     r2_covariate: np.ndarray  # test R² per outer fold, covariate only
     table: pd.DataFrame       # layer, unit, global_unit, weight, z, outlier
     alphas: list[float]
+
+    def _html_caption(self) -> str:
+        return self.summary()
 
     @property
     def outliers(self) -> pd.DataFrame:

@@ -28,11 +28,15 @@ from rnnscope.errors import RnnscopeError  # noqa: E402
 from rnnscope.keys import key  # noqa: E402
 from rnnscope.model import RecurrentLM  # noqa: E402
 from rnnscope.vocab import Vocabulary  # noqa: E402
+from rnnscope.notebook import HtmlRepr  # noqa: E402
 
 
 @dataclass
-class TimeDecodingResult:
+class TimeDecodingResult(HtmlRepr):
     """``auc[train, test]`` (mean over folds), ``auc_std``, position ``labels``."""
+
+    _html_table = "from_position"
+    _html_plot = "plot"
 
     auc: np.ndarray
     auc_std: np.ndarray

@@ -29,6 +29,7 @@ from rnnscope.errors import RnnscopeError
 from rnnscope.extract import without_onednn
 from rnnscope.interventions import Intervention, run_stepwise
 from rnnscope.keys import parse_key
+from rnnscope.notebook import HtmlRepr
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class UnitTest:
 
 
 @dataclass
-class CausalResult:
+class CausalResult(HtmlRepr):
     """``table``: one row per (unit, class): loss changes, specificity, permutation p-value,
     ``causal`` and ``flag``. ``random``: the baseline units' loss changes per class."""
 

@@ -20,14 +20,20 @@ import pandas as pd  # noqa: E402
 from rnnscope.analysis.labels import feature_labels, select_rows, split_mask  # noqa: E402
 from rnnscope.analysis.probe import ProbeResult, probe, probe_arrays  # noqa: E402
 from rnnscope.errors import RnnscopeError  # noqa: E402
+from rnnscope.notebook import HtmlRepr  # noqa: E402
 
 
 @dataclass
-class ComparisonResult:
+class ComparisonResult(HtmlRepr):
     """``table``: the probe table of every model with a leading ``model`` column."""
+
+    _html_plot = "plot"
 
     table: pd.DataFrame
     feature: str
+
+    def _html_caption(self) -> str:
+        return f"decoding {self.feature}"
 
     def pivot(self, value: str = "accuracy") -> pd.DataFrame:
         """Models as rows, ``layer.component`` keys as columns."""

@@ -43,6 +43,7 @@ from rnnscope.analysis.probe import make_estimator  # noqa: E402
 from rnnscope.analysis.sparse_logreg import LinearProbe, fit_l1  # noqa: E402
 from rnnscope.errors import RnnscopeError, StoreError  # noqa: E402
 from rnnscope.figures.curves import match_histogram  # noqa: E402
+from rnnscope.notebook import HtmlRepr  # noqa: E402
 
 #: how units are ranked: L1 weights on standardised units (rnnscope) or on raw ones (seed 002)
 RANKS = ("standardised", "raw")
@@ -51,7 +52,7 @@ PAPER_CS = tuple(float(2.0 ** e) for e in range(-8, 1))
 
 
 @dataclass
-class ConceptResult:
+class ConceptResult(HtmlRepr):
     """Per-class and multiclass results of :func:`concept_neurons`.
 
     ``table``: tidy, one row per (class, k) with ``accuracy precision recall`` (binary, class
@@ -66,6 +67,8 @@ class ConceptResult:
     out.
     """
 
+    _html_table = "wide"
+
     table: pd.DataFrame
     summary: pd.DataFrame
     weights: pd.DataFrame
@@ -77,6 +80,17 @@ class ConceptResult:
     split: str = "90/10"
     n_split: tuple = (0, 0, 0)
     notes: list = field(default_factory=list)
+
+    def _html_caption(self) -> str:
+        what = " of ".join(x for x in (self.feature, self.key) if x)
+        return f"concept neurons{' ' + what if what else ''} (units ranked: {self.rank}; " \
+               f"split {self.split})"
+
+    def _html_figure(self):
+        """The L1 weights of the most frequent class (as the CLI's ``--plot``)."""
+        if self.table.empty:
+            return None
+        return self.plot_weights(str(self.table.sort_values("n_class").iloc[-1]["class"]))
 
     def top_units(self, cls: str) -> list[int]:
         """Units of ``cls`` by decreasing absolute L1 weight (non-zero weights only)."""

@@ -32,18 +32,27 @@ from scipy.stats import rankdata  # noqa: E402
 from rnnscope.analysis.labels import load_rows, select_keys, select_rows  # noqa: E402
 from rnnscope.errors import RnnscopeError  # noqa: E402
 from rnnscope.keys import parse_key  # noqa: E402
+from rnnscope.notebook import HtmlRepr  # noqa: E402
 
 FEATURES = ("position", "length", "depth", "log_frequency")
 
 
 @dataclass
-class CorrelationResult:
+class CorrelationResult(HtmlRepr):
     """``table``: one row per (key, unit, feature) with ``pearson``, ``spearman``, ``n``.
     ``depth``: one row per key with the sentence-averaged depth correlation (may be empty)."""
+
+    _html_table = "top"
 
     table: pd.DataFrame
     depth: pd.DataFrame
     skipped: list = field(default_factory=list)  # requested features the store could not give
+
+    def _html_caption(self) -> str:
+        return "the units with the largest |r| per feature"
+
+    def _html_figure(self):
+        return self.plot(self.table["feature"].iloc[0]) if len(self.table) else None
 
     def top(self, feature: str | None = None, n: int = 10, by: str = "pearson") -> pd.DataFrame:
         """The ``n`` units with the largest absolute correlation (per feature if none given)."""

@@ -21,6 +21,7 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
 from rnnscope.errors import RnnscopeError
 from rnnscope.synthetic import EOS_LABEL, roles
+from rnnscope.notebook import HtmlRepr
 
 TARGETS = {"token_id": "Token ID", "new": "New token", "count": "Counting"}
 
@@ -50,13 +51,19 @@ def fit_lda(X: np.ndarray, y: np.ndarray) -> LinearDiscriminantAnalysis:
 
 
 @dataclass
-class LdaProbeResult:
+class LdaProbeResult(HtmlRepr):
     """Test accuracies (%) per representation and target, and the counting basis."""
+
+    _html_table = "pivot"
 
     table: pd.DataFrame  # representation, target, accuracy, chance
     counting_basis: np.ndarray  # [H, H] discriminant directions, counting first
     k: int
     explained: float  # share of the counting LDA's eigenvalues in the first k directions
+
+    def _html_caption(self) -> str:
+        return (f"test accuracy (%); the first {self.k} counting directions carry "
+                f"{100 * self.explained:.1f}% of the LDA eigenvalues")
 
     @property
     def pivot(self) -> pd.DataFrame:

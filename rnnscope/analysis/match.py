@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from rnnscope.errors import RnnscopeError
+from rnnscope.notebook import HtmlRepr
 
 DEFAULT_THRESHOLD = 0.3
 BLOCK_ROWS = 65536
@@ -240,8 +241,10 @@ def select_units(states, tokens: pd.DataFrame, row_start: int, row_end: int,
 
 # -- matching -------------------------------------------------------------------------------------
 @dataclass
-class MatchResult:
+class MatchResult(HtmlRepr):
     """Top spans matching a selection: ``.table`` has one row per match (rank order)."""
+
+    _html_plot = "plot"
 
     selection: Selection
     threshold: float
@@ -249,6 +252,12 @@ class MatchResult:
     n_candidates: int = 0
     params: dict = field(default_factory=dict)
     scale: str = "raw"
+
+    def _html_caption(self) -> str:
+        return f"spans matching {self.selection.text!r} ({len(self.units)} units on)"
+
+    def _html_figure(self):
+        return self.plot() if len(self.units) else None
 
     @property
     def units(self) -> np.ndarray:
@@ -444,7 +453,7 @@ def match_store(store, key: str, *, sentence: int | None = None, start: int | No
 
 # -- idioms -----------------------------------------------------------------------------------------
 @dataclass
-class IdiomResult:
+class IdiomResult(HtmlRepr):
     """Per-unit table (which phrases a unit fires for) and per-phrase summary."""
 
     table: pd.DataFrame      # unit, phrases, n_phrases, selective_for, corpus_rate
@@ -515,8 +524,10 @@ def _on_rate(states, units: np.ndarray, threshold: float, block_rows: int,
 
 # -- PCA of a word set --------------------------------------------------------------------------------
 @dataclass
-class WordSetPCA:
+class WordSetPCA(HtmlRepr):
     """States of chosen words projected on their principal components."""
+
+    _html_plot = "plot"
 
     table: pd.DataFrame              # row, token, label, pc1, pc2, ...
     explained_variance_ratio: np.ndarray

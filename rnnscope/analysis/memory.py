@@ -24,6 +24,7 @@ import pandas as pd  # noqa: E402
 
 from rnnscope.analysis.gradients import ALL, embedding_matrix, state_gradient_sums  # noqa: E402
 from rnnscope.errors import RnnscopeError  # noqa: E402
+from rnnscope.notebook import HtmlRepr  # noqa: E402
 
 BASES = ("normalised", "raw", "onehot")
 FREQ_BINS = (0, 10, 100, 500, np.inf)
@@ -86,13 +87,15 @@ def spectrum_metrics(sv: np.ndarray) -> dict[str, np.ndarray]:
 
 # -- results ----------------------------------------------------------------------------------
 @dataclass
-class MemoryResult:
+class MemoryResult(HtmlRepr):
     """Averaged (transformed) state-gradient matrices and their spectra, per group and delay.
 
     ``means[g]``: ``[T+1, H, K]`` mean matrices (kept for few groups); ``spectra[g]``:
     ``[T+1, min(H, K)]`` singular values (NaN where no position had that delay); ``counts[g]``:
     positions per delay. ``Z`` maps an embedding difference into the basis of the matrices.
     """
+
+    _html_plot = "plot"
 
     state: str
     basis: str
@@ -103,6 +106,9 @@ class MemoryResult:
     Z: np.ndarray | None = None
     label: str = ""
     frequencies: dict = field(default_factory=dict)
+
+    def _html_caption(self) -> str:
+        return f"{self.label or self.state} ({self.basis}), delays 0..{self.max_delay}"
 
     @property
     def groups(self) -> list:
@@ -240,7 +246,7 @@ def _plot_curves(curves: Mapping[str, np.ndarray], ax=None):
 
 
 @dataclass
-class DecayFit:
+class DecayFit(HtmlRepr):
     """Per-group exponential fits; ``relation`` relates b and sigma1 to frequency bins (Figs 8b, 9b)."""
 
     table: pd.DataFrame
@@ -382,8 +388,10 @@ def class_words(word_ids: Sequence[int], tags: Sequence, wanted: Sequence) -> np
 
 # -- comparisons ----------------------------------------------------------------------------
 @dataclass
-class MemoryComparison:
+class MemoryComparison(HtmlRepr):
     """Several results (models, states) on one table and one plot (seed Figs 4-7)."""
+
+    _html_plot = "plot"
 
     results: dict
     group: object = ALL

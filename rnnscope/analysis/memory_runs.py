@@ -17,6 +17,7 @@ import pandas as pd
 from rnnscope.analysis.gradients import corpus_sequences
 from rnnscope.analysis.memory import class_words, difference_vector, memory, separability
 from rnnscope.errors import RnnscopeError
+from rnnscope.notebook import HtmlRepr
 
 
 def memory_inputs(corpus, vocab, group_by: str | None = None, window: int | None = 200,
@@ -71,7 +72,7 @@ def parse_property(spec: str) -> tuple[str, set[str], set[str]]:
 
 
 @dataclass
-class PropertyMemory:
+class PropertyMemory(HtmlRepr):
     """How well a property (class A vs class B words) is remembered over delays."""
 
     name: str
@@ -80,6 +81,10 @@ class PropertyMemory:
     n_b: int
     n_tokens: int         # tokens of either class the gradients are averaged over
     table: pd.DataFrame   # per delay: m (relative memory), cos1, cos5
+
+    def _html_caption(self) -> str:
+        return (f"{self.name}: {self.n_a} vs {self.n_b} word types, separability "
+                f"{100 * self.separability:.1f}%, {self.n_tokens} tokens")
 
 
 def property_memory(model, seqs, labels, name: str, a_tags: set, b_tags: set, state: str,

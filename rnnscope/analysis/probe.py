@@ -45,6 +45,7 @@ from rnnscope.analysis.sparse_logreg import LinearProbe  # noqa: E402
 from rnnscope.errors import RnnscopeError, StoreError  # noqa: E402
 from rnnscope.figures.curves import component_accuracy  # noqa: E402
 from rnnscope.keys import parse_key  # noqa: E402
+from rnnscope.notebook import HtmlRepr  # noqa: E402
 
 COLUMNS = ["key", "layer", "component", "offset", "accuracy", "control_accuracy", "selectivity",
            "majority", "n_train", "n_test", "n_classes"]
@@ -54,7 +55,7 @@ MIN_TEST_ROWS = 20
 
 
 @dataclass
-class ProbeResult:
+class ProbeResult(HtmlRepr):
     """Decoding accuracies, one row per (key, offset); ``feature`` names what was decoded.
 
     ``control_accuracy`` and ``selectivity`` come from the control task. With
@@ -70,10 +71,18 @@ class ProbeResult:
     ``min_count`` merged or left out), printed by the CLI under the table.
     """
 
+    _html_plot = "plot"
+
     table: pd.DataFrame
     feature: str
     notes: list = field(default_factory=list)
     control_na: str = "keep"
+
+    def _html_caption(self) -> str:
+        return f"decoding {self.feature}"
+
+    def _html_figure(self):
+        return self.plot_offsets() if self.table["offset"].nunique() > 1 else self.plot()
 
     def pivot(self, value: str = "accuracy") -> pd.DataFrame:
         """Components as columns, layers (and offsets) as rows: seed 000's Fig. 7 numbers."""

@@ -38,6 +38,7 @@ from rnnscope.errors import CorpusError, RnnscopeError  # noqa: E402
 from rnnscope.extract import without_onednn  # noqa: E402
 from rnnscope.figures.curves import match_histogram  # noqa: E402
 from rnnscope.keys import key as make_key  # noqa: E402
+from rnnscope.notebook import HtmlRepr  # noqa: E402
 
 DEFAULT_CS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 SPLITS = ("train", "dev", "test")
@@ -114,7 +115,7 @@ def final_states(model, vocab, texts: Sequence[str], component: str = "c",
 
 # -- analysis --------------------------------------------------------------------------------
 @dataclass
-class SentimentResult:
+class SentimentResult(HtmlRepr):
     """Accuracies (``table``: classifier x split), the chosen ``C``, the L1 ``weights``, the
     dominant ``unit`` with its train-fitted ``threshold`` and ``sign`` (+1: larger = positive),
     the dev sweep ``c_sweep``, and the unit's values per split (for the histogram).
@@ -122,6 +123,8 @@ class SentimentResult:
     Classifiers in ``table``: ``full`` (the L1 logistic regression on every unit), ``unit``
     (the dominant unit with the threshold and direction fitted on train) and ``unit_at_zero``
     (the paper's rule: positive when ``sign(weight) * value > 0``, no fitting at all)."""
+
+    _html_plot = "plot_weights"
 
     table: pd.DataFrame
     C: float
@@ -131,6 +134,9 @@ class SentimentResult:
     sign: int
     c_sweep: pd.DataFrame
     values: dict = field(default_factory=dict, repr=False)  # split -> (unit values, labels)
+
+    def _html_caption(self) -> str:
+        return f"C = {self.C:g}, {self.n_nonzero} non-zero weights, dominant unit {self.unit}"
 
     def accuracy(self, classifier: str, split: str) -> float:
         t = self.table

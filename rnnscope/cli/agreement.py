@@ -35,15 +35,34 @@ def _model(path: str, vocab: str | None, trust_pickle: bool):
     return load_model(path, vocab=vocab, trust_pickle=trust_pickle)
 
 
+def _one_model(positional: str | None, option: str | None) -> str:
+    """The model path given as ``--model PATH`` or (the older form) as the positional MODEL:
+    exactly one of the two."""
+    if positional is not None and option is not None:
+        raise click.UsageError("give the model once: --model PATH or the positional MODEL, "
+                               "not both")
+    if positional is None and option is None:
+        raise click.UsageError("missing the model: give --model PATH (a model folder or a "
+                               "foreign checkpoint)")
+    return option if option is not None else positional
+
+
 def model_options(f):
-    @click.argument("model", type=click.Path(exists=True))
+    """``--model PATH`` (or a positional MODEL, the older form), ``--vocab``,
+    ``--trust-pickle``, ``--threads``, ``--out`` and ``--device``; the command gets the loaded
+    model, its vocabulary and the output folder."""
+    @click.argument("model_arg", metavar="[MODEL]", required=False, type=click.Path(exists=True))
+    @click.option("--model", "model_opt", type=click.Path(exists=True), metavar="PATH",
+                  help="Model folder (ours) or a foreign checkpoint (with --vocab); may also be "
+                  "given as the positional MODEL.")
     @click.option("--vocab", type=click.Path(exists=True), help="Vocabulary of a foreign checkpoint.")
     @click.option("--trust-pickle", is_flag=True, help="Allow loading pickled foreign checkpoints.")
     @click.option("--threads", default=1, show_default=True, help="CPU threads (torch and BLAS).")
     @click.option("--out", type=click.Path(file_okay=False), help="Directory for CSV tables and PNG figures.")
     @device_option
     @functools.wraps(f)
-    def wrapper(model, vocab, trust_pickle, threads, out, device, **kw):
+    def wrapper(model_arg, model_opt, vocab, trust_pickle, threads, out, device, **kw):
+        model = _one_model(model_arg, model_opt)
         _threads(threads)
         m, v = _model(model, vocab, trust_pickle)
         m = model_on(m, device)
@@ -58,7 +77,8 @@ def item_options(f):
     @click.option("--tasks", default=None, help="Comma-separated generated tasks (default: the seven "
                   "NA tasks; also SubjRel, DoubleSubjRel).")
     @click.option("--n", "n", default=600, show_default=True, help="Generated sentences per condition.")
-    @click.option("--seed", default=0, show_default=True)
+    @click.option("--seed", default=0, show_default=True,
+                  help="Random seed of the item generator (generated tasks only).")
     @click.option("--wordpools", type=click.Path(exists=True), help="JSON word pools replacing the shipped ones.")
     @click.option("--case", "case", type=click.Choice(["auto", "keep", "lower"]), default="auto",
                   show_default=True, help="Casing of every item (generated or read): 'auto' "
@@ -160,16 +180,18 @@ def _skips(result) -> None:
         click.echo(f"warning: {w}", err=True)
 
 
-@click.command("na-tasks")
+@click.command("na-tasks", short_help="Write number-agreement task files (Lakretz format).")
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @click.option("--tasks", default=None, help="Comma-separated tasks (default: the seven NA tasks).")
 @click.option("--extra", is_flag=True, help="Also SubjRel and DoubleSubjRel.")
 @click.option("--n", "n", default=600, show_default=True, help="Sentences per condition.")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", default=0, show_default=True, help="Random seed of the item generator.")
 @click.option("--wordpools", type=click.Path(exists=True), help="JSON word pools replacing the shipped ones.")
-@click.option("--lowercase", is_flag=True)
+@click.option("--lowercase", is_flag=True,
+              help="Write the sentences in lower case (for a lowercased vocabulary).")
 def na_tasks(out_dir, tasks, extra, n, seed, wordpools, lowercase):
-    """Generate NA-task files (Lakretz format, one file per task) into OUT_DIR."""
+    """Generate number-agreement task files into OUT_DIR, one per task, in the format of
+    Lakretz et al. (2019), "The emergence of number and syntax units in LSTM language models"."""
     from rnnscope.agreement import tasks as T
     from rnnscope.agreement.formats import write_lakretz
 
@@ -181,11 +203,12 @@ def na_tasks(out_dir, tasks, extra, n, seed, wordpools, lowercase):
         click.echo(f"wrote {path} ({sum(it.task == task for it in items)} items)")
 
 
-@click.command("agreement")
+@click.command("agreement", short_help="Number-agreement accuracy per task and condition.")
 @model_options
 @item_options
 def agreement(model, vocab, outdir, items):
-    """Number-agreement accuracy of MODEL per task and condition."""
+    """Number-agreement accuracy of the model per task and condition: the correct verb form
+    must be more probable than the wrong one (Lakretz et al. 2019)."""
     from rnnscope.agreement import score
 
     from rnnscope.corpus.unknown import unknown_report
@@ -211,7 +234,7 @@ def agreement(model, vocab, outdir, items):
         _save(res.plot(), outdir, "agreement")
 
 
-@click.command("ablate")
+@click.command("ablate", short_help="Single-unit or subset ablation on agreement items.")
 @model_options
 @item_options
 @click.option("--mode", type=click.Choice(["h", "c", "both", "outgoing"]), default="h", show_default=True,
@@ -219,7 +242,8 @@ def agreement(model, vocab, outdir, items):
 @click.option("--layers", default=None, help="Comma-separated 1-based layers to sweep (default all).")
 @click.option("--subset", default=None, help="Ablate these units together instead (e.g. 2:126,2:338) "
               "against --n-random random sets of the same size.")
-@click.option("--n-random", default=1000, show_default=True)
+@click.option("--n-random", default=1000, show_default=True,
+              help="With --subset: random unit sets of the same size for the permutation p-value.")
 @click.option("--threshold", default=10.0, show_default=True, help="Accuracy drop (points) to report.")
 @click.option("--max-rows", default=1024, show_default=True, help="Rows per batched pass.")
 @click.option("--scoring", type=click.Choice(["word", "sentence"]), default="word",
@@ -230,7 +254,8 @@ def agreement(model, vocab, outdir, items):
 @cluster_options
 def ablate(model, vocab, outdir, items, mode, layers, subset, n_random, threshold, max_rows,
            scoring, minimal_pairs, pair_format, cluster=None, workers=None):
-    """Single-unit ablation sweep (Table 2), or subset ablation with a permutation p-value.
+    """Single-unit ablation sweep (Lakretz et al. 2019, Table 2 layout), or subset ablation
+    with a permutation p-value.
 
     With --minimal-pairs, the items are Marvin & Linzen or BLiMP pairs, reported per
     template / paradigm and condition (see --scoring).
@@ -270,12 +295,13 @@ def ablate(model, vocab, outdir, items, mode, layers, subset, n_random, threshol
 
 
 def _report_sweep(res, outdir: Path | None, threshold: float, mode: str, pairs: str | None) -> None:
-    """Table 2 of a sweep, the chance units (NA items only: pairs have no incongruent
-    conditions) and, with ``--out``, the long table and its plot. ``pairs``: how minimal
-    pairs were scored (``None`` for NA items)."""
+    """The sweep in the layout of Lakretz et al.'s Table 2, the chance units (NA items only:
+    pairs have no incongruent conditions) and, with ``--out``, the long table and its plot.
+    ``pairs``: how minimal pairs were scored (``None`` for NA items)."""
     scored = f"; minimal pairs scored by {pairs}" if pairs else ""
-    _show(f"Table 2: accuracy (%) with single units ablated ({mode}); '-' = drop < {threshold:g} "
-          f"points{scored}", res.report(threshold), outdir, "ablation_report")
+    _show(f"accuracy (%) with single units ablated ({mode}; Lakretz et al.'s Table 2 layout); "
+          f"'-' = drop < {threshold:g} points{scored}", res.report(threshold), outdir,
+          "ablation_report")
     if not pairs:
         _show("units whose ablation brings incongruent conditions to chance", res.chance_units(),
               outdir, "chance_units")
@@ -284,7 +310,7 @@ def _report_sweep(res, outdir: Path | None, threshold: float, mode: str, pairs: 
         _save(res.plot(), outdir, "ablation_sweep")
 
 
-@click.command("dynamics")
+@click.command("dynamics", short_help="Gate and cell dynamics of units per condition.")
 @model_options
 @item_options
 @click.option("--units", required=True, help="Units, e.g. 2:126,2:338 (1-based layer:unit).")
@@ -321,15 +347,16 @@ def dynamics(model, vocab, outdir, items, units, components, no_verb):
         _save(eff.plot(), outdir, "efferent_weights")
 
 
-@click.command("time-decoding")
+@click.command("time-decoding", short_help="Decode subject number across time (ROC-AUC).")
 @model_options
 @item_options
 @click.option("--units", default=None, help="Units to decode from (default: all units of all layers).")
 @click.option("--exclude", default=None, help="Units to leave out (e.g. the number units).")
-@click.option("--component", default="c", show_default=True)
+@click.option("--component", default="c", show_default=True,
+              help="Component whose states are decoded (c, h, or a gate).")
 @click.option("--conditions", default="incongruent", show_default=True,
               help="'incongruent', 'all', or a comma-separated list (e.g. SP,PS).")
-@click.option("--cv", default=5, show_default=True)
+@click.option("--cv", default=5, show_default=True, help="Cross-validation folds.")
 def time_decoding_cmd(model, vocab, outdir, items, units, exclude, component, conditions, cv):
     """Decode subject number across time (train x test ROC-AUC, cross-validated)."""
     from rnnscope.agreement.time_decoding import time_decoding
@@ -369,7 +396,7 @@ def _range(text: str, option: str) -> tuple[int, int]:
     return lo, hi
 
 
-@click.command("syntax-units")
+@click.command("syntax-units", short_help="Find syntax units: ridge regression of tree depth.")
 @model_options
 @click.option("--per-length", default=None, type=int, help="Sentences per length (default 300 "
               "per length 2..25 for the generated set; all sentences of --depth-file).")
@@ -384,13 +411,16 @@ def _range(text: str, option: str) -> tuple[int, int]:
 @click.option("--case", "case", type=click.Choice(["auto", "keep", "lower"]), default="auto",
               show_default=True, help="Casing of the sentences ('auto': lowercase them when the "
               "vocabulary is lowercased).")
-@click.option("--component", default="h", show_default=True)
-@click.option("--seed", default=0, show_default=True)
+@click.option("--component", default="h", show_default=True,
+              help="Component whose states predict the depth (h, c, or a gate).")
+@click.option("--seed", default=0, show_default=True,
+              help="Random seed of the sentence generation and sampling.")
 @click.option("--frequencies", type=click.Path(exists=True),
               help="TSV word<TAB>count for the frequency covariate (default: vocabulary rank).")
 def syntax_units_cmd(model, vocab, outdir, per_length, depth_file, per_cell, positions, depths,
                      case, component, seed, frequencies):
-    """Find syntax units: ridge regression of syntactic depth with nested 5-fold CV."""
+    """Find syntax units: ridge regression of syntactic depth (open nodes) on the units, with
+    nested 5-fold CV (Lakretz et al. 2019)."""
     from rnnscope.agreement.casing import vocab_is_lowercased
     from rnnscope.agreement.syntax_units import (generate_depth_dataset, read_depth_file,
                                                  syntax_units)
@@ -426,7 +456,7 @@ def syntax_units_cmd(model, vocab, outdir, per_length, depth_file, per_cell, pos
     _save(res.plot(), outdir, "syntax_units")
 
 
-@click.command("connectivity")
+@click.command("connectivity", short_help="Recurrent weights between units, as z-scores.")
 @model_options
 @click.option("--sources", required=True, help="Projecting units, e.g. 2:500.")
 @click.option("--targets", required=True, help="Receiving units, e.g. 2:126,2:338.")
@@ -452,7 +482,7 @@ def connectivity_cmd(model, vocab, outdir, sources, targets, scale_task, n):
     _save(res.plot(), outdir, "connectivity")
 
 
-@click.command("minimal-pairs")
+@click.command("minimal-pairs", short_help="Minimal pairs: is the grammatical sentence likelier?")
 @model_options
 @click.option("--marvin-linzen", "marvin_linzen", multiple=True, type=click.Path(exists=True),
               help="Marvin & Linzen templates as JSON {template: {condition: [[good, bad], ...]}} "
@@ -489,7 +519,7 @@ def minimal_pairs_cmd(model, vocab, outdir, marvin_linzen, blimp, mean, case):
         res.items.to_csv(outdir / "minimal_pairs_items.csv", index=False)
 
 
-@click.command("patch")
+@click.command("patch", short_help="Activation patching per unit on agreement items.")
 @model_options
 @item_options
 @click.option("--mode", type=click.Choice(["h", "c", "both"]), default="both", show_default=True,

@@ -6,7 +6,7 @@ import click
 from rnnscope.demo import DEMO_MODEL, run_demo
 
 
-@click.command()
+@click.command(short_help="Run the shipped demo model end to end (no download).")
 @click.option("--out", default="rnnscope-demo", show_default=True, type=click.Path(),
               help="Folder for the activation store and report.html (replaced if present).")
 @click.option("--model", "model_path", default=str(DEMO_MODEL), show_default=False,

@@ -19,7 +19,7 @@ def _csv(value: str | None, kind: type = str, what: str = "value") -> list | Non
         raise RnnscopeError(f"bad {what} list {value!r}: expected e.g. 1,2") from None
 
 
-@click.command("extract")
+@click.command("extract", short_help="Run a model over a corpus; store every activation.")
 @click.option("--model", "model_path", required=True,
               help="Model folder (ours) or a foreign checkpoint (with --vocab).")
 @click.option("--vocab", default=None, help="Vocabulary file for a foreign checkpoint.")
@@ -29,10 +29,11 @@ def _csv(value: str | None, kind: type = str, what: str = "value") -> list | Non
 @click.option("--components", default=None, help="Components to store, e.g. h,c [default: all].")
 @click.option("--layers", default=None, help="1-based layers to store, e.g. 1,2 [default: all].")
 @click.option("--dtype", type=click.Choice(["float16", "float32"]), default="float16",
-              show_default=True)
+              show_default=True, help="Storage precision (float16 halves the store).")
 @click.option("--reset", type=click.Choice(["sentence", "carry"]), default="sentence",
               show_default=True, help="Zero state per sentence, or carry it across sentences.")
-@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--batch-size", type=int, default=64, show_default=True,
+              help="Sentences run through the model at once.")
 @click.option("--chunk-rows", type=int, default=4096, show_default=True,
               help="Rows per zarr chunk (also the unit of progress).")
 @click.option("--compress", is_flag=True,
@@ -42,7 +43,8 @@ def _csv(value: str | None, kind: type = str, what: str = "value") -> list | Non
 @click.option("--out", required=True, help="Store folder (local path or fsspec URL).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted extraction in --out.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store in --out.")
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Show a progress bar on stderr.")
 @device_option
 @cluster_options
 def extract_cmd(model_path, vocab, trust_pickle, corpus_path, components, layers, dtype, reset,
@@ -81,7 +83,7 @@ def extract_cmd(model_path, vocab, trust_pickle, corpus_path, components, layers
                    err=True)
 
 
-@click.command("store-info")
+@click.command("store-info", short_help="Describe an activation store.")
 @click.argument("store_path", metavar="STORE")
 def store_info_cmd(store_path):
     """Describe an activation store: rows, model, keys, token-table columns."""
@@ -90,7 +92,7 @@ def store_info_cmd(store_path):
     click.echo(ActivationStore.open(store_path).info())
 
 
-@click.command("export-lstmvis")
+@click.command("export-lstmvis", short_help="Export a store to LSTMVis' HDF5 layout.")
 @click.argument("store_path", metavar="STORE")
 @click.option("--out", required=True, help="Folder for states.hdf5, train.hdf5, words.dict, lstm.yml.")
 @click.option("--keys", default=None, help="Keys to export, e.g. layer1.c,layer2.h [default: h and c].")

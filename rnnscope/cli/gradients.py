@@ -52,20 +52,21 @@ def _common(fn):
                      help="Lowercase, numbers -> N, drop punctuation (like the PTB LM text)."),
         click.option("--state", "states", multiple=True, default=["layer1.c"], show_default=True,
                      help="State key(s): layer{n}.c / layer{n}.h."),
-        click.option("--max-delay", type=int, default=50, show_default=True),
+        click.option("--max-delay", type=int, default=50, show_default=True,
+                     help="Largest delay tau: gradients of state(t + tau) w.r.t. embedding(t)."),
         click.option("--window", type=int, default=200, show_default=True,
                      help="Units per sequence (each from the zero state); 0 = one sequence per sentence."),
         click.option("--max-units", type=int, default=None, help="Analyse only the first N units."),
         click.option("--basis", type=click.Choice(["normalised", "raw", "onehot"]), default="normalised",
                      show_default=True, help="G D (normalised), G, or G w.r.t. the one-hot input."),
-        click.option("--threads", type=int, default=1, show_default=True),
+        click.option("--threads", type=int, default=1, show_default=True, help="torch/BLAS threads."),
     ]
     for o in reversed(opts):
         fn = o(fn)
     return fn
 
 
-@click.command("gradients")
+@click.command("gradients", short_help="Memory of a state: state gradients and their SVD.")
 @click.option("--model", "model_path", required=True, help="Model folder or training run folder.")
 @_common
 @click.option("--group-by", default=None,
@@ -80,7 +81,8 @@ def _common(fn):
 def gradients_cmd(model_path, corpus, ptb_normalise, states, max_delay, window, max_units, basis, threads,
                   group_by, freq_from, min_count, properties, out,
                   cluster=None, workers=None):
-    """State-gradient memory: sigma1 and sigma1/sum over delays, per class ranking, decay fits."""
+    """State-gradient memory (Verwimp et al., "State gradients for analyzing memory in LSTM
+    language models"): sigma1 and sigma1/sum over delays, per class ranking, decay fits."""
     import torch
 
     from rnnscope.analysis.memory import memory
@@ -140,7 +142,7 @@ def _property(model, seqs, labels, name, a_tags, b_tags, state, max_delay, basis
     _save(out, f"property_{name}_{state.replace('.', '_')}", pm)
 
 
-@click.command("memory-compare")
+@click.command("memory-compare", short_help="State-gradient memory of several models, one plot.")
 @click.option("--model", "models", multiple=True, required=True, help="Model folder(s); repeat.")
 @click.option("--name", "names", multiple=True, help="A label per --model (default: folder name).")
 @click.option("--random-init", is_flag=True, help="Also show a randomly initialised copy of the first model.")
@@ -188,18 +190,26 @@ def compare_cmd(models, names, random_init, corpus, ptb_normalise, states, max_d
     click.echo(wide.loc[[d for d in (0, 1, 5, 10, 20, 30, 40, 50) if d in wide.index]].to_string(float_format="%.4g"))
 
 
-@click.command("synthetic-data")
+@click.command("synthetic-data", short_help="Write the synthetic repeated-token memory data set.")
 @click.option("--out", required=True, help="Folder for train.txt, valid.txt, test.txt.")
-@click.option("--train-tokens", type=int, default=1_000_000, show_default=True)
-@click.option("--valid-tokens", type=int, default=50_000, show_default=True)
-@click.option("--test-tokens", type=int, default=50_000, show_default=True)
-@click.option("--vocab-size", type=int, default=10, show_default=True)
-@click.option("--repeats", type=int, default=15, show_default=True)
-@click.option("--min-cycles", type=int, default=5, show_default=True)
-@click.option("--max-cycles", type=int, default=10, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--train-tokens", type=int, default=1_000_000, show_default=True,
+              help="Tokens in train.txt (rounded to whole lines).")
+@click.option("--valid-tokens", type=int, default=50_000, show_default=True,
+              help="Tokens in valid.txt (rounded to whole lines).")
+@click.option("--test-tokens", type=int, default=50_000, show_default=True,
+              help="Tokens in test.txt (rounded to whole lines).")
+@click.option("--vocab-size", type=int, default=10, show_default=True,
+              help="Distinct tokens (A, B, C, ...).")
+@click.option("--repeats", type=int, default=15, show_default=True,
+              help="Repetitions of the previous new token in each cycle.")
+@click.option("--min-cycles", type=int, default=5, show_default=True,
+              help="Fewest cycles per line.")
+@click.option("--max-cycles", type=int, default=10, show_default=True,
+              help="Most cycles per line.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the text.")
 def synthetic_cmd(out, train_tokens, valid_tokens, test_tokens, vocab_size, repeats, min_cycles, max_cycles, seed):
-    """Write the synthetic "A B B ... B C A A ..." dataset (seed 003, section 4.2)."""
+    """Write the synthetic "A B B ... B C A A ..." dataset of Verwimp et al.'s state-gradient
+    paper: each cycle is a new random token, then repeats of the previous cycle's new token."""
     from rnnscope.synthetic import (exact_perplexity_floor, theoretical_perplexity, token_perplexity_floor,
                                     write_splits)
 
@@ -212,19 +222,21 @@ def synthetic_cmd(out, train_tokens, valid_tokens, test_tokens, vocab_size, repe
                f"the formula ignores {exact_perplexity_floor(**settings):.4f}")
 
 
-@click.command("lda-probe")
+@click.command("lda-probe", short_help="LDA probes on states of the synthetic-data model.")
 @click.option("--model", "model_path", required=True, help="A model trained on the synthetic data.")
 @click.option("--data", required=True, help="A synthetic split, e.g. valid.txt.")
-@click.option("--layer", type=int, default=1, show_default=True)
+@click.option("--layer", type=int, default=1, show_default=True, help="1-based layer whose states are probed.")
 @click.option("--test-size", type=int, default=10_000, show_default=True, help="Last N positions test the LDA.")
 @click.option("--k", type=int, default=5, show_default=True, help="Dimensions of the counting subspace.")
 @click.option("--max-delay", type=int, default=0, show_default=True,
-              help="Also project state gradients on the subspaces for delays 0..N (Fig 3).")
-@click.option("--basis", type=click.Choice(["normalised", "raw", "onehot"]), default="onehot", show_default=True)
-@click.option("--threads", type=int, default=1, show_default=True)
+              help="Also project state gradients on the LDA subspaces for delays 0..N.")
+@click.option("--basis", type=click.Choice(["normalised", "raw", "onehot"]), default="onehot", show_default=True,
+              help="Gradients w.r.t. the one-hot input, G D (normalised), or G (with --max-delay).")
+@click.option("--threads", type=int, default=1, show_default=True, help="torch/BLAS threads.")
 @_OUT
 def lda_cmd(model_path, data, layer, test_size, k, max_delay, basis, threads, out):
-    """Table 1 of seed 003: LDA on cell/hidden states for token id, new token and counting."""
+    """LDA on cell/hidden states of a model trained on synthetic-data: token id, new token and
+    count within the cycle (Verwimp et al.'s LDA probes, their Table 1 layout)."""
     import torch
 
     from rnnscope.analysis.lda_probe import lda_table, synthetic_states

@@ -83,19 +83,20 @@ def common(fn):
     return fn
 
 
-@click.command("probe")
+@click.command("probe", short_help="Decode a word feature from every component.")
 @click.argument("store_path", metavar="STORE")
 @click.option("--feature", default="upos", show_default=True,
               help="Token-table column: upos, xpos, deprel, a FEATS key (Case, ...), depth.")
 @click.option("--components", default=None, help="e.g. h,c,i,f,o [default: all stored].")
 @click.option("--layers", default=None, help="1-based layers, e.g. 1,2 [default: all].")
 @click.option("--offsets", default="0", show_default=True,
-              help="Decode the word at w+k, e.g. -2,-1,0,1,2 (seed 000 Fig. 9).")
+              help="Decode the feature of the word at w+k, e.g. -2,-1,0,1,2 (context-window decoding).")
 @click.option("--read", type=click.Choice(["word_end", "every"]), default="word_end",
               show_default=True, help="Rows: each word's last unit, or every stored unit.")
 @click.option("--test-store", default=None,
               help="Score on this store (e.g. the corpus' test split) instead of a 90/10 split.")
-@click.option("--test-size", type=float, default=0.1, show_default=True)
+@click.option("--test-size", type=float, default=0.1, show_default=True,
+              help="Share of the rows held out for testing (without --test-store).")
 @click.option("--no-control", is_flag=True, help="Skip the control task.")
 @click.option("--min-count", type=int, default=1, show_default=True,
               help="Merge classes with fewer examples into OTHER.")
@@ -104,7 +105,8 @@ def common(fn):
               help="Control task: keep the real N/A words (selectivity = within-feature part "
                    "only) or draw N/A per word type too.")
 @click.option("--C", "C", type=float, default=1.0, show_default=True, help="Inverse L2 strength.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Random seed of the split and the control labels.")
 @click.option("--drop-nonfinite", is_flag=True,
               help="Leave out rows whose activations hold NaN or inf (default: refuse them).")
 @common
@@ -112,7 +114,8 @@ def common(fn):
 def probe_cmd(store_path, feature, components, layers, offsets, read, test_store, test_size,
               no_control, min_count, control_na, C, seed, drop_nonfinite, csv_path, plot_path,
               threads, cluster=None, workers=None):
-    """Decode a word feature from every component with a softmax probe (seed 000)."""
+    """Decode a word feature from every component with a softmax probe, against a control
+    task (per-component decoding as in Tang et al., who probe the h, c and gates of LSTM LMs)."""
     from rnnscope.analysis.probe import probe
     from rnnscope.distributed.cluster import wants_cluster
 
@@ -139,39 +142,41 @@ def probe_cmd(store_path, feature, components, layers, offsets, read, test_store
     _notes(getattr(res, "notes", []))
 
 
-@click.command("concepts")
+@click.command("concepts", short_help="Concept neurons: L1 one-vs-rest classifiers per tag.")
 @click.argument("store_path", metavar="STORE")
 @click.option("--feature", default="xpos", show_default=True, help="Tag column, e.g. xpos, upos.")
 @click.option("--key", default=None, help="Component, e.g. layer1.c [default: top layer's c].")
 @click.option("--read", type=click.Choice(["word_end", "every"]), default=None,
               help="Every char/byte (SPACE for separators) or each word's last unit "
                    "[default: every for char/byte stores, word_end for word stores].")
-@click.option("--group", is_flag=True, help="Seed 002 tag grouping (VB*, JJ*, NN/NNS, ...; OTHER).")
+@click.option("--group", is_flag=True, help="Group the tags as Carvalho does (VB*, JJ*, NN/NNS, ...; OTHER).")
 @click.option("--min-count", type=int, default=1, show_default=True,
               help="Merge tags with fewer examples into OTHER.")
 @click.option("--k", type=int, default=3, show_default=True, help="Retrain on the top 1..k units.")
 @click.option("--C", "C", type=float, default=0.05, show_default=True,
               help="Inverse L1 strength (without a dev split).")
-@click.option("--test-size", type=float, default=0.1, show_default=True)
+@click.option("--test-size", type=float, default=0.1, show_default=True,
+              help="Share of the rows held out for testing (without --split).")
 @click.option("--rank", type=click.Choice(["standardised", "raw"]), default="standardised",
               show_default=True,
               help="Rank units by L1 weights on standardised units, or on the raw states "
-                   "(seed 002).")
+                   "(as Carvalho does).")
 @click.option("--split", default=None,
-              help="90/10 (train/test, as --test-size 0.1) or seed 002's 80/10/10 "
+              help="90/10 (train/test, as --test-size 0.1) or Carvalho's 80/10/10 "
                    "(train/dev/test: dev picks each classifier's C from --Cs) "
                    "[default: from --test-size].")
 @click.option("--Cs", "cs", default=None,
               help="C values dev chooses from with a dev split [default: 2^-8,...,2^0, "
                    "Radford et al.'s grid].")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the split.")
 @click.option("--class", "cls", default=None, help="Class whose weights --plot draws.")
 @click.option("--drop-nonfinite", is_flag=True,
               help="Leave out rows whose activations hold NaN or inf (default: refuse them).")
 @common
 def concepts_cmd(store_path, feature, key, read, group, min_count, k, C, test_size, rank, split,
                  cs, seed, cls, drop_nonfinite, csv_path, plot_path, threads):
-    """Concept neurons (seed 002): L1 one-vs-rest per tag, top units, retrain on top 1..k."""
+    """Concept neurons: one-vs-rest L1 logistic regression per tag, its top units, and
+    classifiers retrained on the top 1..k units (Carvalho's byte-LSTM POS neurons)."""
     from rnnscope.analysis.concepts import concepts
     from rnnscope.analysis.labels import parse_split
 
@@ -212,18 +217,20 @@ def concepts_cmd(store_path, feature, key, read, group, min_count, k, C, test_si
         click.echo(f"wrote {csv_path}")
 
 
-@click.command("correlate")
+@click.command("correlate", short_help="Correlate every unit with position, depth, frequency.")
 @click.argument("store_path", metavar="STORE")
-@click.option("--features", default="position,length,depth,log_frequency", show_default=True)
+@click.option("--features", default="position,length,depth,log_frequency", show_default=True,
+              help="Comma-separated token-table columns to correlate with (numeric).")
 @click.option("--components", default=None, help="e.g. h,c [default: all stored].")
 @click.option("--layers", default=None, help="1-based layers [default: all].")
 @click.option("--read", type=click.Choice(["word_end", "every"]), default="word_end",
-              show_default=True)
+              show_default=True, help="Rows: each word's last unit, or every stored unit.")
 @click.option("--top", type=int, default=5, show_default=True, help="Top units per feature.")
 @common
 def correlate_cmd(store_path, features, components, layers, read, top, csv_path, plot_path,
                   threads):
-    """Pearson/Spearman of every unit with position, length, depth, log frequency (seed 000)."""
+    """Pearson/Spearman r of every unit with position, length, depth, log frequency, and the
+    per-sentence tree-depth correlation (Tang et al.'s sequential/lexical/compositional features)."""
     from rnnscope.analysis.correlate import correlate
 
     _threads(threads)
@@ -246,10 +253,11 @@ def correlate_cmd(store_path, features, components, layers, read, top, csv_path,
         click.echo(f"wrote {csv_path}")
 
 
-@click.command("sentiment-neuron")
+@click.command("sentiment-neuron", short_help="The sentiment neuron of a char/byte LM on SST-2.")
 @click.option("--model", "model_path", required=True, help="A char/byte language model.")
 @click.option("--data", "data_dir", required=True, help="SST-2 folder (train/dev/test*.csv).")
-@click.option("--component", default="c", show_default=True)
+@click.option("--component", default="c", show_default=True,
+              help="Component of the final state the classifier reads (c or h).")
 @click.option("--layer", type=int, default=None, help="1-based layer [default: top].")
 @click.option("--Cs", "cs", default="0.001,0.003,0.01,0.03,0.1,0.3,1", show_default=True,
               help="L1 inverse strengths tried; the best on dev is kept.")
@@ -258,7 +266,8 @@ def correlate_cmd(store_path, features, components, layers, read, top, csv_path,
 @common
 def sentiment_cmd(model_path, data_dir, component, layer, cs, max_reviews, hist_path, csv_path,
                   plot_path, threads):
-    """The sentiment neuron: L1 LR on a char/byte LM's final cell state over SST-2."""
+    """The sentiment neuron (Radford et al. 2017): L1 logistic regression on a char/byte LM's
+    final cell state over SST-2, and the single dominant unit as a classifier."""
     from rnnscope.analysis.sentiment import sentiment_neuron
     from rnnscope.checkpoint import load_model
 
@@ -278,24 +287,26 @@ def sentiment_cmd(model_path, data_dir, component, layer, cs, max_reviews, hist_
         click.echo(f"wrote {hist_path}")
 
 
-@click.command("train-classifier")
+@click.command("train-classifier", short_help="Train a recurrent sentiment classifier on SST-2.")
 @click.option("--data", "data_dir", required=True, help="SST-2 folder (train/dev/test*.csv).")
 @click.option("--out", required=True, help="Checkpoint folder to write.")
 @click.option("--kind", type=click.Choice(["word", "char", "byte"]), default="word",
-              show_default=True)
+              show_default=True, help="Input units: words, characters or bytes.")
 @click.option("--cell", type=click.Choice(cell_names()), default="lstm",
-              show_default=True)
-@click.option("--emb", type=int, default=64, show_default=True)
-@click.option("--hidden", type=int, default=64, show_default=True)
-@click.option("--layers", type=int, default=1, show_default=True)
-@click.option("--epochs", type=int, default=4, show_default=True)
-@click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--lr", type=float, default=2e-3, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--threads", type=int, default=1, show_default=True)
+              show_default=True, help="Recurrent cell family.")
+@click.option("--emb", type=int, default=64, show_default=True, help="Embedding size.")
+@click.option("--hidden", type=int, default=64, show_default=True, help="Hidden units per layer.")
+@click.option("--layers", type=int, default=1, show_default=True, help="Recurrent layers.")
+@click.option("--epochs", type=int, default=4, show_default=True, help="Passes over the training reviews.")
+@click.option("--batch-size", type=int, default=32, show_default=True, help="Reviews per batch.")
+@click.option("--lr", type=float, default=2e-3, show_default=True, help="Adam learning rate.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Random seed of the initialisation and batch order.")
+@click.option("--threads", type=int, default=1, show_default=True, help="torch/BLAS threads.")
 def train_classifier_cmd(data_dir, out, kind, cell, emb, hidden, layers, epochs, batch_size, lr,
                          seed, threads):
-    """Train an LSTM sentiment classifier on SST-2 (the task-specific model of seed 000)."""
+    """Train a recurrent sentiment classifier on SST-2: the task-specific model Tang et al.
+    compare with language models."""
     import time
 
     from rnnscope.analysis.sentiment import read_sst2, sst2_files
@@ -318,18 +329,23 @@ def train_classifier_cmd(data_dir, out, kind, cell, emb, hidden, layers, epochs,
                f"trained in {seconds:.0f} s; wrote {path}")
 
 
-@click.command("compare-models")
+@click.command("compare-models", short_help="Decode one feature from several models' stores.")
 @click.option("--store", "stores", multiple=True, required=True, metavar="NAME=STORE",
               help="A store per model, all extracted from the same corpus (repeat).")
-@click.option("--feature", default="upos", show_default=True)
-@click.option("--components", default="h,c,i,f,o", show_default=True)
-@click.option("--no-control", is_flag=True)
-@click.option("--min-count", type=int, default=1, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--feature", default="upos", show_default=True,
+              help="Token-table column to decode, e.g. upos, xpos, deprel.")
+@click.option("--components", default="h,c,i,f,o", show_default=True,
+              help="Components to probe (those a store lacks are skipped).")
+@click.option("--no-control", is_flag=True, help="Skip the control task.")
+@click.option("--min-count", type=int, default=1, show_default=True,
+              help="Merge classes with fewer examples into OTHER.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Random seed of the split and the control labels.")
 @common
 def compare_cmd(stores, feature, components, no_control, min_count, seed, csv_path, plot_path,
                 threads):
-    """Decode a feature from several models on the same sentences (seed 000 §5): one table.
+    """Decode a feature from several models on the same sentences: one table (Tang et al.'s
+    word vs char vs sentiment model comparison).
 
     Char/byte models are read at the last character of each word.
     """
@@ -353,14 +369,17 @@ def compare_cmd(stores, feature, components, no_control, min_count, seed, csv_pa
           ["model", "key", "accuracy", "control_accuracy", "selectivity", "majority", "n_test"])
 
 
-@click.command("concept-causality")
+@click.command("concept-causality", short_help="Ablate probe-found units: do they cause their tag?")
 @click.argument("store_path", metavar="STORE")
 @click.option("--model", "model_path", required=True, help="The model the store was extracted from.")
-@click.option("--feature", default="xpos", show_default=True)
+@click.option("--feature", default="xpos", show_default=True, help="Tag column, e.g. xpos, upos.")
 @click.option("--key", default=None, help="Component for concepts [default: top layer's c].")
-@click.option("--read", type=click.Choice(["word_end", "every"]), default=None)
-@click.option("--group", is_flag=True)
-@click.option("--min-count", type=int, default=1, show_default=True)
+@click.option("--read", type=click.Choice(["word_end", "every"]), default=None,
+              help="Every char/byte or each word's last unit [default: every for char/byte "
+                   "stores, word_end for word stores].")
+@click.option("--group", is_flag=True, help="Group the tags (VB*, JJ*, NN/NNS, ...; OTHER).")
+@click.option("--min-count", type=int, default=1, show_default=True,
+              help="Merge tags with fewer examples into OTHER.")
 @click.option("--top", type=int, default=1, show_default=True, help="Top units per class to test.")
 @click.option("--unit", "units", multiple=True, metavar="KEY:UNIT",
               help="Also test this unit against every class, e.g. layer1.c:17 (repeat).")
@@ -370,14 +389,18 @@ def compare_cmd(stores, feature, components, no_control, min_count, seed, csv_pa
 @click.option("--value", default="mean", show_default=True, help="Ablate to 'mean' or 'zero'.")
 @click.option("--position", type=click.Choice(["input", "target"]), default="input",
               show_default=True, help="Score the loss while reading / when predicting the class.")
-@click.option("--max-sentences", type=int, default=200, show_default=True)
-@click.option("--alpha", type=float, default=0.05, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--max-sentences", type=int, default=200, show_default=True,
+              help="Score the loss on at most this many sentences (a random sample).")
+@click.option("--alpha", type=float, default=0.05, show_default=True,
+              help="Permutation p-value above which a probe-found unit is flagged as not causal.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Random seed of the sentence sample and the random units.")
 @common
 def causality_cmd(store_path, model_path, feature, key, read, group, min_count, top, units,
                   no_concepts, n_random, value, position, max_sentences, alpha, seed, csv_path,
                   plot_path, threads):
-    """From correlation to cause: ablate concept units, compare the loss change with random units."""
+    """From correlation to cause: ablate concept units, compare the loss change with random
+    units."""
     from rnnscope.analysis.causal_concepts import UnitTest, concept_causality
     from rnnscope.analysis.concepts import concepts
     from rnnscope.checkpoint import load_model

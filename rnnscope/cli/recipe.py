@@ -31,7 +31,7 @@ def _list(models: str) -> None:
         click.echo(f"  {a.name:28s} {'':8s} {a.description}")
 
 
-@click.command("recipe")
+@click.command("recipe", short_help="Build a reference model, list recipes, or replicate.")
 @click.argument("name")
 @click.option("--data", default="../shared/data", show_default=True, help="Shared corpora folder.")
 @click.option("--runs", default="../runs", show_default=True,

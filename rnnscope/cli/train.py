@@ -22,21 +22,24 @@ def _model_options(fn):
     return fn
 
 
-@click.command("train")
+@click.command("train", short_help="Train a word/char/byte LSTM/GRU/RNN language model.")
 @click.option("--corpus-train", default=None, help="Training text (.txt or .txt.gz).")
 @click.option("--corpus-valid", default=None, help="Validation text.")
 @click.option("--corpus-test", default=None, help="Test text (scored with the best model).")
 @click.option("--valid-fraction", type=float, default=None,
               help="Split this last fraction of --corpus-train off as validation.")
-@click.option("--level", type=click.Choice(["word", "char", "byte"]), default="word", show_default=True)
-@click.option("--cell", type=click.Choice(cell_names()), default="lstm", show_default=True)
-@click.option("--layers", type=int, default=1, show_default=True)
-@click.option("--hidden", type=int, default=256, show_default=True)
+@click.option("--level", type=click.Choice(["word", "char", "byte"]), default="word", show_default=True,
+              help="Units the model reads and predicts: words, characters or bytes.")
+@click.option("--cell", type=click.Choice(cell_names()), default="lstm", show_default=True,
+              help="Recurrent cell family (docs/cells.md).")
+@click.option("--layers", type=int, default=1, show_default=True, help="Recurrent layers.")
+@click.option("--hidden", type=int, default=256, show_default=True, help="Hidden units per layer.")
 @click.option("--layer-sizes", default=None,
               help="Comma-separated hidden size of each layer when they differ, bottom first "
                    "(AWD-LSTM: 1150,1150,400); sets --layers and --hidden (the top layer's).")
 @click.option("--emb", type=int, default=None, help="Embedding size [default: embeddings file dim, else --hidden].")
-@click.option("--dropout", type=float, default=0.2, show_default=True)
+@click.option("--dropout", type=float, default=0.2, show_default=True,
+              help="Dropout probability (embeddings, between layers, before the decoder).")
 @click.option("--tie", is_flag=True, help="Tie decoder and embedding weights (needs emb == hidden).")
 @click.option("--output", type=click.Choice(["softmax", "adaptive"]), default="softmax", show_default=True,
               help="Output layer: one softmax over the vocabulary, or an adaptive softmax "
@@ -48,19 +51,24 @@ def _model_options(fn):
               help="Keep only units seen at least this often in the training text.")
 @click.option("--weight-decay", type=float, default=0.0, show_default=True,
               help="L2 weight decay of the optimizer.")
-@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True)
-@click.option("--lr", type=float, default=2e-3, show_default=True)
+@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True,
+              help="Optimizer of the training loop.")
+@click.option("--lr", type=float, default=2e-3, show_default=True, help="Initial learning rate.")
 @click.option("--lr-decay", type=float, default=0.25, show_default=True,
               help="Multiply the learning rate by this when validation loss stops improving.")
-@click.option("--bptt", type=int, default=35, show_default=True)
-@click.option("--batch-size", type=int, default=20, show_default=True)
+@click.option("--bptt", type=int, default=35, show_default=True,
+              help="Truncated backpropagation length (tokens per training window).")
+@click.option("--batch-size", type=int, default=20, show_default=True,
+              help="Parallel streams the training text is cut into.")
 @click.option("--clip", type=float, default=0.25, show_default=True, help="Gradient norm clip (0 = off).")
-@click.option("--epochs", type=int, default=10, show_default=True)
+@click.option("--epochs", type=int, default=10, show_default=True,
+              help="Most passes over the training text.")
 @click.option("--patience", type=int, default=3, show_default=True,
               help="Stop after this many epochs without validation improvement.")
 @click.option("--max-vocab", type=int, default=None, help="Keep the most frequent units (incl. <unk>, <eos>).")
 @click.option("--max-tokens", type=int, default=None, help="Use only the first N training tokens.")
-@click.option("--seed", type=int, default=1111, show_default=True)
+@click.option("--seed", type=int, default=1111, show_default=True,
+              help="Random seed of the initialisation and dropout.")
 @click.option("--bf16", is_flag=True, help="bfloat16 autocast on CPU for training (evaluation stays fp32).")
 @click.option("--embeddings", default=None, help="word2vec text file to initialise the embedding.")
 @click.option("--freeze-embeddings", is_flag=True, help="Keep the pretrained embedding fixed.")
@@ -72,7 +80,8 @@ def _model_options(fn):
               "(its saved settings stand; --epochs, --patience, --save-every change them only when given).")
 @click.option("--allow-corpus-change", is_flag=True,
               help="With --resume: continue even though a corpus file changed since the run started.")
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Show a progress bar on stderr.")
 @device_option
 def train_cmd(threads, adaptive_cutoffs, layer_sizes, device, **kwargs):
     """Train a word/char/byte LSTM/GRU/RNN language model."""
@@ -108,14 +117,15 @@ def train_cmd(threads, adaptive_cutoffs, layer_sizes, device, **kwargs):
         click.echo(f"{line}  (model in {Path(kwargs['out']) / 'model'})")
 
 
-@click.command("evaluate")
+@click.command("evaluate", short_help="Perplexity or bits per character on a text.")
 @_model_options
 @click.option("--corpus", required=True, help="Text to score (.txt or .txt.gz).")
 @click.option("--batch-size", type=int, default=10, show_default=True,
               help="Parallel streams the text is cut into (the state is carried within each).")
 @click.option("--bptt", type=int, default=35, show_default=True, help="Tokens per forward pass.")
 @click.option("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads).")
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Show a progress bar on stderr.")
 @device_option
 def evaluate_cmd(model_path, vocab, trust_pickle, corpus, batch_size, bptt, threads, progress, device):
     """Print perplexity (word) or bits per character (char/byte) of a model on a text."""
@@ -141,7 +151,7 @@ def evaluate_cmd(model_path, vocab, trust_pickle, corpus, batch_size, bptt, thre
     click.echo(f"warning: {note}" if unk > 0.05 else note, err=True)
 
 
-@click.command("sample")
+@click.command("sample", short_help="Generate text from a model.")
 @_model_options
 @click.option("--prime", default="", help="Text to start from.")
 @click.option("--length", type=int, default=100, show_default=True, help="Units to generate.")
@@ -160,7 +170,7 @@ def sample_cmd(model_path, vocab, trust_pickle, prime, length, temperature, seed
     click.echo(prime + sep + text)
 
 
-@click.command("convert")
+@click.command("convert", short_help="Import a foreign checkpoint into rnnscope's format.")
 @click.argument("src")
 @click.option("--vocab", default=None,
               help="The source's vocabulary: vocab.txt (one token per line), vocab.json, a "
