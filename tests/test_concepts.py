@@ -299,3 +299,37 @@ def test_rank_and_split_bad_values_are_clear_errors():
     y3 = np.array(["A"] * 50 + ["B"] * 48 + ["C"] * 2, dtype=object)
     with pytest.raises(RnnscopeError, match="'C' has only 2 examples: need at least 3"):
         concept_neurons(X, y3, split="80/10/10")
+
+
+def test_raw_l1_fit_converges_on_large_unscaled_units():
+    """Raw cell states spread over 0.5..50 with means far from 0: FISTA on them used to stop
+    after ten tiny steps at the all-NOT classifier (the seed-002 rerun chose the smallest C for
+    every class). Solved on standardised units with per-unit penalties 1/spread, the raw
+    objective is at least as low as liblinear's (which also penalises the intercept)."""
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression
+
+    from rnnscope.analysis.concepts import _RawL1Probe
+    from rnnscope.analysis.sparse_logreg import l1_objective
+
+    rng = np.random.default_rng(1)
+    n, d = 6000, 12
+    y = rng.random(n) < 0.15
+    X = rng.normal(size=(n, d)) * np.linspace(0.5, 50, d) + 10.0
+    X[:, 3] += 40.0 * y                     # the signal rides on a unit of spread ~14
+    X = X.astype(np.float32)
+    labels = np.where(y, "SPACE", "NOT")
+    for C in (2.0 ** -8, 1.0):
+        probe = _RawL1Probe(C=C, penalty="l1", multi="ovr").fit(X, labels)
+        assert list(probe.classes_) == ["NOT", "SPACE"]  # binary: one row, for SPACE
+        w, b = probe.coef_[0].astype(np.float64), float(np.ravel(probe.intercept_)[0])
+        pred = (X @ w + b) > 0
+        assert pred.sum() > 0 and np.mean(pred == y) > 0.93, C  # all-NOT would score 0.85
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sk = LogisticRegression(penalty="l1", solver="liblinear", C=C, tol=1e-8,
+                                    max_iter=10000).fit(X, y)
+        ours = l1_objective(X, y, w, b, C)
+        theirs = l1_objective(X, y, sk.coef_[0], sk.intercept_[0], C)
+        assert ours <= theirs * (1 + 1e-3), (C, ours, theirs)

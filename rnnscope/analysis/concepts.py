@@ -40,7 +40,7 @@ from rnnscope.analysis.labels import (SPACE, check_class_counts, check_feature_p
                                       nonfinite_message, parse_split, select_keys, select_rows,
                                       split_mask, split_parts)
 from rnnscope.analysis.probe import make_estimator  # noqa: E402
-from rnnscope.analysis.sparse_logreg import LinearProbe, fit_l1  # noqa: E402
+from rnnscope.analysis.sparse_logreg import LinearProbe, fit_l1_raw  # noqa: E402
 from rnnscope.errors import RnnscopeError, StoreError  # noqa: E402
 from rnnscope.figures.curves import match_histogram  # noqa: E402
 from rnnscope.notebook import HtmlRepr  # noqa: E402
@@ -183,9 +183,9 @@ class _RawL1Probe(LinearProbe):
         self.mean_ = np.zeros(X.shape[1], dtype=np.float32)
         self.scale_ = np.ones(X.shape[1], dtype=np.float32)
         k = len(self.classes_)
-        fit = (fit_l1(X, codes, 1, self.C, "binary") if k == 2
-               else fit_l1(X, codes, k, self.C, "ovr"))
-        self.coef_ = fit.weight.T.copy()
+        fit = (fit_l1_raw(X, codes, 1, self.C, "binary") if k == 2
+               else fit_l1_raw(X, codes, k, self.C, "ovr"))
+        self.coef_ = fit.weight.T.astype(np.float32)
         self.intercept_ = fit.bias.copy()
         self.n_iter_, self.converged_ = fit.n_iter, fit.converged
         return self

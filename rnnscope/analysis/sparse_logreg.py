@@ -100,19 +100,51 @@ def _threads_for(size: int):
 
 
 def fit_l1(X: np.ndarray, y: np.ndarray, n_classes: int, C: float = 1.0, multi: str = "softmax",
-           max_iter: int = 1000, tol: float = 1e-3, min_iter: int = 10) -> Fit:
+           max_iter: int = 1000, tol: float = 1e-3, min_iter: int = 10,
+           penalty_weights: np.ndarray | None = None) -> Fit:
     """L1-penalised logistic regression by FISTA with gradient-based adaptive restart.
 
     Stops when no weight moved by more than ``tol`` times the largest weight (after at least
     ``min_iter`` steps); probe accuracy has long stopped changing by then.
+    ``penalty_weights [d]`` (one-vs-rest and binary only): the penalty is
+    ``sum_j penalty_weights[j] * |w_j|`` instead of ``||w||_1`` — how an L1 problem on raw,
+    unscaled features is solved exactly on standardised ones (see :func:`fit_l1_raw`).
     """
     with _threads_for(X.shape[0] * X.shape[1] * n_classes):
         if multi == "softmax":
+            if penalty_weights is not None:
+                raise ValueError("penalty_weights need a one-vs-rest or binary problem")
             return _fista(X, y, n_classes, C, multi, max_iter, tol, min_iter)
-        return _fista_columns(X, y, n_classes, C, multi, max_iter, tol, min_iter)
+        return _fista_columns(X, y, n_classes, C, multi, max_iter, tol, min_iter, penalty_weights)
 
 
-def _fista_columns(X, y, n_classes, C, multi, max_iter, tol, min_iter) -> Fit:
+def fit_l1_raw(X: np.ndarray, y: np.ndarray, n_classes: int, C: float = 1.0, multi: str = "ovr",
+               **kw) -> Fit:
+    """The L1 problem ``C * sum logloss + ||w||_1`` on the **raw** features ``X``, solved on
+    standardised ones and mapped back (exactly the same minimiser).
+
+    With ``X = Z * s + m`` (per-feature spread ``s`` and mean ``m``) a raw weight is
+    ``w_j = v_j / s_j``, so the raw penalty ``sum |w_j|`` is ``sum |v_j| / s_j`` on the
+    standardised weights ``v``. FISTA on raw cell states (spreads from 0.5 to 50) takes steps of
+    ``1/L`` with ``L ~ max |x|^2`` and stops after a few iterations having barely moved; on ``Z``
+    it converges as for any probe. Features with no spread get weight 0.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    m, s = X.mean(0), X.std(0)
+    flat = s <= 1e-12
+    s_safe = np.where(flat, 1.0, s)
+    Z = ((X - m) / s_safe).astype(np.float32)
+    Z[:, flat] = 0.0
+    pen = np.where(flat, 1e12, 1.0 / s_safe)
+    fit = fit_l1(Z, y, n_classes, C, multi, penalty_weights=pen, **kw)
+    weight = fit.weight / s_safe[:, None]
+    weight[flat] = 0.0
+    bias = fit.bias - m @ weight
+    return Fit(weight, bias, fit.n_iter, fit.converged)
+
+
+def _fista_columns(X, y, n_classes, C, multi, max_iter, tol, min_iter,
+                   penalty_weights: np.ndarray | None = None) -> Fit:
     """FISTA for independent binary problems (one-vs-rest), each converged on its own.
 
     The one-vs-rest objective is a sum of per-class problems, so every class (column) gets its
@@ -124,6 +156,8 @@ def _fista_columns(X, y, n_classes, C, multi, max_iter, tol, min_iter) -> Fit:
     Xt = torch.as_tensor(np.ascontiguousarray(X), dtype=torch.float32)
     T = _targets(y, n_classes, multi)
     n, d, k = Xt.shape[0], Xt.shape[1], T.shape[1]
+    pen = (torch.ones(d, 1) if penalty_weights is None
+           else torch.as_tensor(np.asarray(penalty_weights), dtype=torch.float32).reshape(d, 1))
     bce = torch.nn.functional.binary_cross_entropy_with_logits
     L = torch.full((k,), C * _lipschitz(Xt, multi) / 16.0)
     W, b, A = torch.zeros(d, k), torch.zeros(k), torch.zeros(n, k)
@@ -146,7 +180,7 @@ def _fista_columns(X, y, n_classes, C, multi, max_iter, tol, min_iter) -> Fit:
             col = a[todo]
             Lc = L[col]
             w = ZW[:, col] - gW[:, todo] / Lc
-            w = torch.sign(w) * torch.clamp(w.abs() - 1.0 / Lc, min=0.0)
+            w = torch.sign(w) * torch.clamp(w.abs() - pen / Lc, min=0.0)
             bb = Zb[col] - gb[todo] / Lc
             dW, db = w - ZW[:, col], bb - Zb[col]
             Anew = torch.addmm(bb, Xt, w)
