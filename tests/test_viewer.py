@@ -25,7 +25,7 @@ def viewer_store(path, n_sent: int = 30, hidden: int = 16, seed: int = 0) -> tup
             words[k:k] = PHRASE
             starts.append(len(rows) + k)
         rows += [dict(sentence=s, position=p, token=w, word=w, word_index=p, is_word_end=True,
-                      upos="NOUN" if w in ("cat", "mat", "bucket") else "X")
+                      upos="NOUN" if w in ("cat", "mat", "bucket") else "X", depth=p % 3)
                  for p, w in enumerate(words)]
     tokens = pd.DataFrame(rows)
     states = rng.normal(0, 0.3, size=(len(tokens), hidden)).astype(np.float32)
@@ -93,6 +93,18 @@ def test_unit_card_lists_the_planted_contexts(client_and_starts):
     ("/api/states?key=layer9.h", 400, "no key"),
     ("/api/unit?unit=16", 400, "out of range"),
     ("/api/find?phrase=", 400, "phrase"),
+    ("/api/match?row_start=0&row_end=3&scale=log", 400, "scale"),
+    ("/api/match?row_start=0&row_end=3&units=2,99", 400, "out of range"),
+    ("/api/cells?spans=0-3", 400, "units"),
+    ("/api/cells?units=2", 400, "spans"),
+    ("/api/cells?units=2&spans=3", 400, "12-15"),
+    ("/api/cells?units=2&spans=3-1", 400, "out of range"),
+    ("/api/cells?units=2&spans=0-99999", 400, "out of range"),
+    ("/api/cells?units=2&spans=7-11", 400, "sentence boundary"),
+    ("/api/cells?units=2&spans=0-3&tags=upos,nope", 400, "column"),
+    ("/api/cells?units=2&spans=0-3&scale=log", 400, "scale"),
+    ("/api/cells?units=2&spans=0-3&context=11", 400, "out of range"),
+    ("/api/cells?units=16&spans=0-3", 400, "out of range"),
     ("/api/nothing", 404, "no API endpoint"),
     ("/static/app.py", 404, "no static file"),
     ("/static/..%2Fapp.py", 404, ""),
@@ -113,6 +125,54 @@ def test_static_page_and_script_are_local(client_and_starts):
     assert "/static/viewer.js" in page and "function runMatch" in script
     assert "http://" not in page and "https://" not in page      # nothing fetched from the network
     assert "https://" not in script
+    import re
+
+    files = re.findall(r'(?:src|href)="/static/([^"]+)"', page)
+    assert {"util.js", "plot.js", "matches.js", "card.js", "viewer.js", "viewer.css"} <= set(files)
+    for name in files:                                           # every file the page loads is served
+        r = client.get(f"/static/{name}")
+        assert r.status_code == 200 and "https://" not in r.get_data(as_text=True), name
+
+
+def test_info_describes_scales_tracks_and_tag_values(client_and_starts):
+    client, _ = client_and_starts
+    info = client.get("/api/info").get_json()
+    assert info["scales"] == {"layer1.h": "raw", "layer1.c": "tanh"}
+    assert info["tracks"] == ["upos", "depth"]
+    assert info["tag_values"]["upos"] == ["X", "NOUN"]           # most frequent first
+    assert sorted(info["tag_values"]["depth"]) == [0, 1, 2]
+    assert info["limits"] == {"window": 2000, "units": 64, "span": 50}
+
+
+def test_cells_give_aligned_rows_of_the_mean_and_tags(client_and_starts):
+    client, starts = client_and_starts
+    a, b = starts[0], starts[1]
+    res = client.get(f"/api/cells?units=2,9&spans={a}-{a + 3},{b}-{b + 3}&context=2").get_json()
+    assert res["units"] == [2, 9] and res["scale"] == "raw" and res["tags"] == ["upos", "depth"]
+    for span, start in zip(res["spans"], (a, b)):
+        k = span["lead"]
+        assert span["first"] == start - k and 0 <= k <= 2         # context clipped at the sentence start
+        assert span["token"][k:k + 3] == PHRASE
+        assert span["value"][k:k + 3] == [2.0, 2.0, 2.0]         # mean of the two planted units
+        assert all(v == -2.0 for v in span["value"][:k] + span["value"][k + 3:])
+        assert span["tags"]["upos"][k + 2] == "NOUN" and len(span["tags"]["depth"]) == len(span["token"])
+    c = client.get(f"/api/cells?key=layer1.c&units=2&spans={a}-{a + 1}&context=0&tags=").get_json()
+    assert c["scale"] == "tanh" and c["tags"] == [] and c["spans"][0]["tags"] == {}
+    assert c["spans"][0]["value"] == [round(float(np.tanh(4.0)), 4)]   # c = 2 h = 4 there
+
+
+def test_match_on_a_pool_of_units_and_on_the_tanh_scale(client_and_starts):
+    client, starts = client_and_starts
+    a = starts[0]
+    full = client.get(f"/api/match?row_start={a}&row_end={a + 3}").get_json()
+    assert full["pool"] is None and full["scale"] == "raw"
+    pool = client.get(f"/api/match?row_start={a}&row_end={a + 3}&units=9,4,9").get_json()
+    assert pool["pool"] == [9, 4] and pool["selection"]["units"] == [9]   # only the pool's units
+    top = pool["matches"][:len(starts) - 1]
+    assert sorted(m["row_start"] for m in top) == starts[1:]
+    assert all(m["shared_units"] == [9] and m["extra"] == 0 for m in top)
+    tanh = client.get(f"/api/match?key=layer1.c&row_start={a}&row_end={a + 3}&scale=tanh&threshold=0.9").get_json()
+    assert tanh["scale"] == "tanh" and set(UNITS) <= set(tanh["selection"]["units"])
 
 
 def test_store_being_written_is_refused(tmp_path):

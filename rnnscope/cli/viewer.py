@@ -301,7 +301,9 @@ def report_cmd(model_path, vocab, corpus_path, out_path, key, n_units, max_sente
 @click.option("--idle-timeout", type=int, default=60, show_default=True,
               help="Seconds an idle connection is kept open.")
 def serve_cmd(store_path, host, port, key, threads, idle_timeout):
-    """Explore a store in the browser (LSTMVis-style): text heatmap, trajectories, matches.
+    """Explore a store in the browser (LSTMVis-style): parallel coordinates with a draggable
+    threshold and a brushed span, matches as aligned heatmap rows with annotation tracks,
+    neuron cards, and a permalink of the view in the URL. See docs/viewer.md.
 
     Served by waitress (a production WSGI server): a bounded number of worker threads and
     connections, idle connections closed after --idle-timeout seconds.

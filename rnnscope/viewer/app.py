@@ -6,8 +6,14 @@ Endpoints (all GET, all JSON; bad parameters get a 400 with ``{"error": ...}``):
 - ``/api/text?start=&count=&tag=``: tokens of a window of rows (with a tag column);
 - ``/api/states?key=&units=&start=&count=``: raw activations of chosen units over a window;
 - ``/api/find?phrase=``: rows where a phrase occurs;
-- ``/api/match?key=&row_start=&row_end=&threshold=&off_before=&off_after=&top=&slack=``:
-  LSTMVis matches of a selected span (:func:`rnnscope.analysis.match.match_spans`);
+- ``/api/match?key=&row_start=&row_end=&threshold=&off_before=&off_after=&top=&slack=&scale=&units=``:
+  LSTMVis matches of a selected span (:func:`rnnscope.analysis.match.match_spans`); ``scale``
+  is ``raw`` (default, as LSTMVis) or ``tanh``; ``units`` (optional) restricts the hypothesis to
+  those units (the selection is the given units on across the span, ``extra`` counts the other
+  given units);
+- ``/api/cells?key=&units=&spans=&context=&tags=&scale=``: for each span ``a-b`` (rows, end
+  exclusive) the tokens around it (``context`` each side, inside the sentence), the mean of the
+  chosen units per token and the annotation columns ``tags`` (the match view's heatmap rows);
 - ``/api/unit?key=&unit=``: a unit's card (statistics, top contexts, histogram, tag means).
 
 The app never takes a file path from a request: the only files it reads are the store it was
@@ -25,8 +31,8 @@ import pandas as pd
 from flask import Flask, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
-from rnnscope.analysis.match import (check_threshold, find_phrase, joiner_for, match_spans,
-                                     sentence_bounds)
+from rnnscope.analysis.match import (SCALES, check_threshold, default_scale, find_phrase,
+                                     joiner_for, match_spans, sentence_bounds)
 from rnnscope.errors import RnnscopeError
 from rnnscope.store import ActivationStore, is_complete, store_generation
 
@@ -34,6 +40,11 @@ STATIC = Path(__file__).parent / "static"
 MAX_WINDOW = 2000
 MAX_UNITS = 64
 TOP_CONTEXTS = 10
+MAX_SPANS = 201          # /api/cells: the selection and up to 200 matches
+MAX_TAG_VALUES = 60      # /api/info lists the values of annotation columns with at most this many
+BASE_COLUMNS = {"sentence", "position", "token", "word", "word_index", "is_word_end"}
+STATIC_FILES = {"index.html", "viewer.css", "viewer.js", "util.js", "plot.js", "matches.js",
+                "card.js"}
 
 
 class ApiError(Exception):
@@ -91,7 +102,7 @@ def create_app(store_path: str | Path, default_key: str | None = None) -> Flask:
 
     @app.get("/static/<name>")
     def static_file(name: str):
-        if name not in {"viewer.js", "viewer.css", "index.html"}:
+        if name not in STATIC_FILES:
             raise ApiError(f"no static file {name!r}", 404)
         return send_from_directory(STATIC, name)
 
@@ -141,17 +152,55 @@ def create_app(store_path: str | Path, default_key: str | None = None) -> Flask:
             raise ApiError("select at most 50 tokens")
         threshold = _float_arg("threshold", 0.3)
         check_threshold(threshold)
-        result = match_spans(store[k], tokens, a, b, threshold=threshold,
+        scale = _scale_arg("raw")
+        pool = state.units(required=False, limit=store.width(k))
+        pool = None if pool is None else list(dict.fromkeys(pool))   # each unit once
+        states = store[k] if pool is None else _ColumnView(store[k], pool)
+        result = match_spans(states, tokens, a, b, threshold=threshold,
                              off_before=_bool_arg("off_before"), off_after=_bool_arg("off_after"),
                              top=_int_arg("top", 20, 1, 200), length_slack=_int_arg("slack", 1, 0, 10),
-                             joiner=state.joiner)
+                             joiner=state.joiner, scale=scale)
         sel = result.selection
-        return jsonify(key=k, threshold=threshold,
+
+        def back(u) -> int:  # a unit index of the pool -> the store's unit number
+            return int(u) if pool is None else int(pool[int(u)])
+
+        matches = _records(result.table)
+        for m in matches:
+            m["shared_units"] = sorted(back(u) for u in m["shared_units"])
+        return jsonify(key=k, threshold=threshold, scale=scale, pool=pool,
                        selection={"row_start": sel.row_start, "row_end": sel.row_end,
                                   "sentence": sel.sentence, "start": sel.start, "text": sel.text,
-                                  "units": [int(u) for u in sel.units]},
+                                  "units": sorted(back(u) for u in sel.units)},
                        candidates=result.n_candidates,
-                       matches=_records(result.table))
+                       matches=matches)
+
+    @app.get("/api/cells")
+    def cells():
+        k = state.key()
+        units = list(dict.fromkeys(state.units(required=True, limit=store.width(k))))
+        scale = _scale_arg(default_scale(k))
+        context = _int_arg("context", 4, 0, 10)
+        spans = _spans_arg(len(tokens))
+        tags = state.tag_columns()
+        toks = tokens["token"]
+        out = []
+        for a, b in spans:
+            s = int(np.searchsorted(state.bounds, a, side="right")) - 1
+            first, last = int(state.bounds[s]), int(state.bounds[s + 1])
+            if b > last:
+                raise ApiError(f"span {a}-{b} crosses a sentence boundary")
+            lo, hi = max(first, a - context), min(last, b + context)
+            block = np.asarray(store[k][lo:hi], dtype=np.float32)[:, units]
+            if scale == "tanh":
+                block = np.tanh(block)
+            mean = block.mean(axis=1)
+            out.append({"row_start": a, "row_end": b, "first": lo, "lead": a - lo,
+                        "sentence": int(tokens["sentence"].iat[a]),
+                        "token": toks.iloc[lo:hi].astype(str).tolist(),
+                        "value": _finite_lists(mean[None, :])[0],
+                        "tags": {c: [_plain(v) for v in tokens[c].iloc[lo:hi]] for c in tags}})
+        return jsonify(key=k, units=units, scale=scale, context=context, tags=tags, spans=out)
 
     @app.get("/api/unit")
     def unit():
@@ -179,6 +228,7 @@ class _State:
         self.default_tag = cols[0] if cols else None
         self._cards: dict[tuple[str, int], dict] = {}
         self._suggested: list[int] | None = None
+        self._tag_values: dict[str, list] | None = None
 
     def key(self) -> str:
         k = request.args.get("key") or self.key0
@@ -191,10 +241,14 @@ class _State:
         count = _int_arg("count", 200, 1, MAX_WINDOW)
         return start, count
 
-    def units(self) -> list[int]:
+    def units(self, required: bool | None = None, limit: int = MAX_UNITS) -> list[int] | None:
+        """The ``units`` parameter. Absent or empty: the suggested units (``required=None``),
+        ``None`` (``required=False``) or a 400 (``required=True``)."""
         raw = request.args.get("units", "")
         if not raw.strip():
-            return self.suggested()
+            if required:
+                raise ApiError("give the units (comma-separated unit numbers)")
+            return None if required is False else self.suggested()
         try:
             units = [int(x) for x in raw.split(",") if x.strip()]
         except ValueError:
@@ -203,9 +257,37 @@ class _State:
         bad = [u for u in units if not 0 <= u < width]
         if bad:
             raise ApiError(f"unit {bad[0]} out of range 0..{width - 1}")
-        if len(units) > MAX_UNITS:
-            raise ApiError(f"at most {MAX_UNITS} units at a time")
+        if len(units) > limit:
+            raise ApiError(f"at most {limit} units at a time")
         return units
+
+    def tag_columns(self) -> list[str]:
+        """The ``tags`` parameter (annotation columns); default: the default tag and ``depth``."""
+        raw = request.args.get("tags")
+        if raw is None:
+            return self.tracks
+        cols = [c for c in raw.split(",") if c.strip()]
+        bad = [c for c in cols if c not in self.tokens.columns]
+        if bad:
+            raise ApiError(f"no token column {bad[0]!r}")
+        return cols
+
+    @property
+    def tracks(self) -> list[str]:
+        """Annotation tracks shown by default: the first tag column and ``depth`` if present."""
+        return [c for c in (self.default_tag, "depth") if c and c in self.tokens.columns]
+
+    def tag_values(self) -> dict[str, list]:
+        """Values of each annotation column with few distinct ones, most frequent first (cached)."""
+        if self._tag_values is None:
+            self._tag_values = {}
+            for c in self.tokens.columns:
+                if c in BASE_COLUMNS:
+                    continue
+                counts = self.tokens[c].dropna().value_counts()
+                if 0 < len(counts) <= MAX_TAG_VALUES:
+                    self._tag_values[c] = [_plain(v) for v in counts.index]
+        return self._tag_values
 
     def suggested(self, n: int = 6) -> list[int]:
         """The most variable units of the default key over the first rows (a cheap default)."""
@@ -216,14 +298,16 @@ class _State:
 
     def info(self) -> dict[str, Any]:
         meta = self.store.meta
-        base = {"sentence", "position", "token", "word", "word_index", "is_word_end"}
         return {"store": Path(str(self.store.path)).name, "rows": len(self.tokens),
                 "sentences": len(self.bounds) - 1, "hidden_size": self.store.hidden_size,
                 "widths": {k: self.store.width(k) for k in self.store.keys()},
                 "keys": self.store.keys(), "default_key": self.key0,
                 "vocab_kind": meta.get("vocab_kind"), "model": meta.get("model"),
-                "columns": [c for c in self.tokens.columns if c not in base],
-                "default_tag": self.default_tag, "suggested_units": self.suggested()}
+                "columns": [c for c in self.tokens.columns if c not in BASE_COLUMNS],
+                "default_tag": self.default_tag, "suggested_units": self.suggested(),
+                "scales": {k: default_scale(k) for k in self.store.keys()},
+                "tracks": self.tracks, "tag_values": self.tag_values(),
+                "limits": {"window": MAX_WINDOW, "units": MAX_UNITS, "span": 50}}
 
     def card(self, k: str, u: int) -> dict[str, Any]:
         if (k, u) in self._cards:
@@ -257,6 +341,19 @@ class _State:
         return card
 
 
+class _ColumnView:
+    """Some columns of a (lazy) ``[rows, H]`` array, sliced by rows like the array itself: lets
+    :func:`match_spans` work on a chosen pool of units without copying the store."""
+
+    def __init__(self, array, columns: list[int]):
+        self.array = array
+        self.columns = np.asarray(columns, dtype=np.int64)
+        self.shape = (array.shape[0], len(columns))
+
+    def __getitem__(self, rows) -> np.ndarray:
+        return np.asarray(self.array[rows], dtype=np.float32)[:, self.columns]
+
+
 def _finite_lists(values: np.ndarray) -> list[list]:
     """Rows as lists rounded to 4 decimals, NaN/inf as ``null`` (browsers reject bare NaN)."""
     rounded = np.round(values.astype(np.float64), 4)
@@ -288,6 +385,34 @@ def _float_arg(name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ApiError(f"parameter {name!r} must be a number, got {raw!r}") from None
+
+
+def _scale_arg(default: str) -> str:
+    raw = request.args.get("scale") or default
+    if raw not in SCALES:
+        raise ApiError(f"scale must be one of {', '.join(SCALES)}, got {raw!r}")
+    return raw
+
+
+def _spans_arg(n_rows: int) -> list[tuple[int, int]]:
+    """``spans=a-b,c-d`` (rows, end exclusive, at most 50 tokens each) as pairs."""
+    raw = request.args.get("spans", "")
+    out = []
+    for part in (p for p in raw.split(",") if p.strip()):
+        a, sep, b = part.strip().partition("-")
+        try:
+            a, b = int(a), int(b)
+        except ValueError:
+            raise ApiError(f"spans must look like 12-15,40-43, got {part!r}") from None
+        if not sep or not 0 <= a < b <= n_rows or b - a > 50:
+            raise ApiError(f"span {part!r} out of range (need 0 <= a < b <= {n_rows}, "
+                           "at most 50 tokens)")
+        out.append((a, b))
+    if not out:
+        raise ApiError("give spans, e.g. spans=12-15,40-43")
+    if len(out) > MAX_SPANS:
+        raise ApiError(f"at most {MAX_SPANS} spans at a time")
+    return out
 
 
 def _bool_arg(name: str) -> bool:
