@@ -2,6 +2,7 @@
 and (in headless Chromium) every embedded figure actually renders."""
 from __future__ import annotations
 
+import logging
 import re
 
 import numpy as np
@@ -60,11 +61,18 @@ def model_vocab_corpus():
 
 
 @pytest.fixture(scope="module")
-def report_html(model_vocab_corpus, tmp_path_factory):
+def report_build(model_vocab_corpus, tmp_path_factory):
+    """The report of the tagged corpus, and the seconds per section its build recorded."""
     model, vocab, corpus = model_vocab_corpus
+    timings = {}
     path = build_report(model, vocab, corpus, tmp_path_factory.mktemp("rep") / "report.html",
-                        n_units=3, progress=False)
-    return path
+                        n_units=3, progress=False, timings=timings)
+    return path, timings
+
+
+@pytest.fixture(scope="module")
+def report_html(report_build):
+    return report_build[0]
 
 
 def test_report_is_self_contained_with_all_sections(report_html):
@@ -89,7 +97,7 @@ def test_report_is_self_contained_with_all_sections(report_html):
     assert focus in ("DET", "NOUN") and f"selective for {focus}" in html   # its unit has a card
 
 
-def test_a_failing_section_is_reported_not_raised(model_vocab_corpus, tmp_path):
+def test_a_failing_section_is_reported_not_raised(model_vocab_corpus, tmp_path, caplog):
     from rnnscope.extract import extract
     from rnnscope.report.context import ReportContext
     model, vocab, corpus = model_vocab_corpus
@@ -102,10 +110,16 @@ def test_a_failing_section_is_reported_not_raised(model_vocab_corpus, tmp_path):
         raise Skip("does not apply")
 
     ctx = ReportContext(model, vocab, corpus, store, key="layer2.h", n_units=2, progress=False)
-    out = dict((a, body) for a, _, body in run_sections(ctx, [("b", "B", broken), ("n", "N", not_here)]))
+    with caplog.at_level(logging.INFO, logger="rnnscope.report"):
+        out = dict((a, body) for a, _, body in run_sections(ctx, [("b", "B", broken), ("n", "N", not_here)]))
     assert "planted failure" in out["b"] and "class='error'" in out["b"]
     assert "does not apply" in out["n"]
     assert out["cards"].count("class='card'") == 2
+    # every section, failed or skipped too, has its seconds recorded and logged
+    assert list(ctx.timings) == ["b", "n", "cards"] and all(v >= 0 for v in ctx.timings.values())
+    logged = [r.getMessage() for r in caplog.records if r.name == "rnnscope.report"]
+    assert [m.split(":")[0] for m in logged] == ["report section b", "report section n",
+                                                 "report section cards"]
 
 
 def test_cli_report_match_figure_and_errors(model_vocab_corpus, tmp_path):
@@ -206,3 +220,107 @@ def test_agreement_section_and_ablation_on_cards_for_a_vocabulary_with_the_verbs
     assert "<img" in body and "Simple" in body
     effects = {u: [h for t, h in ctx.notes[u] if t == "ablation effect"] for u in ctx.units}
     assert all(len(v) == 1 and "points" in v[0] for v in effects.values())
+
+
+# -- issue 15: timings, one number format, redesigned figures, sampled fits -------------------
+def _sections(html: str) -> dict[str, str]:
+    return dict(re.findall(r'<section id="(\w+)">(.*?)</section>', html, flags=re.S))
+
+
+def _tables(body: str) -> list[tuple[list[str], list[list[str]]]]:
+    """Header and rows (cell texts) of every table in ``body``."""
+    out = []
+    for tab in re.findall(r"<table>(.*?)</table>", body, flags=re.S):
+        rows = re.findall(r"<tr>(.*?)</tr>", tab, flags=re.S)
+        head = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<th>(.*?)</th>", rows[0], flags=re.S)]
+        cells = [[re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", r, flags=re.S)]
+                 for r in rows[1:]]
+        out.append((head, cells))
+    return out
+
+
+def _column(body: str, name: str) -> list[str]:
+    values = []
+    for head, rows in _tables(body):
+        if name in head:
+            values += [r[head.index(name)] for r in rows]
+    return values
+
+
+def test_build_records_the_seconds_of_every_section(report_build):
+    path, timings = report_build
+    html = path.read_text()
+    assert list(timings) == ["extract", *_sections(html)]          # extraction, sections, cards
+    assert all(isinstance(v, float) and v >= 0 for v in timings.values())
+    footer = re.search(r"<footer id='timings'>(.*?)</footer>", html, flags=re.S).group(1)
+    steps = _column(footer, "step")
+    assert steps == list(timings)
+    assert all(re.fullmatch(r"\d+\.\d s", v) for v in _column(footer, "seconds"))
+
+
+def test_number_format_is_one_rule_across_the_report(report_html):
+    from rnnscope.report.html import fmt
+    assert [fmt(0.6891, "pct"), fmt(0.259, "pp"), fmt(-0.02, "pp"), fmt(-0.6449, "signed"),
+            fmt(0.46, "signed"), fmt(0.0163, "num"), fmt(0.78, "num"), fmt(12.34, "num"),
+            fmt(float("nan"), "pct"), fmt(3.0, "int"), fmt(2.04, "sec")] == \
+        ["68.9%", "+25.9 pp", "-2.0 pp", "-0.645", "+0.460", "0.0163", "0.780", "12.3", "–", "3", "2.0 s"]
+    with pytest.raises(ValueError, match="number format"):
+        fmt(1.0, "percent")
+    sec = _sections(report_html.read_text())
+    pct = re.compile(r"\d{1,3}\.\d%")
+    pp = re.compile(r"[+-]\d{1,3}\.\d pp")
+    signed = re.compile(r"[+-]\d+\.\d{3}")
+    checks = [("probe", "accuracy", pct), ("probe", "control_accuracy", pct), ("probe", "majority", pct),
+              ("probe", "selectivity", pp), ("correlations", "pearson", signed),
+              ("correlations", "spearman", signed), ("tags", "effect (d)", signed),
+              ("cards", "pearson", signed), ("cards", "L1 weight", signed),
+              ("memory", "σ₁/Σσ", pct), ("agreement", "accuracy", pct)]
+    for where, column, rule in checks:
+        values = _column(sec[where], column)
+        if where == "agreement" and not values:
+            continue                                    # the section did not apply
+        assert values and all(rule.fullmatch(v) for v in values), (where, column, values[:5])
+    concept = [v for head, rows in _tables(sec["concepts"]) for r in rows
+               for h, v in zip(head, r) if h.startswith("k=")]
+    assert concept and all(re.fullmatch(r"(\d{1,3}\.\d%|–)( / (\d{1,3}\.\d%|–)){2}", v) for v in concept)
+    assert all(signed.fullmatch(v) for v in re.findall(r"<td class='n'>([^<]*)</td><td class='ctx'>",
+                                                        sec["cards"]))
+    assert re.search(r"reaches \d{1,3}\.\d% training accuracy", sec["tags"])
+    assert re.search(r"on \(tanh &gt; 0\.3\) at \d{1,3}\.\d% of tokens", sec["cards"])
+
+
+def test_report_shows_the_redesigned_figures(report_html):
+    sec = _sections(report_html.read_text())
+    alts = {name: re.findall(r'<img alt="([^"]+)"', body) for name, body in sec.items()}
+    assert alts["correlations"] == ["correlations with every feature"]      # one figure, not four
+    assert alts["lexical"] == ["lexical space"]
+    assert "match view" in alts["matching"] and "match grid" not in alts["matching"]
+    assert alts["memory"] == ["memory curves", "memory of the units of interest"]
+    assert "<img" not in sec["cards"].split("<h4>memory</h4>", 1)[1].split("<h4>", 1)[0]  # a table
+
+
+def test_model_fitting_sections_use_a_sample_of_whole_sentences(model_vocab_corpus, tmp_path):
+    from rnnscope.extract import extract
+    from rnnscope.report.context import ReportContext, sample_sentences
+    from rnnscope.report.sections import concept_section, correlations, probes
+    model, vocab, corpus = model_vocab_corpus
+    store = extract(model, vocab, corpus, tmp_path / "s", components=["h", "c"], progress=False)
+    ctx = ReportContext(model, vocab, corpus, store, key="layer2.h", n_units=2, progress=False,
+                        sample_rows=100)
+    sample = ctx.sample
+    assert 100 <= len(sample) < len(store) and sample.keys() == store.keys()
+    sizes = store.tokens.groupby("sentence").size()
+    got = sample.tokens.groupby("sentence").size()
+    assert (got == sizes.loc[got.index]).all()                 # whole sentences only
+    assert got.index.is_monotonic_increasing and sample.n_sentences == len(got)
+    np.testing.assert_array_equal(sample.get("layer2.c", [0, 3]), store.get("layer2.c", sample.rows[[0, 3]]))
+    rows_again, _ = sample_sentences(store.tokens, 100)
+    np.testing.assert_array_equal(rows_again, sample.rows)     # seeded: the same sample each run
+    ctx.tag_column = "upos"
+    for section in (correlations, probes, concept_section):
+        body = section(ctx)
+        assert f"random sample of {sample.n_sentences} of the {len(sizes)} sentences" in body
+    n_test = int(_column(probes(ctx), "n_test")[0])
+    assert n_test <= 0.15 * len(sample)
+    whole = ReportContext(model, vocab, corpus, store, key="layer2.h", progress=False)
+    assert len(whole.sample) == len(store) and whole.sample_note() == f"all {len(store)} tokens"

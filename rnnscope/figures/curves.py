@@ -16,6 +16,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from rnnscope.errors import RnnscopeError  # noqa: E402
+from rnnscope.figures.io import FIXED_LAYOUT  # noqa: E402
 
 
 def _need(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -41,7 +42,7 @@ def match_histogram(values: Sequence[float], match: Sequence[bool], title: str |
     for part, colour, label in ((v[~m], "#d62728", labels[1]), (v[m], "#1f77b4", labels[0])):
         if part.size:  # an empty group has no density to draw
             ax.hist(part, bins=edges, alpha=0.6, color=colour, label=f"{label} (n={part.size})",
-                    density=True)
+                    density=True, histtype="stepfilled")  # one patch, not one per bin: fast
     ax.set_xlabel("activation")
     ax.set_ylabel("density")
     ax.legend(fontsize=8)
@@ -127,6 +128,32 @@ def memory_curves(table: pd.DataFrame, title: str | None = None) -> Figure:
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def unit_memory(norms: dict, title: str | None = None, relative: bool = True) -> Figure:
+    """Per-unit memory: each unit's gradient norm against the delay (``norms``: label ->
+    ``[delays]`` values from τ = 0), relative to τ = 0 by default, one line per unit (legend),
+    log scale when every value is positive."""
+    if not norms:
+        raise RnnscopeError("unit_memory needs at least one unit's curve")
+    fig = Figure(figsize=(5.6, 3.2))
+    ax = fig.add_axes((0.13, 0.16, 0.6, 0.72))
+    positive = True
+    for label, v in norms.items():
+        v = np.asarray(v, dtype=float)
+        y = v / v[0] if relative and v[0] > 0 else v
+        positive &= bool((y > 0).all())
+        ax.plot(np.arange(len(y)), y, marker=".", lw=1.2, label=str(label))
+    if positive:
+        ax.set_yscale("log")
+    ax.set_xlabel("delay τ", fontsize=8)
+    ax.set_ylabel("norm / norm at τ = 0" if relative else "gradient norm", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    if title:
+        ax.set_title(title, fontsize=8.5, loc="left")
+    setattr(fig, FIXED_LAYOUT, True)
     return fig
 
 

@@ -27,10 +27,19 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 120, close: bool = Tru
     return path
 
 
+#: set on a figure whose layout is fixed by its maker (axes placed by hand, labels placed
+#: against the final layout): it is saved as drawn, without the extra "tight" layout pass
+FIXED_LAYOUT = "_rnnscope_fixed_layout"
+
+
 def figure_to_data_uri(fig: Figure, dpi: int = 100, close: bool = True) -> str:
-    """``data:image/png;base64,...`` of ``fig``, to embed in an HTML ``<img>`` without files."""
+    """``data:image/png;base64,...`` of ``fig``, to embed in an HTML ``<img>`` without files.
+
+    Cropped to its content (``bbox_inches="tight"``) unless the figure is marked with
+    :data:`FIXED_LAYOUT` (then saved as laid out, one draw cheaper)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=dpi,
+                bbox_inches=None if getattr(fig, FIXED_LAYOUT, False) else "tight")
     if close:
         plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

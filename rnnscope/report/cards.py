@@ -7,7 +7,7 @@ import numpy as np
 from rnnscope import figures
 from rnnscope.analysis.match import sentence_bounds
 from rnnscope.report.context import ReportContext
-from rnnscope.report.html import esc, figure
+from rnnscope.report.html import esc, figure, fmt
 from rnnscope.report.sections import unit_title
 
 
@@ -26,7 +26,7 @@ def top_contexts(ctx: ReportContext, unit: int, k: int = 8, width: int = 6) -> l
 
 def card(ctx: ReportContext, unit: int) -> str:
     v = ctx.values[:, unit]
-    rows = "".join(f"<tr><td>{val:+.2f}</td><td class='ctx'>{esc(left)} <b>{esc(tok)}</b> {esc(right)}</td></tr>"
+    rows = "".join(f"<tr><td class='n'>{fmt(val, 'signed')}</td><td class='ctx'>{esc(left)} <b>{esc(tok)}</b> {esc(right)}</td></tr>"
                    for val, left, tok, right in top_contexts(ctx, unit))
     tags = ctx.tag_values()
     if tags is not None and ctx.focus_class is not None:
@@ -37,8 +37,8 @@ def card(ctx: ReportContext, unit: int) -> str:
         hist = figures.match_histogram(v, np.zeros(len(v), bool), labels=("", "all tokens"),
                                        title=f"unit {unit}")
     parts = [f"<div class='card' id='unit-{unit}'><h3>{esc(unit_title(ctx, unit))}</h3>",
-             f"<p>mean {v.mean():+.3f}, std {v.std():.3f}, on (tanh &gt; 0.3) "
-             f"{(np.tanh(v) > 0.3).mean():.1%} of tokens</p>",
+             f"<p>mean {fmt(v.mean(), 'signed')}, std {fmt(v.std(), 'num')}, on (tanh &gt; 0.3) at "
+             f"{fmt((np.tanh(v) > 0.3).mean(), 'pct')} of tokens</p>",
              "<h4>Top activating contexts</h4><table>" + rows + "</table>",
              figure(hist, f"activation histogram of unit {unit}")]
     for title, html in ctx.notes.get(unit, []):

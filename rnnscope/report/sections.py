@@ -3,6 +3,12 @@
 Sections that use other parts of rnnscope (probes, correlations, state-gradient memory, number
 agreement) import them inside the function, so a build without them still produces a report:
 the section then says it is not available, and any failure is shown in its place.
+
+All sections read the one extraction. The unit-level ones use ``ctx.values`` (the analysed key
+over the first ``max_rows`` rows); correlations, probes and concept neurons, which fit models
+or rank every unit of every key, use ``ctx.sample`` (about ``sample_rows`` rows of whole,
+randomly drawn sentences) and say so; the memory section averages state gradients over the
+first ``memory_sentences`` sentences. Numbers follow one format (:func:`~rnnscope.report.html.fmt`).
 """
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from rnnscope.analysis.match import find_phrase, match_spans, word_set_pca
 from rnnscope.errors import RnnscopeError
 from rnnscope.keys import global_unit, parse_key
 from rnnscope.report.context import ReportContext, Skip
-from rnnscope.report.html import esc, figure, table
+from rnnscope.report.html import esc, figure, fmt, table
 
 
 def overview(ctx: ReportContext) -> str:
@@ -25,9 +31,13 @@ def overview(ctx: ReportContext) -> str:
             ("corpus", f"{getattr(ctx.corpus, 'name', 'corpus')}: {len(ctx.corpus)} sentences, "
                        f"{len(tokens)} model units"),
             ("analysed component", f"{ctx.key} (first {len(ctx.values)} rows)"),
+            ("fitted on (correlations, probes, concept neurons)", ctx.sample_note()),
             ("stored components", ", ".join(ctx.store.keys())),
             ("annotation columns", ", ".join(c for c in tokens.columns if c not in
-                                             ("sentence", "position", "token", "word", "word_index", "is_word_end")))]
+                                             ("sentence", "position", "token", "word", "word_index", "is_word_end"))),
+            ("number format", "accuracies and shares: % with one decimal; differences of them: "
+                              "signed percentage points (pp); correlations, effect sizes, weights, "
+                              "activations: signed, three decimals; magnitudes: three significant digits")]
     return table(pd.DataFrame(rows, columns=["", "value"]))
 
 
@@ -73,7 +83,7 @@ def tag_units(ctx: ReportContext) -> str:
     ctx.focus_unit = unit
     ctx.add_unit(unit)
     ctx.note(unit, f"selective for {cls}", f"<p>standardised mean difference for {esc(cls)} "
-             f"vs rest: {d[unit]:+.2f} (rank 1 of {len(d)})</p>")
+             f"vs rest: d = {fmt(d[unit], 'signed')} (rank 1 of {len(d)})</p>")
     best = pd.DataFrame({"unit": order[:8], "effect (d)": d[order[:8]]})
     a, b = _sentence_rows(ctx, want=cls)
     toks = ctx.tokens["token"].iloc[a:b].tolist()
@@ -94,7 +104,8 @@ def tag_units(ctx: ReportContext) -> str:
     acc = clf.score(ctx.values[valid][:, top3], h)
     prob = clf.predict_proba(ctx.values[a:b][:, top3])[:, 1]
     parts.append(f"<p>A logistic classifier on the top three units ({', '.join(map(str, top3))}) "
-                 f"reaches {acc:.1%} training accuracy for {esc(cls)} vs rest; its probability:</p>")
+                 f"reaches {fmt(acc, 'pct')} training accuracy for {esc(cls)} vs rest "
+                 f"(always answering “not {esc(cls)}”: {fmt(1 - h.mean(), 'pct')}); its probability:</p>")
     parts.append(figure(figures.text_probability(toks, prob, tags=sent_tags, highlight=cls,
                                                  title=f"P({cls}) from units {', '.join(map(str, top3))}"),
                         "text coloured by probability"))
@@ -108,16 +119,22 @@ def correlations(ctx: ReportContext) -> str:
     except ImportError:
         raise Skip("rnnscope.analysis.correlate is not part of this build") from None
     layer, comp = parse_key(ctx.key)
-    result = correlate(ctx.store, components=[comp], layers=[layer])
+    result = correlate(ctx.sample, components=[comp], layers=[layer])
     t = result.table
     for u in ctx.units:
         mine = t[t["unit"] == u].assign(_a=lambda d: d["pearson"].abs()).sort_values("_a", ascending=False)
         ctx.note(u, "strongest correlations", table(mine[["feature", "pearson", "spearman"]].head(4)))
-    parts = ["<p>Correlation of each unit with the numeric word features (read at word ends); "
-             "strongest units per feature:</p>",
-             table(result.top(n=3)[["key", "unit", "feature", "pearson", "spearman", "n"]])]
-    for feature in t["feature"].unique()[:4]:
-        parts.append(figure(result.plot(feature), f"correlations with {feature}"))
+    parts = [f"<p>Correlation of each unit of {esc(ctx.key)} with the numeric word features (read at "
+             f"word ends, on {esc(ctx.sample_note())}); strongest units per feature:</p>",
+             table(result.top(n=3)[["key", "unit", "feature", "pearson", "spearman", "n"]]),
+             "<p>Every unit's Pearson r with every feature (a box per feature, one grey dot per "
+             "unit, the unit with the largest |r| named; diamonds: the units with a card):</p>",
+             figure(figures.correlation_overview(t, highlight=ctx.units), "correlations with every feature")]
+    if not result.depth.empty and result.depth["mean_r"].notna().any():
+        d = result.depth.iloc[0]
+        parts.append(f"<p>Depth tracking: the mean of the units' activation correlates with the tree "
+                     f"depth within a sentence at r = {fmt(d['mean_r'], 'signed')} on average over "
+                     f"{int(d['n_sentences'])} sentences.</p>")
     if result.skipped:
         parts.append(f"<p class='skip'>features not available: {esc(', '.join(result.skipped))}</p>")
     return "\n".join(parts)
@@ -129,11 +146,21 @@ def lexical(ctx: ReportContext) -> str:
     unit = ctx.focus_unit if ctx.focus_unit is not None else ctx.units[0]
     emb = ctx.model.encoder.weight.detach().cpu().numpy()
     freq, mean = figures.lexical.word_statistics(ctx.tokens["token"], ctx.values[:, unit], ctx.vocab.itos)
-    fig = figures.lexical_space(emb, ctx.vocab.itos, freq, mean,
-                                title=f"lexical space of {ctx.key} unit {unit}")
-    ctx.note(unit, "lexical space", "<p>see the lexical-space section</p>")
-    return ("<p>Words placed by embedding PCs 1–2, coloured by PCs 1–3; size ∝ log frequency × "
-            "|mean activation|, opacity ∝ relative activation (seed 000).</p>" + figure(fig, "lexical space"))
+    fig = figures.lexical_preference(emb, ctx.vocab.itos, freq, mean,
+                                     title=f"lexical preference of {ctx.key} unit {unit}")
+    seen = np.isfinite(mean) & (freq >= 3)
+    if seen.sum() >= 2:
+        hi, lo = int(np.nanargmax(np.where(seen, mean, -np.inf))), int(np.nanargmin(np.where(seen, mean, np.inf)))
+        ctx.note(unit, "lexical preference",
+                 f"<p>highest mean activation on <b>{esc(ctx.vocab.itos[hi])}</b> ({fmt(mean[hi], 'signed')}), "
+                 f"lowest on <b>{esc(ctx.vocab.itos[lo])}</b> ({fmt(mean[lo], 'signed')}), among words "
+                 "seen at least 3 times; see the lexical-space section</p>")
+    return ("<p>Seed 000's lexical space, made legible: every vocabulary word at its place in the "
+            "embedding's first two principal components (grey: not in the corpus), the words of the "
+            "corpus coloured by the unit's mean activation over their occurrences and sized by log "
+            "frequency; the words with the largest log frequency × |mean activation| (the paper's "
+            "font-size score) are labelled where their labels do not overlap. Right: the words with the "
+            "highest and lowest mean activation, with their counts.</p>" + figure(fig, "lexical space"))
 
 
 def matching(ctx: ReportContext) -> str:
@@ -151,12 +178,23 @@ def matching(ctx: ReportContext) -> str:
         res = match_spans(ctx.values, tokens, a, b, top=10, joiner=ctx.joiner, threshold=threshold)
         if len(res.units):
             break
+    what = "state" if res.scale == "raw" else "tanh(state)"
     parts = [f"<p>Selection: <span class='ctx'>“{esc(res.selection.text)}”</span> (sentence "
-             f"{res.selection.sentence}); {len(res.units)} units on across it at tanh &gt; "
-             f"{res.threshold:g}: {esc(', '.join(map(str, res.units.tolist()[:40])))}.</p>"]
+             f"{res.selection.sentence}, the first occurrence of the corpus' most frequent bigram); "
+             f"{len(res.units)} units have {what} &gt; {res.threshold:g} at every token of it: "
+             f"{esc(', '.join(map(str, res.units.tolist()[:40])))}. The other spans of the corpus are "
+             "ranked by how many of these units are on across them (overlap), then by how few other "
+             "units are (extra).</p>"]
     if len(res.table):
+        tags = ctx.tag_values()
         parts += [table(res.table[["rank", "sentence", "left", "text", "right", "overlap", "extra"]]),
-                  figure(res.plot(), "match grid")]
+                  "<p>LSTMVis's match view: the selection and each match with its context, aligned on "
+                  "the matched span (outlined); each token coloured by the mean activation of the "
+                  f"selected units, its {esc(ctx.tag_column or 'tag')} underneath.</p>",
+                  figure(figures.match_view_of(res, ctx.values, tokens,
+                                               annotation=ctx.tag_column if tags is not None else None,
+                                               title=f"spans matching “{res.selection.text}”"),
+                         "match view")]
     else:
         parts.append("<p class='skip'>no other span shares these units</p>")
     tags = ctx.tag_values()
@@ -169,7 +207,7 @@ def matching(ctx: ReportContext) -> str:
                 groups[str(cls)] = words
             try:
                 pca = word_set_pca(ctx.values, tokens, groups)
-                sep = "n/a" if pca.separation is None else f"{pca.separation:.2f}"
+                sep = "n/a" if pca.separation is None else fmt(pca.separation, "signed")
                 parts += [f"<p>PCA of the states of the 10 most frequent {esc(' and '.join(groups))} "
                           f"tokens (silhouette {sep}):</p>", figure(pca.plot(), "word-set PCA")]
             except Exception as exc:  # too few occurrences: the match part still stands
@@ -185,13 +223,33 @@ def probes(ctx: ReportContext) -> str:
         raise Skip("rnnscope.analysis.probe is not part of this build") from None
     if ctx.tag_values() is None:
         raise Skip("no POS annotation to probe")
-    result = probe(ctx.store, ctx.tag_column, progress=False)
+    result = probe(ctx.sample, ctx.tag_column, progress=False)
     t = result.table
-    return (f"<p>Decoding {esc(ctx.tag_column)} from each component (held-out accuracy, majority "
-            "baseline and control-task selectivity):</p>"
+    return (f"<p>Decoding {esc(ctx.tag_column)} from each component (softmax probe fitted on "
+            f"{esc(ctx.sample_note())}, 10% held out): held-out accuracy, the control task's "
+            "accuracy (labels re-drawn per word type), selectivity = accuracy − control accuracy, "
+            "and the majority-class baseline:</p>"
             + figure(figures.component_accuracy(t, title=f"{ctx.tag_column} decoding accuracy",
                                                 baseline=float(t["majority"].mean())), "probe accuracy")
             + table(t[["key", "accuracy", "control_accuracy", "selectivity", "majority", "n_test"]]))
+
+
+def _concept_table(result) -> pd.DataFrame:
+    """Seed 002's table in the report's format: per class, accuracy / precision / recall for
+    all units and for the top 1..3."""
+    t = result.table
+    first = t[t["k"] == "all"].set_index("class")
+    out = pd.DataFrame({"class": first.index,
+                        "n (class / not)": [f"{int(a)} / {int(b)}" for a, b in zip(first["n_class"], first["n_not"])],
+                        "units used": first["nonzero"].astype(int).to_numpy(),
+                        "top 3": [", ".join(map(str, u[:3])) for u in first["top_units"]]})
+    for k in ("all", "1", "2", "3", "4", "5"):
+        part = t[t["k"] == k].set_index("class").reindex(first.index)
+        if part["accuracy"].notna().any():
+            out[f"k={k}: acc / prec / rec"] = [
+                " / ".join(fmt(v, "pct") for v in (r.accuracy, r.precision, r.recall))
+                for r in part.itertuples()]
+    return out
 
 
 def concept_section(ctx: ReportContext) -> str:
@@ -202,16 +260,17 @@ def concept_section(ctx: ReportContext) -> str:
         raise Skip("rnnscope.analysis.concepts is not part of this build") from None
     if ctx.tag_values() is None:
         raise Skip("no POS annotation for concept neurons")
-    result = concepts(ctx.store, feature=ctx.tag_column, key=ctx.key)
+    result = concepts(ctx.sample, feature=ctx.tag_column, key=ctx.key)
     weights = result.weights
     for u in ctx.units:
         if u in weights.columns or str(u) in weights.columns:
             col = weights[u] if u in weights.columns else weights[str(u)]
             top = col.reindex(col.abs().sort_values(ascending=False).index).head(4)
             ctx.note(u, "probe weights", table(pd.DataFrame({"class": top.index, "L1 weight": top.to_numpy()})))
-    parts = [f"<p>One-vs-rest L1 logistic regression per {esc(ctx.tag_column)} class on {esc(result.key)}; "
-             "accuracy / precision / recall with all units and with the top 1..3 units:</p>",
-             table(result.wide().reset_index())]
+    parts = [f"<p>One-vs-rest L1 logistic regression per {esc(ctx.tag_column)} class on {esc(result.key)} "
+             f"(fitted on {esc(ctx.sample_note())}, scored on 10% held out): accuracy / precision / "
+             "recall of class vs rest with all units and retrained on the top 1..3 units:</p>",
+             table(_concept_table(result))]
     if ctx.focus_class is not None and ctx.focus_class in weights.index:
         parts.append(figure(result.plot_weights(ctx.focus_class), "concept weights"))
     return "\n".join(parts)
@@ -233,7 +292,7 @@ def memory_section(ctx: ReportContext) -> str:
     if comp not in states:
         comp = states[0]
     state = f"layer{ctx.layer}.{comp}"
-    seqs = _sequences(ctx)
+    seqs = _sequences(ctx, ctx.memory_sentences)
     max_delay = int(min(15, max(len(s) for s in seqs) - 1))
     if max_delay < 2:
         raise Skip("sentences too short for state gradients")
@@ -241,17 +300,31 @@ def memory_section(ctx: ReportContext) -> str:
     t = res.table.query("group == 'all'")
     curves = pd.DataFrame({"delay": t["delay"], "sigma1": t["sigma1"], "ratio": t["ratio1"],
                            "state": state})
+    parts = [f"<p>State-gradient memory of {esc(state)} over the first {len(seqs)} sentences (seed 003): "
+             "largest singular value σ₁ of the averaged normalised gradient ∂state[t+τ]/∂e[t] per "
+             "delay τ, and its share σ₁/Σσ of all singular values.</p>",
+             figure(figures.memory_curves(curves), "memory curves")]
     mean = res.means.get("all") if hasattr(res, "means") else None
     if mean is not None and state == ctx.key:
         per_unit = np.linalg.norm(np.asarray(mean), axis=2)     # [delay, H]
+        shown = [0] + [d for d in (1, 2, 5, 10, 15) if d < per_unit.shape[0]]
         for u in ctx.units:
-            d = pd.DataFrame({"delay": np.arange(per_unit.shape[0]), "sigma1": per_unit[:, u],
-                              "ratio": per_unit[:, u] / (per_unit[0, u] + 1e-12), "state": f"unit {u}"})
-            ctx.note(u, "memory", figure(figures.memory_curves(d, title=f"unit {u}: |d {state}[t+τ] / d e[t]|"),
-                                         f"memory of unit {u}"))
-    return (f"<p>State-gradient memory of {esc(state)} over {len(seqs)} sentences (seed 003): "
-            "largest singular value of the averaged normalised gradient per delay, and its share.</p>"
-            + figure(figures.memory_curves(curves), "memory curves") + table(curves, max_rows=20))
+            rel = per_unit[:, u] / (per_unit[0, u] + 1e-12)
+            ctx.note(u, "memory", table(pd.DataFrame(
+                {"delay τ": shown, "norm": per_unit[shown, u], "share of τ=0": rel[shown]}),
+                formats={"delay τ": "int", "norm": "num", "share of τ=0": "pct"})
+                + "<p class='skip'>|∂h_u[t+τ]/∂e[t]| averaged over positions; all units of "
+                  "interest in the memory section</p>")
+        parts += ["<p>Per unit of interest: the norm of its row of the averaged gradient against "
+                  "the delay, relative to τ = 0 (how much of the word at t is still in the unit at "
+                  "t+τ).</p>",
+                  figure(figures.unit_memory({f"unit {u}": per_unit[:, u] for u in ctx.units},
+                                             title=f"units of {state}: |∂{state}_u[t+τ] / ∂e[t]|, "
+                                                   "relative to τ = 0"),
+                         "memory of the units of interest")]
+    parts.append(table(curves.rename(columns={"sigma1": "σ₁", "ratio": "σ₁/Σσ"}), max_rows=20,
+                       formats={"σ₁": "num", "σ₁/Σσ": "pct"}))
+    return "\n".join(parts)
 
 
 def agreement_section(ctx: ReportContext) -> str:
@@ -272,17 +345,25 @@ def agreement_section(ctx: ReportContext) -> str:
         raise Skip("the agreement tasks' words are not in the model's vocabulary")
     unk = float((result.items["n_unk"] > 0).mean())
     if unk > 0.5:
-        raise Skip(f"{unk:.0%} of agreement items contain unknown words for this vocabulary")
+        raise Skip(f"{fmt(unk, 'pct')} of agreement items contain unknown words for this vocabulary")
     sweep = ablation_sweep(ctx.model, ctx.vocab, items, mode="h", layers=[ctx.layer],
                            units=ctx.units, progress=False)
-    worst = sweep.table.groupby("unit")["drop"].max()
+    worst = sweep.table.groupby("unit")["drop"].max()      # in points
     for u in ctx.units:
         if u in worst.index:
             ctx.note(u, "ablation effect", f"<p>largest accuracy drop when this unit's h is zeroed: "
-                     f"{worst[u]:.1f} points (number agreement, {', '.join(TASKS[:2])})</p>")
+                     f"{fmt(worst[u] / 100, 'pp')} (percentage points; number agreement, "
+                     f"{', '.join(TASKS[:2])})</p>")
+    fig = result.plot()
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    fig.axes[0].legend(handles=[Patch(color="#5b8ff9", label="congruent"),
+                                Patch(color="#d9534f", label="incongruent"),
+                                Line2D([], [], color="grey", ls="--", lw=1, label="chance")],
+                       fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return (f"<p>Number agreement on generated {esc(', '.join(TASKS[:2]))} items (seed 004); "
-            f"{unk:.0%} of items contain unknown words; {esc(case_note)}.</p>" + table(result.table)
-            + figure(result.plot(), "agreement accuracy"))
+            f"{fmt(unk, 'pct')} of items contain unknown words; {esc(case_note)}.</p>" + table(result.table)
+            + figure(fig, "agreement accuracy"))
 
 
 #: (anchor, heading, function) in report order; cards come last (they read the notes).
