@@ -6,7 +6,7 @@ import errno
 import pytest
 from click.testing import CliRunner
 
-import rnnscope.cli.corpus_info as corpus_info_cli
+import rnnscope.corpus.readers as readers
 from rnnscope.cli import main
 
 
@@ -14,7 +14,7 @@ def _fail_with(monkeypatch, exc: BaseException) -> None:
     def boom(*a, **k):
         raise exc
 
-    monkeypatch.setattr(corpus_info_cli, "read_corpus", boom)
+    monkeypatch.setattr(readers, "read_corpus", boom)  # corpus-info imports it when it runs
 
 
 def test_internal_error_is_one_line_exit_1_with_a_hint(monkeypatch, tmp_path):

@@ -96,7 +96,7 @@ def _ud_lm(code: str, split: str, level: str, hidden: int, epochs: int, note: st
     only dev and test: train on dev with its last 10% held out for validation (the probes are
     then fit on dev, which the LM has seen, and scored on test, which it has not).
     """
-    tag = {"lstm": "lstm", "lstm_peephole": "peephole"}[cell]
+    tag, kind = {"lstm": ("lstm", ""), "lstm_peephole": ("peephole", "peephole ")}[cell]
     name = f"ud-{code.replace('_', '-')}-{level}-{tag}{hidden}"
     ud = "{data}/ud/" + code + "/" + code + "-ud-%s.conllu.gz"
     txt = "{runs}/data/" + code + "_%s." + level + ".txt"
@@ -111,7 +111,7 @@ def _ud_lm(code: str, split: str, level: str, hidden: int, epochs: int, note: st
              "--batch-size 20 --seed 1111 --threads 1 --no-progress --out {run}")
     return Recipe(
         name=name,
-        description=(f"{level} {'peephole ' if cell == 'lstm_peephole' else ''}LSTM 1x{hidden} "
+        description=(f"{level} {kind}LSTM 1x{hidden} "
                      f"(64-dim embedding) on UD {code} {split} text ({note})"),
         steps=(*prepare, train),
         params={"hidden": hidden, "epochs": epochs, "max_tokens": 2_000_000},
