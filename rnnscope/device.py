@@ -52,11 +52,6 @@ def model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def on_device(model: torch.nn.Module, device: "str | torch.device | None") -> torch.nn.Module:
-    """``model`` moved to ``device`` (``None`` leaves it where it is)."""
-    return model if device is None else model.to(resolve_device(device))
-
-
 def available_devices() -> list[str]:
     """Devices this machine can run on: ``cpu`` plus ``cuda``/``mps`` when present (tests
     parametrise over these and skip the rest with a reason)."""

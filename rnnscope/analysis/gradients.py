@@ -197,16 +197,17 @@ def _pad_ids(ids: list[torch.Tensor], L: int) -> torch.Tensor:
 def _batch_inputs(model, inputs, rows, are_embeds) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-padded ``[B, L, E]`` input embeddings and the lengths of the rows."""
     p = next(model.parameters())
-    lens = torch.tensor([int(inputs[i].shape[0]) for i in rows], device=p.device)
-    L = int(lens.max())
+    lengths = [int(inputs[i].shape[0]) for i in rows]  # host ints: no device sync per row
+    lens = torch.tensor(lengths, device=p.device)
+    L = max(lengths)
     if are_embeds:
         x = torch.zeros(len(rows), L, inputs[rows[0]].shape[1], dtype=p.dtype, device=p.device)
         for r, i in enumerate(rows):
-            x[r, : int(lens[r])] = inputs[i].to(device=p.device, dtype=p.dtype)
+            x[r, : lengths[r]] = inputs[i].to(device=p.device, dtype=p.dtype)
         return x, lens
     tok = torch.zeros(len(rows), L, dtype=torch.long, device=p.device)
     for r, i in enumerate(rows):
-        tok[r, : int(lens[r])] = inputs[i].to(p.device).long()
+        tok[r, : lengths[r]] = inputs[i].to(p.device).long()
     return model.embed(tok), lens
 
 

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import click
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
-
 device_option = click.option(
     "--device", default="auto", show_default=True, metavar="auto|cpu|cuda[:N]|mps",
     help="Where the model runs: auto picks a CUDA GPU, else Apple MPS, else the CPU.")

@@ -40,19 +40,12 @@ def training_autocast(bf16: bool, say: Callable[[str], None] | None = None,
     """
     if not bf16:
         return nullcontext, False
-    if device_type == "cuda":
-        if torch.cuda.is_bf16_supported():
-            return (lambda: torch.autocast("cuda", dtype=torch.bfloat16)), True
-        notice = "notice: this GPU has no bfloat16 support; training in float32 instead of bf16"
-        if say is not None:
-            say(notice)
-        else:
-            warnings.warn(notice, RuntimeWarning, stacklevel=2)
-        return nullcontext, False
-    if cpu_bf16_supported():
-        return (lambda: torch.autocast("cpu", dtype=torch.bfloat16)), True
-    notice = ("notice: this CPU has no bfloat16 support for LSTM kernels (oneDNN); "
-              "training in float32 instead of bf16")
+    on_gpu = device_type == "cuda"
+    if torch.cuda.is_bf16_supported() if on_gpu else cpu_bf16_supported():
+        return (lambda: torch.autocast(device_type, dtype=torch.bfloat16)), True
+    notice = ("notice: this GPU has no bfloat16 support; training in float32 instead of bf16"
+              if on_gpu else "notice: this CPU has no bfloat16 support for LSTM kernels "
+              "(oneDNN); training in float32 instead of bf16")
     if say is not None:
         say(notice)
     else:
