@@ -139,3 +139,27 @@ def test_recipe_resume_continues_the_training_run(shared_data, tmp_path):
     commands = run_recipe(recipe, do_ship=False, resume=True, overrides={"epochs": 2}, **kw)
     assert commands[-1][-1] == "--resume"
     assert len(json.loads(metrics.read_text())["history"]) == 2
+
+
+def test_recipe_continue_from_the_shipped_model_keeps_its_history(shared_data, tmp_path):
+    """`recipe --continue-from models/NAME` when the run folder is gone: training starts from
+    the shipped weights, and the new ship lists the earlier epochs first, then the new ones
+    numbered on; the shipped train.log survives."""
+    kw = dict(data=str(shared_data), models=str(tmp_path / "models"), tiny=True,
+              in_process=True, log=lambda m: None)
+    recipe = get("ud-bg-btb-word-lstm64")
+    run_recipe(recipe, runs=str(tmp_path / "runs1"), **kw)
+    shipped = tmp_path / "models" / recipe.name
+    (shipped / "train.log").write_text("epoch 1: the first session\n")
+    first = json.loads((shipped / "recipe.json").read_text())
+    commands = run_recipe(recipe, runs=str(tmp_path / "runs2"), continue_from=str(shipped),
+                          overrides={"epochs": 2}, **kw)
+    assert commands[-1][-2:] == ["--init-from", str(shipped)]
+    record = json.loads((shipped / "recipe.json").read_text())
+    assert [h["epoch"] for h in record["history"]] == [1, 2, 3]
+    assert record["history"][0] == first["history"][0] and record["history"][-1]["continued"]
+    assert record["commands"][: len(first["commands"])] == first["commands"]
+    assert record["metrics"]["epochs_run"] == 3
+    assert (shipped / "train.log").read_text() == "epoch 1: the first session\n"
+    with pytest.raises(RnnscopeError, match="not both"):
+        run_recipe(recipe, runs=str(tmp_path / "runs3"), continue_from=str(shipped), resume=True, **kw)

@@ -267,3 +267,35 @@ def test_sigkill_during_training_then_resume_gives_the_uninterrupted_model(tmp_p
     resumed, _ = load_model(cut / "model")
     for k, v in full.model.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[k], v)
+
+
+def test_init_from_continues_from_the_models_weights_and_vocabulary(tmp_path):
+    """--init-from: the first weights are the saved model's (float16 upcast), its vocabulary
+    encodes the new text, the architecture flags yield to the model's, training goes on."""
+    from rnnscope.checkpoint import save_model
+
+    first = train_lm(_config(tmp_path, "first", epochs=1, dropout=0.0))
+    half = tmp_path / "half"
+    save_model(first.model.half(), first.vocab, half)
+    said = []
+    cont = _config(tmp_path, "cont", epochs=1, hidden=99, emb=5, init_from=str(half), lr=1e-9,
+                   dropout=0.0)
+    result = train_lm(cont, log=said.append)
+    assert any("ignored --hidden 99" in m for m in said), said
+    assert result.model.config.hidden_size == 24 and result.vocab.itos == first.vocab.itos
+    saved, _ = load_model(half)
+    for (name, a), b in zip(saved.state_dict().items(), result.model.state_dict().values()):
+        assert b.dtype == torch.float32, name
+        assert torch.allclose(a.float(), b, atol=1e-6), name  # lr 1e-9: the weights barely move
+    moved = train_lm(_config(tmp_path, "moved", epochs=1, init_from=str(half), dropout=0.0))
+    assert not torch.allclose(moved.model.encoder.weight, saved.encoder.weight.float())
+    assert moved.history[0]["train_loss"] < first.history[0]["train_loss"]  # it starts trained
+
+
+def test_init_from_refuses_another_level_and_embeddings(tmp_path):
+    first = train_lm(_config(tmp_path, "first", epochs=1))
+    with pytest.raises(RnnscopeError, match="char-level model but --level is byte"):
+        train_lm(_config(tmp_path, "x", level="byte", init_from=str(tmp_path / "first")))
+    with pytest.raises(RnnscopeError, match="--init-from or --embeddings"):
+        _config(tmp_path, "y", init_from=str(tmp_path / "first"), embeddings="e.txt").validate()
+    assert first.metrics

@@ -49,10 +49,14 @@ def _list(models: str) -> None:
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted recipe: its training step resumes from the run's "
                    "last checkpoint (preparation steps rerun; they are deterministic).")
+@click.option("--continue-from", default=None, metavar="MODEL",
+              help="Train on from this model's weights (e.g. the shipped models/NAME) when the run "
+                   "folder is gone; the optimizer starts afresh and the shipped recipe.json keeps "
+                   "the earlier epochs' history.")
 @click.option("--ship-only", is_flag=True,
               help="Only copy an already finished run ({runs}/NAME/model) into --models.")
 def recipe_cmd(name, data, runs, models, figures, results, only, tiny, sets, dry_run, no_ship,
-               resume, ship_only):
+               resume, continue_from, ship_only):
     """Run the recipe NAME (train a reference model and ship it to models/NAME/),
     `list` the recipes, or `replicate` every analysis of docs/replication.md."""
     from rnnscope.recipes import registry
@@ -71,7 +75,7 @@ def recipe_cmd(name, data, runs, models, figures, results, only, tiny, sets, dry
         return
     run_recipe(registry.get(name), data=data, runs=runs, models=models, tiny=tiny,
                overrides=_overrides(sets), dry_run=dry_run, do_ship=not no_ship,
-               ship_only=ship_only, resume=resume, log=click.echo)
+               ship_only=ship_only, resume=resume, continue_from=continue_from, log=click.echo)
 
 
 COMMANDS = [recipe_cmd]

@@ -72,6 +72,9 @@ def _model_options(fn):
 @click.option("--bf16", is_flag=True, help="bfloat16 autocast on CPU for training (evaluation stays fp32).")
 @click.option("--embeddings", default=None, help="word2vec text file to initialise the embedding.")
 @click.option("--freeze-embeddings", is_flag=True, help="Keep the pretrained embedding fixed.")
+@click.option("--init-from", default=None,
+              help="Start from this model's weights and vocabulary (continue a finished run, or "
+                   "fine-tune on another text); the architecture options are then the model's.")
 @click.option("--save-every", type=int, default=1000, show_default=True,
               help="Write a resumable checkpoint every N batches (and at every epoch end).")
 @click.option("--threads", type=int, default=None, help="torch.set_num_threads.")

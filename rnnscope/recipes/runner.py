@@ -62,13 +62,24 @@ def run_step(argv: list[str], log: Callable[[str], None] = print, in_process: bo
 
 
 def ship(recipe: Recipe, commands: list[list[str]], run_dir: Path, models: Path,
-         params: dict) -> Path:
-    """Copy ``run_dir/model`` to ``models/<name>/`` and write ``recipe.json`` (+ metrics)."""
+         params: dict, continued: bool = False) -> Path:
+    """Copy ``run_dir/model`` to ``models/<name>/`` and write ``recipe.json`` (+ metrics).
+
+    ``continued``: the run started from the shipped model (``--continue-from``), so the shipped
+    record's commands and epoch history come first, the new epochs numbered on from them. A
+    ``train.log`` in the destination is kept either way.
+    """
     src = run_dir / "model"
     if not src.is_dir():
         raise RnnscopeError(f"recipe {recipe.name}: no model folder in {run_dir}")
     dst = models / recipe.name
+    earlier: dict = {}
+    log_text = None
     if dst.exists():
+        if continued and (dst / "recipe.json").is_file():
+            earlier = json.loads((dst / "recipe.json").read_text())
+        if (dst / "train.log").is_file():
+            log_text = (dst / "train.log").read_text()
         shutil.rmtree(dst)
     shutil.copytree(src, dst)
     if recipe.ship_dtype != "float32":
@@ -85,7 +96,19 @@ def ship(recipe: Recipe, commands: list[list[str]], run_dir: Path, models: Path,
     else:  # train-classifier keeps its scores in the checkpoint's config.json
         config = json.loads((src / "config.json").read_text())
         record["metrics"] = {k: v for k, v in config.items() if k.endswith(("_accuracy", "_seconds"))}
+    if earlier:
+        before = earlier.get("history") or []
+        offset = max((h.get("epoch", 0) for h in before), default=0)
+        record["commands"] = earlier.get("commands", []) + record["commands"]
+        record["history"] = before + [dict(h, epoch=h["epoch"] + offset, continued=True)
+                                      for h in record.get("history") or []]
+        record["continued_from"] = {"metrics": earlier.get("metrics"), "params": earlier.get("params")}
+        if "metrics" in record and "best_epoch" in record["metrics"]:
+            record["metrics"]["best_epoch"] += offset
+            record["metrics"]["epochs_run"] = record["metrics"].get("epochs_run", 0) + offset
     (dst / "recipe.json").write_text(json.dumps(record, indent=1))
+    if log_text is not None:
+        (dst / "train.log").write_text(log_text)
     size = sum(f.stat().st_size for f in dst.rglob("*") if f.is_file())
     if size > recipe.max_mb * 2**20:
         raise RnnscopeError(f"{dst} is {size / 2**20:.1f} MB, over the {recipe.max_mb} MB limit "
@@ -108,15 +131,21 @@ def _cast_weights(path: Path, dtype: str) -> None:
 def run_recipe(recipe: Recipe, data: str, runs: str, models: str, tiny: bool = False,
                overrides: dict | None = None, dry_run: bool = False, do_ship: bool = True,
                ship_only: bool = False, in_process: bool = False, log: Callable[[str], None] = print,
-               resume: bool = False) -> list[list[str]]:
+               resume: bool = False, continue_from: str | None = None) -> list[list[str]]:
     """Run every step of ``recipe`` (or only print them with ``dry_run``); returns the argv lists.
 
     ``resume``: ``rnnscope train`` steps get ``--resume`` (continue from the run's checkpoint;
     settings given on the step's command line, the same as before, stand).
+    ``continue_from``: a model folder (usually the shipped one) the training step starts from
+    (``--init-from``), for when the run folder is gone; the shipped record keeps its history.
     """
+    if resume and continue_from:
+        raise RnnscopeError("give either --resume (the run folder's checkpoint) or "
+                            "--continue-from (a model), not both")
     commands = recipe.commands(data, runs, models, tiny=tiny, overrides=overrides)
-    if resume:
-        commands = [c + ["--resume"] if c[:2] == ["rnnscope", "train"] and "--resume" not in c
+    extra = ["--resume"] if resume else ["--init-from", continue_from] if continue_from else []
+    if extra:
+        commands = [c + extra if c[:2] == ["rnnscope", "train"] and extra[0] not in c
                     else c for c in commands]
     if dry_run:
         for argv in commands:
@@ -127,7 +156,8 @@ def run_recipe(recipe: Recipe, data: str, runs: str, models: str, tiny: bool = F
         run_step(argv, log, in_process=in_process)
     if recipe.ship and do_ship:
         params = {**recipe.params, **(recipe.tiny if tiny else {}), **(overrides or {})}
-        dst = ship(recipe, commands, Path(runs) / recipe.name, Path(models), params)
+        dst = ship(recipe, commands, Path(runs) / recipe.name, Path(models), params,
+                   continued=bool(continue_from))
         log(f"shipped {dst}")
     log(f"recipe {recipe.name} done in {time.perf_counter() - start:.0f} s")
     return commands

@@ -79,6 +79,7 @@ class TrainConfig:
     bf16: bool = False
     embeddings: str | None = None
     freeze_embeddings: bool = False
+    init_from: str | None = None  # start from this model's weights and vocabulary (fine-tune/continue)
     save_every: int = 1000  # batches between mid-epoch checkpoints (0 = only at epoch ends)
     stop_after: int | None = None  # stop after this many batches in total, as if interrupted
     resume: bool = False
@@ -100,6 +101,9 @@ class TrainConfig:
             raise RnnscopeError("give --corpus-valid or --valid-fraction")
         if self.corpus_valid and self.valid_fraction:
             raise RnnscopeError("give either --corpus-valid or --valid-fraction, not both")
+        if self.init_from and self.embeddings:
+            raise RnnscopeError("give either --init-from or --embeddings, not both "
+                                "(--init-from brings its own embedding)")
         if self.freeze_embeddings and not self.embeddings:
             raise RnnscopeError("--freeze-embeddings needs --embeddings")
         if self.freeze_embeddings and self.tie:
@@ -207,6 +211,49 @@ def _check_same_corpus(cfg: TrainConfig, info: dict, say) -> None:
                         "mix two corpora. Restore it, start a new run, or pass --allow-corpus-change")
 
 
+# Architecture settings that --init-from takes from the model instead of the command line.
+_ARCHITECTURE = ("cell", "layers", "hidden", "layer_sizes", "emb", "tie", "output",
+                 "adaptive_cutoffs")
+
+
+def _init_from(cfg: TrainConfig, say) -> tuple[RecurrentLM, Vocabulary, TrainConfig]:
+    """The model to start from, its vocabulary, and ``cfg`` with its architecture.
+
+    Continuing a run whose folder is gone, or fine-tuning a model on another text: the weights
+    are loaded in float32 (a shipped float16 model trains in full precision), the vocabulary is
+    the model's (the corpus is encoded with it; unseen words become ``<unk>``), and the
+    architecture fields of ``cfg`` are replaced by the model's, with a notice where they differ.
+    Only the optimizer starts afresh.
+    """
+    from dataclasses import replace
+
+    from rnnscope.checkpoint import load_model
+
+    model, vocab = load_model(cfg.init_from)
+    if vocab.kind != cfg.level:
+        raise RnnscopeError(f"--init-from {cfg.init_from} is a {vocab.kind}-level model but "
+                            f"--level is {cfg.level}")
+    c = model.config
+    arch = {"cell": c.cell, "layers": c.num_layers, "hidden": c.hidden_size,
+            "layer_sizes": tuple(c.layer_sizes), "emb": c.emb_dim, "tie": c.tie_weights,
+            "output": c.output, "adaptive_cutoffs": tuple(c.adaptive_cutoffs)}
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    differ = [k for k in _ARCHITECTURE
+              if getattr(cfg, k) != arch[k] and getattr(cfg, k) != defaults[k]
+              and not (k == "layer_sizes" and not getattr(cfg, k))]
+    if differ:
+        say("notice: --init-from sets the architecture; ignored "
+            + ", ".join(f"--{k.replace('_', '-')} {getattr(cfg, k)}" for k in differ))
+    model = model.float()
+    for module in model.modules():  # the run's dropout, not the saved model's
+        if isinstance(module, torch.nn.Dropout):
+            module.p = cfg.dropout
+    model.config.dropout = cfg.dropout
+    say(f"starting from {cfg.init_from} ({c.cell} {c.num_layers}x{c.hidden_size}, "
+        f"vocab {len(vocab):,})")
+    return model, vocab, replace(cfg, **arch)
+
+
 def _new_model(cfg: TrainConfig, vocab: Vocabulary):
     emb = cfg.emb or (word2vec_dim(cfg.embeddings) if cfg.embeddings else cfg.hidden)
     model = RecurrentLM(ModelConfig(vocab_size=len(vocab), cell=cfg.cell, emb_dim=emb,
@@ -278,8 +325,13 @@ def train_lm(config: TrainConfig, log: Callable[[str], None] | None = None,
         say(f"resuming {run_dir} at epoch {info['epoch'] + 1}, batch {info['step']}")
     else:
         torch.manual_seed(cfg.seed)
-        vocab, train, valid, test = _load_streams(cfg, None)
-        model, coverage = _new_model(cfg, vocab)
+        coverage = None
+        if cfg.init_from:
+            model, vocab, cfg = _init_from(cfg, say)
+            vocab, train, valid, test = _load_streams(cfg, vocab)
+        else:
+            vocab, train, valid, test = _load_streams(cfg, None)
+            model, coverage = _new_model(cfg, vocab)
         model = model.to(dev)
         if coverage is not None:
             say(str(coverage))
