@@ -341,7 +341,7 @@ def open_writer(plan: ExtractionPlan, out: Any, model: RecurrentLM, resume: bool
     if state_now == "other" and not overwrite:
         raise StoreError(f"{out} exists and is not an activation store; choose another folder")
     writer = StoreWriter.create(out, n_rows=len(tokens), keys=keys,
-                                hidden_size={k: model.config.layer_size(parse_key(k)[0]) for k in keys},
+                                hidden_size={k: model.config.width(*parse_key(k)) for k in keys},
                                 dtype=dtype,
                                 chunk_rows=chunk_rows, meta=meta, overwrite=overwrite,
                                 compression=compression)
@@ -354,7 +354,7 @@ def run_sentences(model: RecurrentLM, aligned: list[AlignedSentence], window: Wi
                   ) -> dict[str, np.ndarray]:
     """Rows of ``window`` (corpus order) with a fresh state per sentence, batched by length."""
     n_rows = window.stop - window.start
-    out = {k: np.empty((n_rows, model.config.layer_size(parse_key(k)[0])), dtype=dtype) for k in keys}
+    out = {k: np.empty((n_rows, model.config.width(*parse_key(k))), dtype=dtype) for k in keys}
     offsets = {}
     row = 0
     for s in window.sentences:
@@ -584,7 +584,8 @@ def _read_progress(writer: StoreWriter, model: RecurrentLM) -> tuple[int, Any, i
         return flushed, None, window
     family = model.family
     per_layer = len(family.state)
-    shapes = [(1, 1, size) for size in model.config.sizes for _ in range(per_layer)]
+    shapes = [(1, 1, w) for n in range(1, model.config.num_layers + 1)
+              for w in model.config.state_widths(n)]
     if len(flat) != len(shapes) or any(
             tuple(t.shape) != shape or not t.is_floating_point() for t, shape in zip(flat, shapes)):
         raise StoreError(f"{folder.url}/{name}: the carried state does not fit the model "

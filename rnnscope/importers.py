@@ -270,17 +270,23 @@ def model_from_state_dict(sd: dict[str, torch.Tensor], source: str,
     if ih.dim() != 2 or hh.dim() != 2 or 0 in hh.shape:
         raise CheckpointError(f"{source}: {rnn_prefix}weight_ih_l0 {tuple(ih.shape)} and "
                               f"weight_hh_l0 {tuple(hh.shape)} must be 2-D weight matrices")
-    hidden = hh.shape[1]
+    hr = sd.get(f"{rnn_prefix}weight_hr_l0")  # nn.LSTM(proj_size=P): W_hr [P, H]
+    if hr is not None and (hr.dim() != 2 or tuple(hh.shape[1:]) != (hr.shape[0],)):
+        raise CheckpointError(f"{source}: {rnn_prefix}weight_hr_l0 {tuple(hr.shape)} does not "
+                              f"project to weight_hh_l0's {hh.shape[1]} inputs")
+    hidden = hh.shape[1] if hr is None else hr.shape[1]  # cells per layer
     gates = ih.shape[0] // hidden
-    if gates not in GATES or gates * hidden != ih.shape[0]:
+    if gates not in GATES or gates * hidden != ih.shape[0] or (hr is not None and gates != 4):
         raise CheckpointError(f"{source}: cannot infer the cell from weight_ih_l0 of shape "
                               f"{tuple(ih.shape)}")
     tied = "decoder.weight" not in sd or sd["decoder.weight"].data_ptr() == enc.data_ptr()
+    out_size = hidden if hr is None else hr.shape[0]
     try:
         cell = "rnn_relu" if relu and GATES[gates] == "rnn" else GATES[gates]
-        config = ModelConfig(vocab_size=vocab_size, cell=cell, emb_dim=emb,
-                             hidden_size=hidden, num_layers=layers, dropout=dropout,
-                             tie_weights=tied and emb == hidden)
+        config = ModelConfig(vocab_size=vocab_size, cell="lstm_proj" if hr is not None else cell,
+                             emb_dim=emb, hidden_size=hidden, num_layers=layers, dropout=dropout,
+                             tie_weights=tied and emb == out_size,
+                             proj_size=0 if hr is None else int(hr.shape[0]))
     except RnnscopeError as exc:
         raise CheckpointError(f"{source}: {exc}") from None
     model = RecurrentLM(config)
@@ -288,8 +294,9 @@ def model_from_state_dict(sd: dict[str, torch.Tensor], source: str,
     if "decoder.weight" in sd:
         ours["decoder.weight"] = sd["decoder.weight"]
     ours["decoder.bias"] = sd.get("decoder.bias", torch.zeros(vocab_size))
+    kinds = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") + (("weight_hr",) if hr is not None else ())
     for k in range(layers):
-        for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+        for kind in kinds:
             src = f"{rnn_prefix}{kind}_l{k}"
             if src in sd:
                 ours[f"layers.{k}.{kind}_l0"] = sd[src]
@@ -421,8 +428,9 @@ def import_checkpoint(path: str | Path, vocab: str | Path | None = None,
         dropout = drop.p
     rnn = obj._modules.get("rnn") if hasattr(obj, "_modules") else None
     relu = getattr(rnn, "mode", None) == "RNN_RELU" or getattr(rnn, "nonlinearity", "tanh") == "relu"
-    if getattr(rnn, "bidirectional", False) or getattr(rnn, "proj_size", 0):
-        raise CheckpointError(f"{p}: bidirectional or projected recurrent layers are not supported")
+    if getattr(rnn, "bidirectional", False):
+        raise CheckpointError(f"{p}: bidirectional recurrent layers are not supported (a language "
+                              "model reads in one direction)")
     model = model_from_state_dict(to_state_dict(obj, str(p)), str(p), dropout=dropout, relu=relu)
     vocabulary = read_vocab(vocab) if vocab else read_vocab(_find_vocab(p))
     if len(vocabulary) != model.config.vocab_size:

@@ -87,7 +87,7 @@ def _build_clamps(model: RecurrentLM, rows: Sequence[Sequence[Intervention]], ti
             if iv.component not in model.components:
                 raise RnnscopeError(f"{cfg.cell} has no component {iv.component!r}")
             units = list(iv.units)
-            size = cfg.layer_size(iv.layer)
+            size = cfg.width(iv.layer, iv.component)
             if not units or min(units) < 0 or max(units) >= size:
                 raise RnnscopeError(f"units must be in 0..{size - 1}, got {units[:5]}")
             k = key(iv.layer, iv.component)

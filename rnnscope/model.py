@@ -53,6 +53,9 @@ class ModelConfig:
     # Per-layer sizes when they differ (AWD-LSTM: 1150, 1150, 400); empty = every layer
     # hidden_size. When given, hidden_size is the last of them.
     layer_sizes: tuple[int, ...] = ()
+    # Families that project their output (the LSTM with projection, nn.LSTM(proj_size=P)):
+    # every layer's h has proj_size units, its cell and gates the layer's size. 0 = none.
+    proj_size: int = 0
 
     def __post_init__(self) -> None:
         get_cell(self.cell)  # refuses an unknown family by name
@@ -77,6 +80,7 @@ class ModelConfig:
                 self.hidden_size = self.layer_sizes[-1]
         if not 0.0 <= self.dropout < 1.0:
             raise RnnscopeError(f"dropout must be in [0, 1), got {self.dropout}")
+        self._check_projection()
         if self.output not in ("softmax", "adaptive"):
             raise RnnscopeError(f"unknown output layer {self.output!r}; choose softmax or adaptive")
         self.adaptive_cutoffs = tuple(int(c) for c in self.adaptive_cutoffs)
@@ -88,25 +92,60 @@ class ModelConfig:
             self.adaptive_cutoffs = tuple(cuts)
             if self.tie_weights:
                 raise RnnscopeError("weight tying is not available with the adaptive output layer")
-        if self.tie_weights and self.emb_dim != self.hidden_size:
-            raise RnnscopeError("weight tying needs emb_dim == hidden_size "
-                                f"({self.emb_dim} != {self.hidden_size})")
+        if self.tie_weights and self.emb_dim != self.output_sizes[-1]:
+            raise RnnscopeError("weight tying needs emb_dim == the top layer's output size "
+                                f"({self.emb_dim} != {self.output_sizes[-1]})")
+
+    def _check_projection(self) -> None:
+        projects = get_cell(self.cell).projects
+        p = self.proj_size
+        if isinstance(p, bool) or not isinstance(p, numbers.Integral) or p < 0:
+            raise RnnscopeError(f"model proj_size must be a non-negative integer, got {p!r}")
+        self.proj_size = int(p)
+        if projects and not 0 < self.proj_size < min(self.sizes):
+            raise RnnscopeError(f"the {self.cell} cell needs 0 < proj_size < every layer's size "
+                                f"(sizes {list(self.sizes)}), got proj_size {self.proj_size}")
+        if not projects and self.proj_size:
+            raise RnnscopeError(f"proj_size is for cells that project their output "
+                                f"(lstm_proj); the {self.cell} cell does not")
 
     @property
     def sizes(self) -> tuple[int, ...]:
-        """Every layer's hidden size, bottom first."""
+        """Every layer's size (units of its cell and gates), bottom first."""
         return self.layer_sizes or (self.hidden_size,) * self.num_layers
 
+    @property
+    def output_sizes(self) -> tuple[int, ...]:
+        """What every layer emits (its h: the next layer's input), bottom first; the same as
+        :attr:`sizes` unless the cell projects (then ``proj_size`` each)."""
+        return self.widths("h")
+
     def layer_size(self, layer: int) -> int:
-        """The hidden size of 1-based ``layer``."""
+        """The size of 1-based ``layer`` (its cell and gates; see :meth:`width` for h)."""
         if not 1 <= layer <= self.num_layers:
             raise RnnscopeError(f"layer {layer} does not exist (model has {self.num_layers})")
         return self.sizes[layer - 1]
+
+    def width(self, layer: int, component: str) -> int:
+        """Units of ``component`` in 1-based ``layer``: the layer's size, except a projecting
+        cell's ``h`` (``proj_size``)."""
+        size = self.layer_size(layer)
+        return self.proj_size if component == "h" and self.proj_size else size
+
+    def widths(self, component: str) -> tuple[int, ...]:
+        """Units of ``component`` in every layer, bottom first (for global unit numbers)."""
+        return tuple(self.width(n, component) for n in range(1, self.num_layers + 1))
+
+    def state_widths(self, layer: int) -> tuple[int, ...]:
+        """Widths of the state the layer carries, in the cell's state order (``h``, ``c``)."""
+        return tuple(self.width(layer, s) for s in get_cell(self.cell).state)
 
     def to_dict(self) -> dict:
         out = asdict(self)
         if not self.layer_sizes:  # configs of uniform models stay as they always were
             del out["layer_sizes"]
+        if not self.proj_size:
+            del out["proj_size"]
         return out
 
     @classmethod
@@ -124,6 +163,9 @@ class ModelConfig:
                     raise RnnscopeError(f"model {name} must be an integer, got {v!r}")
                 if not 1 <= v <= limit:
                     raise RnnscopeError(f"model {name} must be in 1..{limit:,}, got {v:,}")
+        if "proj_size" in values and (isinstance(values["proj_size"], bool)
+                                      or not isinstance(values["proj_size"], int)):
+            raise RnnscopeError(f"model proj_size must be an integer, got {values['proj_size']!r}")
         for name in ("tie_weights",):
             if name in values and not isinstance(values[name], bool):
                 raise RnnscopeError(f"model {name} must be true or false, got {values[name]!r}")
@@ -163,16 +205,18 @@ class RecurrentLM(nn.Module):
         c = config
         self.encoder = nn.Embedding(c.vocab_size, c.emb_dim)
         family = get_cell(c.cell)
-        self.layers = nn.ModuleList(  # layer n: [B, T, E or H] -> [B, T, H]
-            family.build(c.emb_dim if n == 0 else c.sizes[n - 1], c.sizes[n])
+        extra = {"proj_size": c.proj_size} if c.proj_size else {}
+        self.layers = nn.ModuleList(  # layer n: [B, T, E or H_{n-1}] -> [B, T, H_n]
+            family.build(c.emb_dim if n == 0 else c.output_sizes[n - 1], c.sizes[n], **extra)
             for n in range(c.num_layers)
         )
         self.drop = nn.Dropout(c.dropout)
+        top = c.output_sizes[-1]  # what the output layer reads
         if c.output == "adaptive":
             self.adaptive = nn.AdaptiveLogSoftmaxWithLoss(
-                c.hidden_size, c.vocab_size, list(c.adaptive_cutoffs), div_value=c.adaptive_div)
+                top, c.vocab_size, list(c.adaptive_cutoffs), div_value=c.adaptive_div)
         else:
-            self.decoder = nn.Linear(c.hidden_size, c.vocab_size)
+            self.decoder = nn.Linear(top, c.vocab_size)
             if c.tie_weights:
                 self.decoder.weight = self.encoder.weight
         self.init_weights()
@@ -275,7 +319,9 @@ class RecurrentLM(nn.Module):
     def init_state(self, batch_size: int) -> list:
         """A zero state for every layer, in PyTorch's per-layer convention."""
         p = self.encoder.weight
-        return [self.family.zero_state(p, batch_size, size) for size in self.config.sizes]
+        c = self.config
+        return [self.family.zero_state(p, batch_size, c.state_widths(n))
+                for n in range(1, c.num_layers + 1)]
 
     def detach_state(self, state: list) -> list:
         """Cut the graph behind ``state`` (truncated BPTT)."""

@@ -14,9 +14,12 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 def tiny_model(cell: str = "lstm", layers: int = 2, hidden: int = 32, vocab: int = 50,
                emb: int = 16, seed: int = 0) -> RecurrentLM:
     """A small randomly initialised model with non-trivial recurrent weights."""
+    from rnnscope.cells import get_cell
+
     torch.manual_seed(seed)
+    proj = hidden // 2 if get_cell(cell).projects else 0  # lstm_proj: h is half as wide as c
     model = RecurrentLM(ModelConfig(vocab_size=vocab, cell=cell, emb_dim=emb,
-                                    hidden_size=hidden, num_layers=layers))
+                                    hidden_size=hidden, num_layers=layers, proj_size=proj))
     with torch.no_grad():  # larger weights than the default so gates saturate differently
         for layer in model.layers:
             for p in layer.parameters():

@@ -121,15 +121,18 @@ def test_outgoing_mode_equals_weight_ablated_model(hand):
 
 
 @pytest.mark.parametrize("cell,mode", [("lstm", "h"), ("lstm", "both"), ("gru", "h"),
-                                       ("rnn_relu", "h"), ("lstm_peephole", "both")])
+                                       ("rnn_relu", "h"), ("lstm_peephole", "both"),
+                                       ("lstm_proj", "h"), ("lstm_proj", "c")])
 def test_batched_sweep_equals_one_unit_at_a_time(cell, mode):
     pools = load_wordpools()
     vocab = na_vocab(pools)
     model = tiny_model(cell, layers=2, hidden=12, vocab=len(vocab), emb=8, seed=3)
     items = generate(["Simple", "NounPP", "CoAdv"], n=2, seed=4)
     res = ablation_sweep(model, vocab, items, mode=mode, max_rows=7, progress=False)
+    width = 6 if cell == "lstm_proj" and mode == "h" else 12  # tiny_model: h half of c
+    assert (res.units["layer"] == 1).sum() == width
     for layer in (1, 2):
-        ref = reference_sweep(model, vocab, items, layer, list(range(12)), mode=mode)
+        ref = reference_sweep(model, vocab, items, layer, list(range(width)), mode=mode)
         got = res.diffs[(res.units["layer"] == layer).to_numpy()]
         np.testing.assert_allclose(got, ref, atol=1e-5)
         assert np.array_equal(got > 0, ref > 0)
@@ -209,3 +212,23 @@ def test_chance_units_use_both_criteria_of_the_paper():
     assert list(listed["unit"]) == [3]
     assert listed.loc[0, "drop"] == pytest.approx(43.0)
     assert listed.loc[0, "reduction_over"] == 10 and listed.loc[0, "chance_at_most"] == 0.6
+
+
+def test_projected_lstm_refuses_both_and_sweeps_h_and_c_at_their_widths():
+    """lstm_proj: h has proj_size units, c has the layer's; 'both' (unit k of h and c) is refused."""
+    from rnnscope.agreement.patching import patch_sweep
+
+    pools = load_wordpools()
+    vocab = na_vocab(pools)
+    model = tiny_model("lstm_proj", layers=2, hidden=8, vocab=len(vocab), emb=6, seed=1)
+    items = generate(["Simple"], n=2, seed=0)
+    with pytest.raises(RnnscopeError, match="use h or c"):
+        ablation_sweep(model, vocab, items, mode="both", progress=False)
+    with pytest.raises(RnnscopeError, match="use h or c"):
+        patch_sweep(model, vocab, items)  # patching's default mode is both
+    for mode, width in (("h", 4), ("c", 8)):
+        res = ablation_sweep(model, vocab, items, mode=mode, progress=False)
+        assert list(res.units["unit"]) == list(range(width)) * 2
+        assert list(res.units["global_unit"]) == list(range(2 * width))
+    patched = patch_sweep(model, vocab, items, mode="c")
+    assert list(patched.units["unit"]) == list(range(8)) * 2 and patched.margins.shape[0] == 16

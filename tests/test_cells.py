@@ -130,7 +130,7 @@ def test_peephole_lstm_trains_its_peepholes():
     assert not torch.equal(model.layers[0].weight_peep_l0, before)
 
 
-@pytest.mark.parametrize("cell", ["rnn_relu", "lstm_peephole"])
+@pytest.mark.parametrize("cell", ["rnn_relu", "lstm_peephole", "lstm_proj"])
 def test_new_families_save_and_load(tmp_path, cell):
     vocab = Vocabulary.build("word", ["a b c d e f"])
     model = tiny_model(cell, layers=2, hidden=5, vocab=len(vocab), emb=3)
@@ -140,3 +140,108 @@ def test_new_families_save_and_load(tmp_path, cell):
     with torch.no_grad():
         torch.testing.assert_close(again(tokens)[0], model(tokens)[0])
     assert again.cell == cell
+
+
+def test_projected_lstm_is_pytorchs_lstm_with_proj_size():
+    """lstm_proj == nn.LSTM(proj_size=P) on the same weights; h is P wide, c/gates/m H wide,
+    and h = m W_hr^T at every step (the recorded m is the unprojected output)."""
+    torch.manual_seed(0)
+    model = RecurrentLM(ModelConfig(vocab_size=12, cell="lstm_proj", emb_dim=5, hidden_size=8,
+                                    num_layers=2, proj_size=3)).double().eval()
+    assert [tuple(p.shape) for p in model.layers[1].parameters()][:2] == [(32, 3), (32, 3)]
+    ref = nn.LSTM(5, 8, num_layers=2, proj_size=3, batch_first=True).double()
+    with torch.no_grad():
+        for n, layer in enumerate(model.layers):
+            for name, value in layer.named_parameters():
+                getattr(ref, name.replace("_l0", f"_l{n}")).copy_(value)
+    tokens = torch.randint(0, 12, (2, 7), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        logits, rec, final = model.run_with_states(tokens)
+        out, (h_n, c_n) = ref(model.embed(tokens))
+    torch.testing.assert_close(rec["layer2.h"], out)
+    torch.testing.assert_close(final[1][1][0], c_n[1])
+    assert rec["layer1.h"].shape == (2, 7, 3) and rec["layer1.c"].shape == (2, 7, 8)
+    assert rec["layer2.m"].shape == (2, 7, 8) and model.config.width(2, "m") == 8
+    w_hr = model.layers[1].weight_hr_l0
+    torch.testing.assert_close(rec["layer2.h"], rec["layer2.m"] @ w_hr.T)
+    torch.testing.assert_close(rec["layer2.m"], rec["layer2.o"] * torch.tanh(rec["layer2.c"]))
+    assert model.config.state_widths(1) == (3, 8)
+
+
+def test_projected_lstm_config_is_checked_and_old_configs_keep_loading():
+    with pytest.raises(RnnscopeError, match="0 < proj_size"):
+        ModelConfig(vocab_size=10, cell="lstm_proj", hidden_size=8)
+    with pytest.raises(RnnscopeError, match="0 < proj_size"):
+        ModelConfig(vocab_size=10, cell="lstm_proj", hidden_size=8, proj_size=8)
+    with pytest.raises(RnnscopeError, match="does not"):
+        ModelConfig(vocab_size=10, cell="lstm", hidden_size=8, proj_size=4)
+    with pytest.raises(RnnscopeError, match="proj_size must be an integer"):
+        ModelConfig.from_dict({"vocab_size": 10, "cell": "lstm_proj", "proj_size": "4"})
+    cfg = ModelConfig(vocab_size=10, cell="lstm_proj", hidden_size=8, proj_size=4, num_layers=2)
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg and cfg.output_sizes == (4, 4)
+    assert "proj_size" not in ModelConfig(vocab_size=10).to_dict()  # old layout unchanged
+
+
+def test_projected_lstm_trains_and_its_interventions_use_each_components_width():
+    from rnnscope.interventions import Intervention, run_stepwise
+
+    torch.manual_seed(0)
+    model = RecurrentLM(ModelConfig(vocab_size=10, cell="lstm_proj", emb_dim=4, hidden_size=8,
+                                    proj_size=4))
+    tokens = torch.randint(0, 10, (4, 9))
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    losses = []
+    for _ in range(25):
+        x, _ = model.forward_hidden(tokens[:, :-1])
+        loss = model.loss(x, tokens[:, 1:])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < losses[0] - 0.3
+    model.eval()
+    with torch.no_grad():
+        _, held = run_stepwise(model, tokens, [[Intervention(1, "c", [7])]] * 4, components=["c"])
+        assert torch.all(held["layer1.c"][:, :, 7] == 0)
+        with pytest.raises(RnnscopeError, match=r"units must be in 0\.\.3"):
+            run_stepwise(model, tokens, [[Intervention(1, "h", [5])]] * 4)
+
+
+def test_projected_lstm_extracts_each_component_at_its_width_and_resumes(tmp_path):
+    """A store of an lstm_proj model: h is proj_size wide, c and m the layer's size; the
+    stored values are the model's, and an interrupted carried-state extraction (h narrower
+    than c in the saved state) resumes to the uninterrupted store."""
+    import numpy as np
+
+    from rnnscope.corpus.types import Corpus, Sentence
+    from rnnscope.extract import extract
+    from rnnscope.store import ActivationStore
+
+    words = "a b c d e f g h".split()
+    vocab = Vocabulary.build("word", [" ".join(words)])
+    torch.manual_seed(0)
+    model = RecurrentLM(ModelConfig(vocab_size=len(vocab), cell="lstm_proj", emb_dim=4,
+                                    hidden_size=7, proj_size=3, num_layers=2)).eval()
+    corpus = Corpus([Sentence(words[k % 5:k % 5 + 3]) for k in range(30)], name="toy")
+    kw = dict(progress=False, reset="carry", chunk_rows=8)
+    full = extract(model, vocab, corpus, tmp_path / "full", **kw)
+    assert full.width("layer2.h") == 3 and full.width("layer2.c") == 7 and full.width("layer1.m") == 7
+    with torch.no_grad():
+        ids = [vocab.eos_id] + [vocab.stoi[w] for w in corpus.sentences[0].words]
+        _, rec, _ = model.run_with_states(torch.tensor([ids]))
+    np.testing.assert_allclose(full.get("layer2.m")[:3], rec["layer2.m"][0, 1:].numpy(), atol=1e-3)
+    np.testing.assert_allclose(full.get("layer1.h")[:3], rec["layer1.h"][0, 1:].numpy(), atol=1e-3)
+
+    class Stop(Exception):
+        pass
+
+    def stop(windows_done, rows):
+        if windows_done == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        extract(model, vocab, corpus, tmp_path / "cut", callback=stop, **kw)
+    resumed = extract(model, vocab, corpus, tmp_path / "cut", resume=True, **kw)
+    for k in full.keys():
+        np.testing.assert_array_equal(resumed.get(k), full.get(k))
+    assert ActivationStore.open(tmp_path / "cut").width("layer1.c") == 7

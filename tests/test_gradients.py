@@ -30,7 +30,8 @@ def _fd_jacobian(model, tokens, state, t, tau, eps=1e-6):
 
 CASES = [("lstm", "layer1.c"), ("lstm", "layer2.h"), ("lstm", "layer2.c"), ("gru", "layer2.h"),
          ("rnn", "layer2.h"), ("gru", "layer1.h"), ("rnn", "layer1.h"), ("rnn_relu", "layer2.h"),
-         ("lstm_peephole", "layer1.c"), ("lstm_peephole", "layer2.h")]
+         ("lstm_peephole", "layer1.c"), ("lstm_peephole", "layer2.h"), ("lstm_proj", "layer1.c"),
+         ("lstm_proj", "layer2.h"), ("lstm_proj", "layer2.c")]
 
 
 @pytest.mark.parametrize("cell,state", CASES)

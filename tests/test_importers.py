@@ -106,6 +106,30 @@ def test_plain_state_dict_with_vocab_file(tmp_path):
     torch.testing.assert_close(model(x.T)[0].transpose(0, 1), expected, rtol=1e-5, atol=1e-5)
 
 
+def test_projected_lstm_state_dict_becomes_lstm_proj(tmp_path):
+    """A Jozefowicz-style LM: nn.LSTM(proj_size=P) state dict -> lstm_proj, logits equal."""
+    torch.manual_seed(1)
+    enc, rnn = torch.nn.Embedding(20, 6), torch.nn.LSTM(6, 10, 2, proj_size=4)
+    dec = torch.nn.Linear(4, 20)
+    sd = {**{f"encoder.{k}": v for k, v in enc.state_dict().items()},
+          **{f"rnn.{k}": v for k, v in rnn.state_dict().items()},
+          **{f"decoder.{k}": v for k, v in dec.state_dict().items()}}
+    torch.save(sd, tmp_path / "lm.pt")
+    vocab_file = tmp_path / "words.txt"
+    vocab_file.write_text("\n".join([f"w{i}" for i in range(18)] + ["<unk>", "<eos>"]))
+    model, _ = load_model(tmp_path / "lm.pt", vocab=vocab_file)
+    c = model.config
+    assert (c.cell, c.num_layers, c.hidden_size, c.proj_size) == ("lstm_proj", 2, 10, 4)
+    x = torch.randint(0, 20, (7, 2))
+    with torch.no_grad():
+        expected = dec(rnn(enc(x))[0])
+        torch.testing.assert_close(model(x.T)[0].transpose(0, 1), expected, rtol=1e-5, atol=1e-5)
+    sd["rnn.weight_hr_l0"] = torch.zeros(3, 10)
+    torch.save(sd, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="does not project"):
+        load_model(tmp_path / "bad.pt", vocab=vocab_file)
+
+
 def test_vocab_size_mismatch_is_refused(colorlessgreen, tmp_path):
     ckpt, _, _ = colorlessgreen()
     short = tmp_path / "short.txt"

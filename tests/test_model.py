@@ -21,7 +21,9 @@ def test_run_with_states_matches_fused_and_stepwise(cell):
     assert torch.allclose(step_logits, fused_logits, atol=1e-5)
     assert set(states) == {f"layer{n}.{c}" for n in (1, 2) for c in get_cell(cell).components}
     for name, value in states.items():
-        assert value.shape == (3, 17, 32)
+        n, comp = int(name[5]), name.split(".")[1]
+        assert value.shape == (3, 17, model.config.width(n, comp)) == (3, 17, 16 if (
+            comp == "h" and cell == "lstm_proj") else 32)
         assert torch.allclose(value, step_states[name], atol=1e-5), name
     # the last recorded h (and c) equal the fused final state
     carries_c = "c" in get_cell(cell).state

@@ -45,17 +45,17 @@ def test_hooks_read_and_replace_while_the_recurrence_runs():
 
 
 @pytest.mark.parametrize("cell,comps", [("lstm", ("h", "c")), ("gru", ("h",)), ("rnn", ("h",)),
-                                        ("lstm_peephole", ("h", "c"))])
+                                        ("lstm_peephole", ("h", "c")), ("lstm_proj", ("h", "c"))])
 def test_patching_every_unit_gives_the_source_and_none_the_base(cell, comps):
     model = tiny_model(cell, layers=2, hidden=10, vocab=25, emb=6, seed=2)
     base, source = torch.randint(0, 25, (4, 7)), torch.randint(0, 25, (4, 7))
     with torch.no_grad():
         base_logits, _ = model(base)
         source_logits, _ = model(source)
-    everything = {f"layer1.{c}": torch.ones(10, dtype=torch.bool) for c in comps}
+    everything = {f"layer1.{c}": torch.ones(model.config.width(1, c), dtype=torch.bool) for c in comps}
     patched, _ = interchange(model, base, source, everything)
     torch.testing.assert_close(patched, source_logits, atol=1e-5, rtol=1e-5)
-    nothing = {f"layer1.{c}": torch.zeros(10, dtype=torch.bool) for c in comps}
+    nothing = {f"layer1.{c}": torch.zeros(model.config.width(1, c), dtype=torch.bool) for c in comps}
     same, _ = interchange(model, base, source, nothing)
     torch.testing.assert_close(same, base_logits, atol=1e-5, rtol=1e-5)
     with pytest.raises(RnnscopeError, match="same shape"):
@@ -87,7 +87,7 @@ def test_patch_cli(tmp_path):
     out = CliRunner().invoke(main, ["patch", str(tmp_path / "m"), "--tasks", "Simple", "--n", "10",
                                     "--case", "keep", "--out", str(tmp_path / "p")])
     assert out.exit_code == 0, out.output
-    assert f"1:{NUMBER_UNIT}" in out.output
+    assert f"layer1.h:{NUMBER_UNIT}" in out.output
     import pandas as pd
 
     table = pd.read_csv(tmp_path / "p" / "patch_sweep.csv")

@@ -299,3 +299,16 @@ def test_init_from_refuses_another_level_and_embeddings(tmp_path):
     with pytest.raises(RnnscopeError, match="--init-from or --embeddings"):
         _config(tmp_path, "y", init_from=str(tmp_path / "first"), embeddings="e.txt").validate()
     assert first.metrics
+
+
+def test_cli_trains_a_projected_lstm(tmp_path):
+    tr, va = _texts(tmp_path)
+    args = ["train", "--corpus-train", tr, "--corpus-valid", va, "--level", "char", "--cell",
+            "lstm_proj", "--hidden", "12", "--proj-size", "5", "--emb", "6", "--bptt", "10",
+            "--batch-size", "4", "--epochs", "1", "--no-progress", "--out", str(tmp_path / "p")]
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code == 0, out.output
+    model, _ = load_model(tmp_path / "p" / "model")
+    assert (model.config.cell, model.config.hidden_size, model.config.proj_size) == ("lstm_proj", 12, 5)
+    bad = CliRunner().invoke(main, args[:-1] + [str(tmp_path / "q")] + ["--proj-size", "12"])
+    assert bad.exit_code == 2 and "0 < proj_size" in bad.output

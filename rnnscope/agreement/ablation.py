@@ -47,7 +47,23 @@ def mode_components(model: RecurrentLM, mode: str) -> tuple[str, ...]:
     comps = MODES[mode]
     if "c" in comps and "c" not in model.components:
         raise RnnscopeError(f"mode {mode!r} ablates the cell state, which a {model.cell} has not")
+    return check_one_width(model, comps, mode)
+
+
+def check_one_width(model: RecurrentLM, comps: tuple[str, ...], mode: str) -> tuple[str, ...]:
+    """``comps``, or a clear error when they differ in width (a projecting LSTM's h and c):
+    unit k of both is then not one unit."""
+    cfg = model.config
+    if len({cfg.width(1, c) for c in comps}) > 1:
+        raise RnnscopeError(f"mode {mode!r} acts on unit k of both h and c, but a {model.cell}'s "
+                            f"h has {cfg.width(1, 'h')} units and its c {cfg.width(1, 'c')}; "
+                            "use h or c")
     return comps
+
+
+def mode_sizes(model: RecurrentLM, comps: tuple[str, ...]) -> tuple[int, ...]:
+    """Units per layer (bottom first) of the ablated components (they share one width)."""
+    return model.config.widths(comps[0])
 
 
 @dataclass
@@ -116,9 +132,9 @@ class SweepResult(HtmlRepr):
         return fig
 
 
-def units_to_sweep(model: RecurrentLM, layers, units) -> list[tuple[int, int]]:
+def units_to_sweep(model: RecurrentLM, layers, units, component: str = "h") -> list[tuple[int, int]]:
     """``(layer, unit)`` pairs of a sweep: the given 1-based layers (default all) x the given
-    units (default all), validated against the model."""
+    units (default all) of ``component``, validated against the model."""
     cfg = model.config
     layers = list(layers) if layers else list(range(1, cfg.num_layers + 1))
     for n in layers:
@@ -126,7 +142,7 @@ def units_to_sweep(model: RecurrentLM, layers, units) -> list[tuple[int, int]]:
             raise RnnscopeError(f"layer {n} does not exist (model has {cfg.num_layers})")
     out = []
     for n in layers:
-        size = cfg.layer_size(n)
+        size = cfg.width(n, component)
         chosen = list(units) if units is not None else list(range(size))
         bad = [u for u in chosen if not 0 <= u < size]
         if bad:
@@ -161,8 +177,8 @@ def ablation_sweep(model: RecurrentLM, vocab: Vocabulary, items: list[NAItem], m
     comps = mode_components(model, mode)
     engine = AblationEngine(model, encode_items(items, vocab), max_rows=max_rows)
     full = score_encoded(engine)
-    pairs = units_to_sweep(model, layers, units)
-    sizes = model.config.sizes
+    pairs = units_to_sweep(model, layers, units, comps[0])
+    sizes = mode_sizes(model, comps)
     diffs = np.empty((len(pairs), engine.n_items), dtype=np.float32)
     bar = tqdm(total=len(pairs), disable=not progress, unit="unit", desc=f"ablation sweep ({mode})")
     for n in sorted({p[0] for p in pairs}):
@@ -232,16 +248,16 @@ def subset_ablation(model: RecurrentLM, vocab: Vocabulary, items: list[NAItem],
     if not units:
         raise RnnscopeError("give at least one unit to ablate")
     for n, u in units:
-        if not (1 <= n <= cfg.num_layers and 0 <= u < cfg.layer_size(n)):
+        if not (1 <= n <= cfg.num_layers and 0 <= u < cfg.width(n, comps[0])):
             raise RnnscopeError(f"unit {n}:{u} does not exist (layers 1..{cfg.num_layers}, "
-                                f"units 0..{cfg.sizes[min(max(n, 1), cfg.num_layers) - 1] - 1})")
+                                f"units 0..{cfg.width(min(max(n, 1), cfg.num_layers), comps[0]) - 1})")
     engine = AblationEngine(model, encode_items(items, vocab), max_rows=max_rows)
     full = score_encoded(engine)
     rng = np.random.default_rng(seed)
     per_layer = {n: sorted({u for m, u in units if m == n}) for n, _ in units}
     masks = {}
     for n, chosen in per_layer.items():
-        size = cfg.layer_size(n)
+        size = cfg.width(n, comps[0])
         m = torch.zeros(n_random + 1, size, dtype=torch.bool)
         m[0, chosen] = True
         for r in range(1, n_random + 1):

@@ -184,8 +184,8 @@ class AblationEngine:
 
     def _zeros(self, rows: int, n: int) -> tuple:
         """A zero state of 1-based layer ``n`` for ``rows`` rows."""
-        z = self.model.encoder.weight.new_zeros(rows, self.model.config.layer_size(n))
-        return tuple(z for _ in self.model.family.state)
+        w = self.model.encoder.weight
+        return tuple(w.new_zeros(rows, width) for width in self.model.config.state_widths(n))
 
     @staticmethod
     def _gather(state: tuple, idx: torch.Tensor) -> tuple:
@@ -257,9 +257,10 @@ class AblationEngine:
             for c, m in mm.items():
                 if c not in self.model.components:
                     raise RnnscopeError(f"{self.model.cell} has no component {c!r}")
-                if m.shape != (r_total, self.model.config.layer_size(n)):
+                width = self.model.config.width(n, c)
+                if m.shape != (r_total, width):
                     raise RnnscopeError(f"mask of layer{n}.{c} has shape {tuple(m.shape)}, "
-                                        f"expected ({r_total}, {self.model.config.layer_size(n)})")
+                                        f"expected ({r_total}, {width})")
         out = np.empty((r_total, self.n_items), dtype=np.float32)
         for trie in self.blocks:
             chunk = max(1, self.max_rows // trie.widest)

@@ -104,7 +104,8 @@ def connectivity(model: RecurrentLM, sources: Sequence[tuple[int, int]],
                 afferent[(tl, tu, gate, sl)] = w
                 z = (w[su] - w.mean()) / w.std() if w.std() > 0 else 0.0
                 rows.append({"source_layer": sl, "source_unit": su,
-                             "source_global": global_unit(sl, su, sizes), "target_layer": tl,
+                             "source_global": global_unit(sl, su, model.config.widths("h")),
+                             "target_layer": tl,
                              "target_unit": tu, "target_global": global_unit(tl, tu, sizes),
                              "gate": gate, "weight": float(w[su]), "z": float(z),
                              "outlier": bool(abs(z) > outlier_z)})

@@ -87,7 +87,6 @@ def unit_dynamics(model: RecurrentLM, vocab: Vocabulary, items: Sequence[NAItem]
     sentences = [list(it.prefix) + ([it.correct] if include_verb else []) for it in items]
     keys = sorted({key(n, c) for n, _ in units for c in components})
     states = sentence_states(model, vocab, sentences, keys)
-    sizes = model.config.sizes
     frames = []
     conds = pd.DataFrame({"task": [it.task for it in items],
                           "condition": [it.condition for it in items],
@@ -103,7 +102,7 @@ def unit_dynamics(model: RecurrentLM, vocab: Vocabulary, items: Sequence[NAItem]
                 arr = np.stack([states[key(n, comp)][i][:, u] for i in rows])  # [items, T]
                 frames.append(pd.DataFrame({
                     "task": task, "condition": cond, "layer": n, "unit": u,
-                    "global_unit": global_unit(n, u, sizes), "component": comp,
+                    "global_unit": global_unit(n, u, model.config.widths(comp)), "component": comp,
                     "position": np.arange(length), "label": labels, "mean": arr.mean(0),
                     "std": arr.std(0), "n": len(rows)}))
     return DynamicsResult(pd.concat(frames, ignore_index=True))
@@ -159,7 +158,7 @@ def efferent_weights(model: RecurrentLM, vocab: Vocabulary, units: Sequence[tupl
                 continue
             for n, u in units:
                 rows.append({"layer": n, "unit": u,
-                             "global_unit": global_unit(n, u, model.config.sizes),
+                             "global_unit": global_unit(n, u, model.config.widths("h")),
                              "verb": form, "number": num, "weight": float(w[vocab.stoi[form], u])})
     if not rows:
         raise RnnscopeError("none of the verb forms is in the vocabulary")

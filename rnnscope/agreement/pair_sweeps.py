@@ -40,7 +40,8 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from rnnscope.agreement.ablation import SweepResult, mode_components, sweep_table, units_to_sweep
+from rnnscope.agreement.ablation import (SweepResult, mode_components, mode_sizes, sweep_table,
+                                         units_to_sweep)
 from rnnscope.agreement.batched import Encoded
 from rnnscope.agreement.minimal_pairs import (MinimalPair, normalise_pair_case,
                                               sentence_log_probs, tokenize)
@@ -223,7 +224,7 @@ def sentence_sweep(model: RecurrentLM, vocab: Vocabulary, pairs: Sequence[Minima
     if not pairs:
         raise RnnscopeError("no minimal pairs given")
     comps = mode_components(model, mode)
-    sweep = units_to_sweep(model, layers, units)
+    sweep = units_to_sweep(model, layers, units, comps[0])
     model = model.eval()
     pairs, _ = normalise_pair_case(pairs, vocab, case)
     distinct = list(dict.fromkeys(s for p in pairs for s in p.sentences))
@@ -254,7 +255,7 @@ def sentence_sweep(model: RecurrentLM, vocab: Vocabulary, pairs: Sequence[Minima
                           "source": [p.source for p in pairs]})
     table = accuracy_table(enc, base > 0)
     full = AgreementResult(items, table, enc.skipped)
-    sizes = model.config.sizes
+    sizes = mode_sizes(model, comps)
     unit_df = pd.DataFrame([{"layer": n, "unit": u, "global_unit": global_unit(n, u, sizes)}
                             for n, u in sweep])
     return SweepResult(full, unit_df, diffs, sweep_table(enc, table, sweep, diffs, sizes), mode)

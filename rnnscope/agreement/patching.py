@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rnnscope.agreement.ablation import units_to_sweep
+from rnnscope.agreement.ablation import check_one_width, mode_sizes, units_to_sweep
 from rnnscope.agreement.batched import encode_items
 from rnnscope.agreement.tasks import NAItem
 from rnnscope.device import model_device
@@ -148,7 +148,7 @@ def _check_mode(model: RecurrentLM, mode: str) -> tuple[str, ...]:
     bad = [c for c in comps if c not in model.components]
     if bad:
         raise RnnscopeError(f"a {model.cell} has no component {bad[0]!r}; use --mode h")
-    return comps
+    return check_one_width(model, comps, mode)
 
 
 @torch.no_grad()
@@ -163,7 +163,7 @@ def patch_pairs(model: RecurrentLM, vocab: Vocabulary, pairs: Sequence[tuple[NAI
     """
     comps = _check_mode(model, mode)
     cfg = model.config
-    sweep = units_to_sweep(model, layers, units)
+    sweep = units_to_sweep(model, layers, units, comps[0])
     if not sweep:
         raise RnnscopeError("no units to patch")
     layers = list(dict.fromkeys(n for n, _ in sweep))
@@ -205,7 +205,7 @@ def patch_pairs(model: RecurrentLM, vocab: Vocabulary, pairs: Sequence[tuple[NAI
                 block = layer_units[a:a + per_pass]
                 u = torch.tensor([sweep[k][1] for k in block], **dev)
                 rows = len(block) * len(group)   # unit-major: row = unit * pairs + pair
-                mask = torch.zeros(rows, cfg.layer_size(n), dtype=torch.bool, **dev)
+                mask = torch.zeros(rows, cfg.width(n, comps[0]), dtype=torch.bool, **dev)
                 mask[torch.arange(rows, **dev), u.repeat_interleave(len(group))] = True
                 hooks = {key(n, c): _patch_hook(mask, src[key(n, c)].repeat(len(block), 1, 1), None)
                          for c in comps}
@@ -215,7 +215,7 @@ def patch_pairs(model: RecurrentLM, vocab: Vocabulary, pairs: Sequence[tuple[NAI
                                       w_all.repeat(len(block)))
                 margins[np.array(block)[:, None], np.array(group)[None, :]] = \
                     m.view(len(block), len(group)).cpu().numpy()
-    return _result(pairs, sweep, margins, base_margin, cfg.sizes, mode)
+    return _result(pairs, sweep, margins, base_margin, mode_sizes(model, comps), mode)
 
 
 def _result(pairs, sweep, margins, base_margin, hidden, mode) -> PatchResult:

@@ -431,7 +431,8 @@ def syntax_units(model: RecurrentLM, vocab: Vocabulary, dataset: DepthDataset,
     The covariate is the log frequency of each word (``frequency``: word -> count); without
     it, ``-log(1 + id)`` stands in (vocabularies built by rnnscope are sorted by frequency).
     """
-    L, sizes = model.config.num_layers, model.config.sizes
+    L = model.config.num_layers
+    sizes = model.config.widths(component)
     pts = dataset.points
     X = depth_features(model, vocab, dataset, component)
     words = [dataset.sentences[s][p] for s, p in zip(pts["sentence"], pts["position"])]

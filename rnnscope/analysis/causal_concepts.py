@@ -91,7 +91,7 @@ def causal_effects(model, sequences: Sequence[Sequence[int]], labels: Sequence[S
         if comp not in model.components or layer > model.config.num_layers:
             raise RnnscopeError(f"the model has no {t.key} (it has {model.config.num_layers} "
                                 f"{model.cell} layers: {', '.join(model.components)})")
-        hidden = model.config.layer_size(layer)
+        hidden = model.config.width(layer, comp)
         if not 0 <= t.unit < hidden:
             raise RnnscopeError(f"unit {t.unit} outside 0..{hidden - 1}")
         plans.setdefault(t.key, [])
@@ -99,7 +99,7 @@ def causal_effects(model, sequences: Sequence[Sequence[int]], labels: Sequence[S
             plans[t.key].append(t.unit)
     variants = []  # (key, unit, is_random)
     for k, units in plans.items():
-        pool = np.setdiff1d(np.arange(model.config.layer_size(parse_key(k)[0])), units)
+        pool = np.setdiff1d(np.arange(model.config.width(*parse_key(k))), units)
         rand = rng.choice(pool, size=min(n_random, len(pool)), replace=False)
         variants += [(k, int(u), False) for u in units] + [(k, int(u), True) for u in rand]
     rows_per_seq = 1 + len(variants)

@@ -99,7 +99,7 @@ def final_states(model, vocab, texts: Sequence[str], component: str = "c",
     ids = [vocab.encode(vocab.units(preprocess_review(t) if preprocess else t)) or [vocab.eos_id]
            for t in texts]
     order = np.argsort([len(s) for s in ids])
-    out = np.empty((len(ids), model.config.layer_size(layer)), dtype=np.float32)
+    out = np.empty((len(ids), model.config.width(layer, component)), dtype=np.float32)
     model.eval()
     for b in tqdm(range(0, len(order), batch_size), desc="final states", disable=not progress,
                   leave=False):

@@ -56,6 +56,9 @@ class Cell:
     fold_hidden_bias: ClassVar[bool] = True
     #: One-line description for help texts and docs.
     summary: ClassVar[str] = ""
+    #: True when ``h`` is a projection of the cell's output to ``proj_size`` units (then
+    #: ``h`` is narrower than the other components; ``ModelConfig.width`` says how wide).
+    projects: ClassVar[bool] = False
 
     # -- parameters ---------------------------------------------------------------------------
     def build(self, input_size: int, hidden_size: int) -> nn.Module:
@@ -89,9 +92,11 @@ class Cell:
         return nn.functional.linear(x, self.input_weight(layer), bias)
 
     # -- state --------------------------------------------------------------------------------
-    def zero_state(self, like: torch.Tensor, batch: int, hidden: int):
-        """A zero state for one layer in PyTorch's convention (dtype/device of ``like``)."""
-        return self.pack(tuple(like.new_zeros(batch, hidden) for _ in self.state))
+    def zero_state(self, like: torch.Tensor, batch: int, hidden: "int | Sequence[int]"):
+        """A zero state for one layer in PyTorch's convention (dtype/device of ``like``);
+        ``hidden``: one width for every state, or one per state (``ModelConfig.state_widths``)."""
+        widths = (hidden,) * len(self.state) if isinstance(hidden, int) else tuple(hidden)
+        return self.pack(tuple(like.new_zeros(batch, w) for w in widths))
 
     def unpack(self, hx) -> tuple[torch.Tensor, ...]:
         """PyTorch's per-layer state -> a tuple of ``[B, H]`` in :attr:`state` order."""

@@ -17,6 +17,7 @@ CELLS: dict[str, str] = {
     "rnn": "rnnscope.cells.rnn:TanhRNN",
     "rnn_relu": "rnnscope.cells.relu:ReluRNN",
     "lstm_peephole": "rnnscope.cells.peephole:PeepholeLSTM",
+    "lstm_proj": "rnnscope.cells.projected:ProjectedLSTM",
 }
 
 

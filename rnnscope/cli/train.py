@@ -37,6 +37,9 @@ def _model_options(fn):
 @click.option("--layer-sizes", default=None,
               help="Comma-separated hidden size of each layer when they differ, bottom first "
                    "(AWD-LSTM: 1150,1150,400); sets --layers and --hidden (the top layer's).")
+@click.option("--proj-size", type=int, default=0, show_default=True,
+              help="With --cell lstm_proj: units of the projected output h (PyTorch's proj_size; "
+                   "below --hidden, which stays the number of cells).")
 @click.option("--emb", type=int, default=None, help="Embedding size [default: embeddings file dim, else --hidden].")
 @click.option("--dropout", type=float, default=0.2, show_default=True,
               help="Dropout probability (embeddings, between layers, before the decoder).")
@@ -196,6 +199,7 @@ def convert_cmd(src, vocab, out, trust_pickle):
                    err=True)
     c = model.config
     sizes = "-".join(map(str, c.sizes)) if c.layer_sizes else f"{c.num_layers}x{c.hidden_size}"
+    sizes += f" (h projected to {c.proj_size})" if c.proj_size else ""
     click.echo(f"wrote {out}: {c.cell} {sizes}, emb {c.emb_dim}, vocab {len(voc):,} ({voc.kind})")
 
 

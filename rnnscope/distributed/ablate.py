@@ -85,8 +85,8 @@ def ablation_sweep_distributed(model: Any, vocab: Vocabulary, items: list[NAItem
     encoded = encode_items(items, vocab)
     engine = AblationEngine(model, encoded, max_rows=max_rows)
     full = score_encoded(engine)
-    pairs = single.units_to_sweep(model, layers, units)
-    sizes = model.config.sizes
+    pairs = single.units_to_sweep(model, layers, units, comps[0])
+    sizes = single.mode_sizes(model, comps)
     period = pass_period(engine)
     passes = passes_per_shard or max(1, round(UNITS_PER_SHARD / period))
     shards = sweep_shards(pairs, period, passes)

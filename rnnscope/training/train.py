@@ -57,6 +57,7 @@ class TrainConfig:
     layers: int = 1
     hidden: int = 256
     layer_sizes: tuple[int, ...] = ()  # per-layer sizes when they differ (then hidden = the last)
+    proj_size: int = 0  # lstm_proj: units of the projected h (nn.LSTM proj_size)
     emb: int | None = None  # default: the embedding file's dimension, else == hidden
     dropout: float = 0.2
     tie: bool = False
@@ -212,7 +213,7 @@ def _check_same_corpus(cfg: TrainConfig, info: dict, say) -> None:
 
 
 # Architecture settings that --init-from takes from the model instead of the command line.
-_ARCHITECTURE = ("cell", "layers", "hidden", "layer_sizes", "emb", "tie", "output",
+_ARCHITECTURE = ("cell", "layers", "hidden", "layer_sizes", "proj_size", "emb", "tie", "output",
                  "adaptive_cutoffs")
 
 
@@ -235,7 +236,8 @@ def _init_from(cfg: TrainConfig, say) -> tuple[RecurrentLM, Vocabulary, TrainCon
                             f"--level is {cfg.level}")
     c = model.config
     arch = {"cell": c.cell, "layers": c.num_layers, "hidden": c.hidden_size,
-            "layer_sizes": tuple(c.layer_sizes), "emb": c.emb_dim, "tie": c.tie_weights,
+            "layer_sizes": tuple(c.layer_sizes), "proj_size": c.proj_size, "emb": c.emb_dim,
+            "tie": c.tie_weights,
             "output": c.output, "adaptive_cutoffs": tuple(c.adaptive_cutoffs)}
     defaults = {f.name: f.default for f in fields(TrainConfig)}
     differ = [k for k in _ARCHITECTURE
@@ -258,7 +260,7 @@ def _new_model(cfg: TrainConfig, vocab: Vocabulary):
     emb = cfg.emb or (word2vec_dim(cfg.embeddings) if cfg.embeddings else cfg.hidden)
     model = RecurrentLM(ModelConfig(vocab_size=len(vocab), cell=cfg.cell, emb_dim=emb,
                                     hidden_size=cfg.hidden, num_layers=cfg.layers,
-                                    layer_sizes=tuple(cfg.layer_sizes),
+                                    layer_sizes=tuple(cfg.layer_sizes), proj_size=cfg.proj_size,
                                     dropout=cfg.dropout, tie_weights=cfg.tie, output=cfg.output,
                                     adaptive_cutoffs=tuple(cfg.adaptive_cutoffs)))
     coverage = None
