@@ -93,3 +93,45 @@ def test_cli_device_option(tmp_path):
         bad = CliRunner().invoke(main, ["evaluate", "--model", str(tmp_path / "m"), "--corpus",
                                         str(tmp_path / "t.txt"), "--device", "cuda"])
         assert bad.exit_code == 2 and "no CUDA GPU" in bad.output
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_probe_solvers_match_the_cpu(device):
+    """The sparse (FISTA) and dense (L-BFGS) probe solvers, concept neurons with the raw
+    ranking and a dev split, on the device: the CPU's weights within float32 noise. (On the
+    CPU, "cpu:0" runs the solver under the same device context a GPU gets.)"""
+    from rnnscope.analysis.concepts import concept_neurons
+    from rnnscope.analysis.sparse_logreg import LinearProbe
+
+    device = "cpu:0" if device == "cpu" else device
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 12)).astype(np.float32) * np.linspace(0.5, 5, 12, dtype=np.float32)
+    y = np.where(X[:, 3] > 0, "A", np.where(X[:, 7] > 1, "B", "C"))
+    for penalty, multi in (("l1", "ovr"), ("l2", "softmax")):
+        cpu = LinearProbe(C=0.5, penalty=penalty, multi=multi).fit(X, y)
+        dev = LinearProbe(C=0.5, penalty=penalty, multi=multi, device=device).fit(X, y)
+        np.testing.assert_allclose(dev.coef_, cpu.coef_, atol=2e-3)
+    a = concept_neurons(X, y, k=2, rank="raw", split="80/10/10")
+    b = concept_neurons(X, y, k=2, rank="raw", split="80/10/10", device=device)
+    np.testing.assert_allclose(b.table["accuracy"], a.table["accuracy"], atol=1e-6)
+    assert a.top_units("A")[0] == b.top_units("A")[0] == 3
+
+
+def test_the_device_reaches_the_probe_solver(monkeypatch):
+    """probe/concepts pass device= down to the solver (on a CPU-only machine this is what can
+    be checked: the solver is asked for the device the caller named)."""
+    from contextlib import nullcontext
+
+    from rnnscope.analysis import sparse_logreg
+    from rnnscope.analysis.concepts import concept_neurons
+    from rnnscope.analysis.probe import probe_arrays
+
+    asked = []
+    monkeypatch.setattr(sparse_logreg, "_on", lambda d: asked.append(d) or nullcontext())
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(120, 5)).astype(np.float32)
+    y = np.where(X[:, 0] > 0, "A", "B")
+    concept_neurons(X, y, k=1, device="cuda:1")
+    probe_arrays({"layer1.h": X}, list(y), device="cuda:1")
+    assert asked and set(asked) == {"cuda:1"}

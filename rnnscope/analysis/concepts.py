@@ -183,17 +183,18 @@ class _RawL1Probe(LinearProbe):
         self.mean_ = np.zeros(X.shape[1], dtype=np.float32)
         self.scale_ = np.ones(X.shape[1], dtype=np.float32)
         k = len(self.classes_)
-        fit = (fit_l1_raw(X, codes, 1, self.C, "binary") if k == 2
-               else fit_l1_raw(X, codes, k, self.C, "ovr"))
+        fit = (fit_l1_raw(X, codes, 1, self.C, "binary", device=self.device) if k == 2
+               else fit_l1_raw(X, codes, k, self.C, "ovr", device=self.device))
         self.coef_ = fit.weight.T.astype(np.float32)
         self.intercept_ = fit.bias.copy()
         self.n_iter_, self.converged_ = fit.n_iter, fit.converged
         return self
 
 
-def _l1(C: float, rank: str) -> LinearProbe:
+def _l1(C: float, rank: str, device: str | None = None) -> LinearProbe:
     """The one-vs-rest L1 probe of ``rank``: standardising (rnnscope) or raw (seed 002)."""
-    return (_RawL1Probe if rank == "raw" else LinearProbe)(C=C, penalty="l1", multi="ovr")
+    return (_RawL1Probe if rank == "raw" else LinearProbe)(C=C, penalty="l1", multi="ovr",
+                                                           device=device)
 
 
 def _ovr_columns(probe: LinearProbe) -> tuple[np.ndarray, np.ndarray]:
@@ -289,7 +290,8 @@ def concept_neurons(X: np.ndarray, labels: Sequence, k: int = 3, C: float = 0.05
                     key: str = "", feature: str = "tag", rank: str = "standardised",
                     split: str | None = None, Cs: Sequence[float] | None = None,
                     is_dev: np.ndarray | None = None,
-                    estimator: BaseEstimator | None = None) -> ConceptResult:
+                    estimator: BaseEstimator | None = None,
+                    device: str | None = None) -> ConceptResult:
     """Seed 002's concept-neuron analysis of ``X [rows, units]`` against ``labels`` (one per row).
 
     ``C`` is the inverse L1 strength (sklearn convention, per-sample loss summed). Rows whose
@@ -324,6 +326,8 @@ def concept_neurons(X: np.ndarray, labels: Sequence, k: int = 3, C: float = 0.05
     fit is an error; scores are its ``decision_function``. ``C``, ``Cs``, ``rank`` and a dev
     split do not apply (tune it yourself, e.g. a ``GridSearchCV`` as the estimator); the
     result's ``rank`` is ``"estimator"`` and its ``C`` column NaN.
+
+    ``device``: where the built-in L1 solver runs (``"cuda"`` on a GPU; default the CPU).
     """
     if rank not in RANKS:
         raise RnnscopeError(f"rank must be one of {', '.join(RANKS)}, got {rank!r}")
@@ -370,7 +374,7 @@ def concept_neurons(X: np.ndarray, labels: Sequence, k: int = 3, C: float = 0.05
     Xtr, ytr, Xte, yte = X[train], y[train], X[is_test], y[is_test]
     Xdev, ydev = (X[is_dev], y[is_dev]) if is_dev.any() else (None, None)
     if estimator is None:
-        fulls, chosen = _fit_on_dev(lambda c: _l1(c, rank), Xtr, ytr, Xdev, ydev, grid)
+        fulls, chosen = _fit_on_dev(lambda c: _l1(c, rank, device), Xtr, ytr, Xdev, ydev, grid)
         classes = fulls[0].classes_
         cols = [_ovr_columns(f) for f in fulls]
         W = np.stack([cols[chosen[j]][0][j] for j in range(len(classes))])
@@ -379,7 +383,7 @@ def concept_neurons(X: np.ndarray, labels: Sequence, k: int = 3, C: float = 0.05
         C_used = [grid[j] for j in chosen]
 
         def retrain(units: list[int], cls: str) -> tuple[np.ndarray, float, float]:
-            subs, pick = _fit_on_dev(lambda c: _l1(c, rank), Xtr[:, units], ytr == cls,
+            subs, pick = _fit_on_dev(lambda c: _l1(c, rank, device), Xtr[:, units], ytr == cls,
                                      None if Xdev is None else Xdev[:, units],
                                      None if ydev is None else ydev == cls, grid)
             sub = subs[pick[-1]]  # classes are (False, True): the True column
@@ -478,7 +482,7 @@ def concepts(store, feature: str = "xpos", key: str | None = None, read: str | N
              test_size: float = 0.1, seed: int = 0, rank: str = "standardised",
              split: str | None = None, Cs: Sequence[float] | None = None,
              drop_nonfinite: bool = False,
-             estimator: BaseEstimator | None = None) -> ConceptResult:
+             estimator: BaseEstimator | None = None, device: str | None = None) -> ConceptResult:
     """:func:`concept_neurons` on one component of ``store`` (default: the top layer's ``c``).
 
     ``read`` defaults to ``"every"`` for char/byte stores (one tag per character, separators
@@ -511,6 +515,7 @@ def concepts(store, feature: str = "xpos", key: str | None = None, read: str | N
         X, labels = X[~bad], labels[~bad]
         notes = notes + [msg]
     res = concept_neurons(X, labels, k=k, C=C, test_size=test_size, seed=seed, key=key,
-                          feature=feature, rank=rank, split=split, Cs=Cs, estimator=estimator)
+                          feature=feature, rank=rank, split=split, Cs=Cs, estimator=estimator,
+                          device=device)
     res.notes = notes + res.notes
     return res

@@ -116,12 +116,13 @@ def _accuracy(probe, X: np.ndarray, y: np.ndarray, scored: np.ndarray) -> float:
     return float(np.mean(probe.predict(X[scored]) == y[scored]))
 
 
-def make_estimator(estimator: BaseEstimator | None, C: float) -> BaseEstimator:
+def make_estimator(estimator: BaseEstimator | None, C: float,
+                   device: str | None = None) -> BaseEstimator:
     """A fresh, unfitted classifier for one fit: ``clone(estimator)``, or the default softmax
     :class:`LinearProbe` with ``C``. Cloning leaves the caller's estimator untouched (never
     fitted), and every key and the control task get their own copy."""
     if estimator is None:
-        return LinearProbe(C=C, penalty="l2")
+        return LinearProbe(C=C, penalty="l2", device=device)
     try:
         return clone(estimator)
     except (TypeError, RuntimeError) as exc:
@@ -130,9 +131,9 @@ def make_estimator(estimator: BaseEstimator | None, C: float) -> BaseEstimator:
 
 
 def _fit_score(X: np.ndarray, labels: np.ndarray, is_test: np.ndarray, C: float,
-               estimator: BaseEstimator | None = None) -> float:
+               estimator: BaseEstimator | None = None, device: str | None = None) -> float:
     y = np.array([NA if v is None else v for v in labels], dtype=object).astype(str)
-    probe = make_estimator(estimator, C).fit(X[~is_test], y[~is_test])
+    probe = make_estimator(estimator, C, device).fit(X[~is_test], y[~is_test])
     scored = is_test & np.array([v is not None for v in labels])
     return _accuracy(probe, X[is_test], y[is_test], scored[is_test])
 
@@ -141,7 +142,7 @@ def probe_arrays(X: Mapping[str, np.ndarray], labels: Sequence, words: Sequence 
                  is_test: np.ndarray | None = None, C: float = 1.0, test_size: float = 0.1,
                  seed: int = 0, offset: int = 0, feature: str = "feature",
                  progress: bool = False, control_na: str = "keep",
-                 estimator: BaseEstimator | None = None) -> ProbeResult:
+                 estimator: BaseEstimator | None = None, device: str | None = None) -> ProbeResult:
     """Train and score a softmax probe for each array of ``X`` (key -> ``[rows, units]``).
 
     ``labels``: one per row, ``None`` for N/A. ``words``: the word type of each row's labelled
@@ -181,8 +182,8 @@ def probe_arrays(X: Mapping[str, np.ndarray], labels: Sequence, words: Sequence 
         if not finite.all():
             raise RnnscopeError(f"{key}: NaN or inf values in {int((~finite).sum())} of its {n} "
                                 "rows; leave those rows out (--drop-nonfinite)")
-        acc = _fit_score(arr, labels, is_test, C, estimator)
-        ctrl = (_fit_score(arr, control, is_test, C, estimator) if control is not None
+        acc = _fit_score(arr, labels, is_test, C, estimator, device)
+        ctrl = (_fit_score(arr, control, is_test, C, estimator, device) if control is not None
                 else float("nan"))
         layer, comp = parse_key(key)
         rows.append([key, layer, comp, offset, acc, ctrl, acc - ctrl, majority,
@@ -228,8 +229,8 @@ def probe(store, feature: str, components: Sequence[str] | None = None,
           read: str = "word_end", test_store=None, control: bool = True, C: float = 1.0,
           test_size: float = 0.1, seed: int = 0, min_count: int = 1,
           progress: bool = True, control_na: str = "keep",
-          drop_nonfinite: bool = False, estimator: BaseEstimator | None = None
-          ) -> ProbeResult:
+          drop_nonfinite: bool = False, estimator: BaseEstimator | None = None,
+          device: str | None = None) -> ProbeResult:
     """Decode ``feature`` from every selected component of ``store`` (an ActivationStore).
 
     ``read="word_end"`` reads each word where the model has finished it (the last character
@@ -249,7 +250,8 @@ def probe(store, feature: str, components: Sequence[str] | None = None,
     ``LogisticRegression(C=0.5)`` or ``make_pipeline(StandardScaler(), SVC())``), cloned with
     :func:`sklearn.base.clone` for each fit, so the object passed is never fitted; ``C`` is
     then unused. It is fitted on the raw activations (put a scaler in a ``Pipeline`` to
-    standardise) with string labels, ``N/A`` included.
+    standardise) with string labels, ``N/A`` included. ``device``: where the default probe's
+    solver runs (``"cuda"`` on a GPU; default the CPU).
     """
     make_estimator(estimator, C)  # a bad estimator fails before any store is read
     if control_na not in CONTROL_NA:
@@ -299,7 +301,7 @@ def probe(store, feature: str, components: Sequence[str] | None = None,
         X = _LazyArrays(keys, list(zip(stores, rows)))
         res = probe_arrays(X, labels, words=words, is_test=is_test, C=C, seed=seed,
                            offset=offset, feature=feature, progress=progress,
-                           control_na=control_na, estimator=estimator)
+                           control_na=control_na, estimator=estimator, device=device)
         results.append(res.table)
         notes += [n for n in res.notes if n not in notes]
     return ProbeResult(pd.concat(results, ignore_index=True), feature, notes, control_na)

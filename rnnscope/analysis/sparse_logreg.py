@@ -25,7 +25,7 @@ penalised. Inputs should be standardised (see :class:`LinearProbe`).
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,7 +76,8 @@ def _loss(Z: torch.Tensor, T: torch.Tensor, multi: str) -> float:
 
 def _lipschitz(X: torch.Tensor, multi: str, iters: int = 30) -> float:
     """Upper bound on the curvature of the summed loss (power iteration on [X, 1])."""
-    v = torch.randn(X.shape[1] + 1, generator=torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(0)  # on the CPU: the same start vector on every device
+    v = torch.randn(X.shape[1] + 1, generator=g, device="cpu").to(X.device)
     for _ in range(iters):
         u = X @ v[:-1] + v[-1]
         v = torch.cat([X.T @ u, u.sum()[None]])
@@ -84,6 +85,20 @@ def _lipschitz(X: torch.Tensor, multi: str, iters: int = 30) -> float:
     u = X @ v[:-1] + v[-1]
     sigma2 = float(u @ u) * 1.05
     return sigma2 * (0.5 if multi == "softmax" else 0.25)
+
+
+def _on(device):
+    """Where the solver's tensors are made: ``device`` (``"cuda"``, ...) as the default device
+    inside the fit only, the CPU (and nothing changed) for ``None``/``"cpu"``."""
+    if device is None or str(device) == "cpu":
+        return nullcontext()
+    from rnnscope.device import resolve_device
+
+    return torch.device(resolve_device(device))
+
+
+def _numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy().astype(np.float64)
 
 
 @contextmanager
@@ -101,7 +116,7 @@ def _threads_for(size: int):
 
 def fit_l1(X: np.ndarray, y: np.ndarray, n_classes: int, C: float = 1.0, multi: str = "softmax",
            max_iter: int = 1000, tol: float = 1e-3, min_iter: int = 10,
-           penalty_weights: np.ndarray | None = None) -> Fit:
+           penalty_weights: np.ndarray | None = None, device=None) -> Fit:
     """L1-penalised logistic regression by FISTA with gradient-based adaptive restart.
 
     Stops when no weight moved by more than ``tol`` times the largest weight (after at least
@@ -109,8 +124,9 @@ def fit_l1(X: np.ndarray, y: np.ndarray, n_classes: int, C: float = 1.0, multi: 
     ``penalty_weights [d]`` (one-vs-rest and binary only): the penalty is
     ``sum_j penalty_weights[j] * |w_j|`` instead of ``||w||_1`` — how an L1 problem on raw,
     unscaled features is solved exactly on standardised ones (see :func:`fit_l1_raw`).
+    ``device``: where the solver runs (``"cuda"`` on a GPU; default the CPU); same code.
     """
-    with _threads_for(X.shape[0] * X.shape[1] * n_classes):
+    with _threads_for(X.shape[0] * X.shape[1] * n_classes), _on(device):
         if multi == "softmax":
             if penalty_weights is not None:
                 raise ValueError("penalty_weights need a one-vs-rest or binary problem")
@@ -206,8 +222,7 @@ def _fista_columns(X, y, n_classes, C, multi, max_iter, tol, min_iter,
         if done.any():  # frozen at the iterate, not at the extrapolated point
             ZW[:, a[done]], Zb[a[done]], ZA[:, a[done]] = W[:, a[done]], b[a[done]], A[:, a[done]]
         active = a[~done]
-    return Fit(W.numpy().astype(np.float64), b.numpy().astype(np.float64), int(n_iter.max()),
-               len(active) == 0)
+    return Fit(_numpy(W), _numpy(b), int(n_iter.max()), len(active) == 0)
 
 
 def l1_objective(X: np.ndarray, y: np.ndarray, weight: np.ndarray, bias: float, C: float) -> float:
@@ -265,18 +280,18 @@ def _fista(X, y, n_classes, C, multi, max_iter, tol, min_iter) -> Fit:
         if change <= tol * scale and it >= min_iter:
             converged = True
             break
-    return Fit(W.numpy().astype(np.float64), b.numpy().astype(np.float64), it, converged)
+    return Fit(_numpy(W), _numpy(b), it, converged)
 
 
 def fit_l2(X: np.ndarray, y: np.ndarray, n_classes: int, C: float = 1.0,
-           multi: str = "softmax", max_iter: int = 200, tol: float = 1e-5) -> Fit:
+           multi: str = "softmax", max_iter: int = 200, tol: float = 1e-5, device=None) -> Fit:
     """L2-penalised logistic regression by full-batch torch L-BFGS (strong Wolfe line search).
 
     Same optimiser family as scikit-learn's ``lbfgs`` but float32 torch matmuls: about 5x
     cheaper per iteration on probe-sized problems. ``tol`` bounds the largest gradient entry of
-    the per-token objective.
+    the per-token objective. ``device`` as in :func:`fit_l1`.
     """
-    with _threads_for(X.shape[0] * X.shape[1] * n_classes):
+    with _threads_for(X.shape[0] * X.shape[1] * n_classes), _on(device):
         Xt = torch.as_tensor(np.ascontiguousarray(X), dtype=torch.float32)
         T = _targets(y, n_classes, multi)
         n = Xt.shape[0]
@@ -295,8 +310,7 @@ def fit_l2(X: np.ndarray, y: np.ndarray, n_classes: int, C: float = 1.0,
 
         opt.step(closure)
         n_iter = int(opt.state[W].get("n_iter", max_iter))
-    return Fit(W.detach().numpy().astype(np.float64), b.detach().numpy().astype(np.float64),
-               n_iter, n_iter < max_iter)
+    return Fit(_numpy(W), _numpy(b), n_iter, n_iter < max_iter)
 
 
 class LinearProbe(ClassifierMixin, BaseEstimator):
@@ -310,16 +324,18 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
 
     As a scikit-learn estimator (``BaseEstimator``, ``ClassifierMixin``), ``__init__`` only
     stores its parameters and ``fit`` validates them, so ``clone``, ``get_params`` /
-    ``set_params``, ``GridSearchCV`` and ``Pipeline`` work.
+    ``set_params``, ``GridSearchCV`` and ``Pipeline`` work. ``device``: where the solver runs
+    (``"cuda"``, ``"mps"``; default the CPU); the fitted weights are NumPy arrays either way.
     """
 
     def __init__(self, C: float = 1.0, penalty: str = "l2", multi: str = "softmax",
-                 max_iter: int | None = None, tol: float | None = None):
+                 max_iter: int | None = None, tol: float | None = None, device: str | None = None):
         self.C = C
         self.penalty = penalty
         self.multi = multi
         self.max_iter = max_iter
         self.tol = tol
+        self.device = device
 
     def _validate_params(self) -> None:  # noqa: D401 (scikit-learn's hook name)
         if self.penalty not in ("l1", "l2"):
@@ -353,7 +369,8 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
         Xs = (X - self.mean_) / self.scale_
         k = len(self.classes_)
         binary = k == 2 and self.multi == "ovr"
-        kw = {k_: v for k_, v in (("max_iter", self.max_iter), ("tol", self.tol)) if v is not None}
+        kw = {k_: v for k_, v in (("max_iter", self.max_iter), ("tol", self.tol),
+                                  ("device", self.device)) if v is not None}
         solver = fit_l1 if self.penalty == "l1" else fit_l2
         C = float(self.C)
         if binary:  # a single sigmoid column for "second class vs first", as sklearn does
