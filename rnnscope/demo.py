@@ -46,17 +46,19 @@ def describe_model(model) -> str:
 
 def run_demo(out_dir: str | Path = "rnnscope-demo", model_path: str | Path = DEMO_MODEL,
              corpus_path: str | Path | None = None, report: bool = True, top: int = 5,
-             say: Callable[[str], None] = print) -> DemoResult:
+             say: Callable[[str], None] = print, device: str = "cpu") -> DemoResult:
     """Run the demo, writing the store and report under ``out_dir`` (replaced if present).
 
     ``corpus_path``: a text or CoNLL-U file to analyse instead of the generated annotated
     corpus (which is written to ``out_dir/demo_corpus.conllu``); perplexity is measured on
-    the hand-written demo sentences, or on ``corpus_path`` when given.
+    the hand-written demo sentences, or on ``corpus_path`` when given. ``device``: where the
+    model runs (``"auto"``, ``"cuda"``, ...).
     """
     from rnnscope.analysis.correlate import correlate
     from rnnscope.checkpoint import load_model
     from rnnscope.corpus.generated import agreement_conllu
     from rnnscope.corpus.readers import read_corpus
+    from rnnscope.device import resolve_device
     from rnnscope.extract import extract
     from rnnscope.training.data import encode_text, read_raw
     from rnnscope.training.train import evaluate_loss
@@ -66,7 +68,9 @@ def run_demo(out_dir: str | Path = "rnnscope-demo", model_path: str | Path = DEM
                             "or pass --model")
     out = Path(out_dir)
     model, vocab = load_model(model_path)
-    say(describe_model(model))
+    dev = resolve_device(device)
+    model = model.to(dev)
+    say(describe_model(model) + (f" (on {dev})" if dev.type != "cpu" else ""))
     scored = Path(corpus_path) if corpus_path is not None else DEMO_SENTENCES
     if corpus_path is None:
         out.mkdir(parents=True, exist_ok=True)

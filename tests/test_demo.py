@@ -43,6 +43,11 @@ def test_demo_cli_without_report(tmp_path):
     assert out.exit_code == 0, out.output
     assert "units most correlated with the word's position" in out.output
     assert "report:" not in out.output
+    cpu = CliRunner().invoke(main, ["demo", "--model", str(tmp_path / "m"), "--out",
+                                    str(tmp_path / "o"), "--no-report", "--device", "cpu"])
+    assert cpu.exit_code == 0 and "(on cuda" not in cpu.output, cpu.output
+    bad = CliRunner().invoke(main, ["demo", "--model", str(tmp_path / "m"), "--device", "tpu"])
+    assert bad.exit_code == 2 and "unknown device 'tpu'" in bad.output
 
 
 def test_demo_cli_missing_model_is_one_clear_line(tmp_path):

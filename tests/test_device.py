@@ -93,6 +93,12 @@ def test_cli_device_option(tmp_path):
         bad = CliRunner().invoke(main, ["evaluate", "--model", str(tmp_path / "m"), "--corpus",
                                         str(tmp_path / "t.txt"), "--device", "cuda"])
         assert bad.exit_code == 2 and "no CUDA GPU" in bad.output
+    grads = ["gradients", "--model", str(tmp_path / "m"), "--corpus", str(tmp_path / "t.txt"),
+             "--max-delay", "2", "--window", "5"]
+    ok = CliRunner().invoke(main, grads + ["--device", "cpu"])
+    assert ok.exit_code == 0 and "sigma1" in ok.output, ok.output
+    both = CliRunner().invoke(main, grads + ["--device", "cuda", "--workers", "2"])
+    assert both.exit_code == 2 and "the Dask path runs on the workers' CPUs" in both.output
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from rnnscope.cli.options import device_option
 from rnnscope.demo import DEMO_MODEL, run_demo
 
 
@@ -16,10 +17,12 @@ from rnnscope.demo import DEMO_MODEL, run_demo
                    "generated, annotated demo corpus.")
 @click.option("--no-report", is_flag=True, help="Skip the HTML report.")
 @click.option("--top", default=5, show_default=True, help="How many units to list.")
-def demo(out: str, model_path: str, corpus_path: str, no_report: bool, top: int) -> None:
+@device_option
+def demo(out: str, model_path: str, corpus_path: str, no_report: bool, top: int,
+         device: str) -> None:
     """Open the shipped demo LSTM: perplexity, activation store, position units, report."""
     run_demo(out, model_path=model_path, corpus_path=corpus_path, report=not no_report,
-             top=top, say=click.echo)
+             top=top, say=click.echo, device=device)
 
 
 COMMANDS = [demo]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from rnnscope.cli.options import device_option, local_device, model_on
 from rnnscope.distributed.cli import choose
 from rnnscope.distributed.cluster import cluster_options
 
@@ -78,9 +79,10 @@ def _common(fn):
                    "a tag column): separability, relative memory m and cos with the top-1/5 directions.")
 @_OUT
 @cluster_options
+@device_option
 def gradients_cmd(model_path, corpus, ptb_normalise, states, max_delay, window, max_units, basis, threads,
                   group_by, freq_from, min_count, properties, out,
-                  cluster=None, workers=None):
+                  cluster=None, workers=None, device="auto"):
     """State-gradient memory (Verwimp et al., "State gradients for analyzing memory in LSTM
     language models"): sigma1 and sigma1/sum over delays, per class ranking, decay fits."""
     import torch
@@ -90,6 +92,7 @@ def gradients_cmd(model_path, corpus, ptb_normalise, states, max_delay, window, 
 
     torch.set_num_threads(threads)
     model, vocab = _load(model_path)
+    model = model_on(model, local_device(device, cluster, workers))
     c = _read(corpus, ptb_normalise)
     seqs, labels = memory_inputs(c, vocab, group_by, window, max_units, min_count)
     freqs = frequencies(c, freq_from) if group_by == "word" else None
@@ -148,8 +151,9 @@ def _property(model, seqs, labels, name, a_tags, b_tags, state, max_delay, basis
 @click.option("--random-init", is_flag=True, help="Also show a randomly initialised copy of the first model.")
 @_common
 @_OUT
+@device_option
 def compare_cmd(models, names, random_init, corpus, ptb_normalise, states, max_delay, window, max_units,
-                basis, threads, out):
+                basis, threads, out, device):
     """sigma1 and sigma1/sum against delay for several models and states on one plot."""
     import torch
 
@@ -164,11 +168,11 @@ def compare_cmd(models, names, random_init, corpus, ptb_normalise, states, max_d
     loaded = []
     for k, path in enumerate(models):
         model, vocab = _load(path)
-        loaded.append((names[k] if names else Path(path).name, model, vocab))
+        loaded.append((names[k] if names else Path(path).name, model_on(model, device), vocab))
     if random_init:
         name, model, vocab = loaded[0]
         torch.manual_seed(0)
-        fresh = RecurrentLM(model.config).eval()
+        fresh = RecurrentLM(model.config).eval().to(next(model.parameters()).device)
         loaded.append((f"{name} random init", fresh, vocab))
     results = {}
     from rnnscope.analysis.memory_runs import memory_inputs
