@@ -197,7 +197,7 @@ def test_ablate_and_patch_cli_on_minimal_pairs(hand, files, tmp_path):
     assert set(sweep.loc[sweep["drop"] > 10, "unit"]) >= {NUMBER_UNIT}
     r = run("patch", tmp_path / "m", "--minimal-pairs", ml, "--top", 3)
     assert r.exit_code == 0, r.output
-    assert f"1:{NUMBER_UNIT}" in r.output.split("flips the verb choice")[1].splitlines()[2]
+    assert f"layer1.h:{NUMBER_UNIT}" in r.output.split("flips the verb choice")[1].splitlines()[2]
     r = run("patch", tmp_path / "m", "--minimal-pairs", blimp)
     assert r.exit_code == 2 and "no minimal pair has a number twin" in r.output
     r = run("ablate", tmp_path / "m", "--minimal-pairs", ml, "--tasks", "Simple")

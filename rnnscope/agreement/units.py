@@ -1,34 +1,23 @@
-"""Parse unit selections such as ``2:126,2:338``, ``2:0-9`` or ``1:*`` (1-based layers)."""
+"""Unit selections of the agreement analyses as ``(layer, unit)`` pairs (1-based layers).
+
+The syntax is :mod:`rnnscope.units`' (``layer2.h:126``, ``layer2.h:0-9``, ``layer2.h:*``,
+and the older ``2:126`` or a global number); this keeps the older two-field result.
+"""
 from __future__ import annotations
 
-from rnnscope.errors import RnnscopeError
 from rnnscope.model import ModelConfig
+from rnnscope.units import parse_units as _parse
 
 
-def parse_units(spec: str, config: ModelConfig) -> list[tuple[int, int]]:
-    """``"2:126,2:338"`` -> ``[(2, 126), (2, 338)]``; ``L:A-B`` ranges, ``L:*`` whole layers."""
-    out: list[tuple[int, int]] = []
-    for part in (p.strip() for p in spec.split(",") if p.strip()):
-        layer_s, _, unit_s = part.partition(":")
-        try:
-            layer = int(layer_s)
-            if unit_s == "*":
-                units = list(range(config.sizes[layer - 1])) if 1 <= layer <= config.num_layers else []
-            elif "-" in unit_s:
-                a, b = (int(v) for v in unit_s.split("-", 1))
-                units = list(range(a, b + 1))
-            else:
-                units = [int(unit_s)]
-        except ValueError:
-            raise RnnscopeError(f"bad unit {part!r}: write layer:unit, e.g. 2:126, 2:0-9 or 2:*") from None
-        if not 1 <= layer <= config.num_layers:
-            raise RnnscopeError(f"unit {part!r}: layer {layer} does not exist "
-                                f"(layers 1..{config.num_layers})")
-        size = config.layer_size(layer)
-        bad = [u for u in units if not 0 <= u < size]
-        if bad:
-            raise RnnscopeError(f"unit {part!r}: {bad[0]} is outside 0..{size - 1}")
-        out += [(layer, u) for u in units]
-    if not out:
-        raise RnnscopeError("no unit given")
-    return list(dict.fromkeys(out))
+def parse_units(spec: str, config: ModelConfig, component: str = "h",
+                usable: tuple[str, ...] | None = None, why: str = "") -> list[tuple[int, int]]:
+    """``"layer2.h:126,2:338"`` -> ``[(2, 126), (2, 338)]``; ranges ``layer2.h:0-9``, whole
+    layers ``layer2.h:*``. ``component``: that of the ``2:126`` and global forms; ``usable``
+    (and ``why``, for the error): the components the caller can act on."""
+    from rnnscope.cells import get_cell
+
+    # global numbers count the units of ``component`` (a projecting cell's h is narrower)
+    sizes = config.widths(component)
+    units = _parse(spec, sizes, get_cell(config.cell).components, component,
+                   usable=usable, why=why, width=config.width)
+    return list(dict.fromkeys((n, u) for n, _, u in units))

@@ -171,6 +171,38 @@ def _save(fig, outdir: Path | None, name: str) -> None:
     plt.close(fig)
 
 
+#: the component naming (and usable by) each ``--mode`` of ``ablate`` / ``patch``
+_MODE_UNITS = {"h": ("h", ("h",), "--mode h ablates the hidden state h"),
+               "outgoing": ("h", ("h",), "--mode outgoing ablates h's outgoing weights"),
+               "c": ("c", ("c",), "--mode c ablates the cell state c"),
+               "both": ("h", ("h", "c"), "--mode both acts on a unit's h and c")}
+
+UNITS_HELP = "(also 2:126 or the global number 776, of {what})"
+
+
+def _units(spec: str, model, option: str, component: str = "h", usable=None, why: str = ""):
+    """``(layer, unit)`` pairs named by ``spec`` (:mod:`rnnscope.units`' syntax); errors say
+    which option they come from."""
+    from rnnscope.agreement.units import parse_units
+
+    try:
+        return parse_units(spec, model.config, component, usable, why)
+    except RnnscopeError as exc:
+        raise RnnscopeError(f"{option}: {exc}") from None
+
+
+def _names(units, component: str) -> str:
+    from rnnscope.units import unit_name
+
+    return ", ".join(unit_name(n, component, u) for n, u in units)
+
+
+def _named(table, component: str | None = None, **kw):
+    from rnnscope.units import add_unit_names
+
+    return add_unit_names(table, component, **kw)
+
+
 def _skips(result) -> None:
     if len(result.skipped):
         click.echo(f"\nskipped {len(result.skipped)} items (never scored):", err=True)
@@ -240,8 +272,9 @@ def agreement(model, vocab, outdir, items):
 @click.option("--mode", type=click.Choice(["h", "c", "both", "outgoing"]), default="h", show_default=True,
               help="What is ablated: hidden state, cell state, both, or outgoing weights.")
 @click.option("--layers", default=None, help="Comma-separated 1-based layers to sweep (default all).")
-@click.option("--subset", default=None, help="Ablate these units together instead (e.g. 2:126,2:338) "
-              "against --n-random random sets of the same size.")
+@click.option("--subset", default=None, help="Ablate these units together instead, e.g. "
+              "layer2.h:126,layer2.h:338 " + UNITS_HELP.format(what="the component --mode ablates")
+              + ", against --n-random random sets of the same size.")
 @click.option("--n-random", default=1000, show_default=True,
               help="With --subset: random unit sets of the same size for the permutation p-value.")
 @click.option("--threshold", default=10.0, show_default=True, help="Accuracy drop (points) to report.")
@@ -261,7 +294,6 @@ def ablate(model, vocab, outdir, items, mode, layers, subset, n_random, threshol
     template / paradigm and condition (see --scoring).
     """
     from rnnscope.agreement.ablation import ablation_sweep, subset_ablation
-    from rnnscope.agreement.units import parse_units
 
     try:
         layer_list = [int(x) for x in layers.split(",")] if layers else None
@@ -278,10 +310,12 @@ def ablate(model, vocab, outdir, items, mode, layers, subset, n_random, threshol
     if minimal_pairs:
         items = _pair_items(items, vocab, "--scoring sentence scores every pair")
     if subset:
-        res = subset_ablation(model, vocab, items, parse_units(subset, model.config),
-                              n_random=n_random, mode=mode, max_rows=max_rows)
-        _show(f"subset ablation of {subset} vs {n_random} random sets", res.table.round(4), outdir,
-              "subset_ablation")
+        comp, usable, why = _MODE_UNITS[mode]
+        chosen = _units(subset, model, "--subset", comp, usable, why)
+        res = subset_ablation(model, vocab, items, chosen, n_random=n_random, mode=mode,
+                              max_rows=max_rows)
+        _show(f"subset ablation ({mode}) of {_names(chosen, comp)} vs {n_random} random sets",
+              res.table.round(4), outdir, "subset_ablation")
         if outdir:
             res.random_accuracy.to_csv(outdir / "subset_random_accuracy.csv", index=False)
             _save(res.plot(), outdir, "subset_ablation")
@@ -299,34 +333,41 @@ def _report_sweep(res, outdir: Path | None, threshold: float, mode: str, pairs: 
     pairs have no incongruent conditions) and, with ``--out``, the long table and its plot.
     ``pairs``: how minimal pairs were scored (``None`` for NA items)."""
     scored = f"; minimal pairs scored by {pairs}" if pairs else ""
+    comp = _MODE_UNITS.get(mode, ("h",))[0]
+    report = res.report(threshold)
     _show(f"accuracy (%) with single units ablated ({mode}; Lakretz et al.'s Table 2 layout); "
-          f"'-' = drop < {threshold:g} points{scored}", res.report(threshold), outdir,
-          "ablation_report")
+          f"'-' = drop < {threshold:g} points{scored}", report, outdir, "ablation_report")
+    named = _named(res.units, comp)
+    legend = [f"{g} = {name}" for g, name in zip(named["global_unit"], named["unit_name"])
+              if str(g) in report.columns]
+    if legend:
+        click.echo("columns are global unit numbers: " + ", ".join(legend))
     if not pairs:
-        _show("units whose ablation brings incongruent conditions to chance", res.chance_units(),
-              outdir, "chance_units")
+        _show("units whose ablation brings incongruent conditions to chance",
+              _named(res.chance_units(), comp), outdir, "chance_units")
     if outdir:
-        res.table.to_csv(outdir / "ablation_sweep.csv", index=False)
+        _named(res.table, comp).to_csv(outdir / "ablation_sweep.csv", index=False)
         _save(res.plot(), outdir, "ablation_sweep")
 
 
 @click.command("dynamics", short_help="Gate and cell dynamics of units per condition.")
 @model_options
 @item_options
-@click.option("--units", required=True, help="Units, e.g. 2:126,2:338 (1-based layer:unit).")
+@click.option("--units", required=True, help="Units, e.g. layer2.h:126,layer2.h:338 "
+              "(also 2:126 or the global number 776); each is shown in every --components.")
 @click.option("--components", default=None, help="Comma-separated (default: all of the cell, "
               "LSTM i,f,o,g,c,h).")
 @click.option("--no-verb", is_flag=True, help="Stop at the last prefix word.")
 def dynamics(model, vocab, outdir, items, units, components, no_verb):
     """Gate and cell dynamics of UNITS per condition, and their efferent verb weights."""
     from rnnscope.agreement.dynamics import efferent_weights, unit_dynamics
-    from rnnscope.agreement.units import parse_units
 
-    chosen = parse_units(units, model.config)
+    chosen = _units(units, model, "--units")
     comps = components.split(",") if components else [c for c in ("i", "f", "o", "g", "c", "h", "r", "z", "n")
                                                        if c in model.components]
     res = unit_dynamics(model, vocab, items, chosen, comps, include_verb=not no_verb)
-    _show("mean activity per word position", res.table.round(4), outdir, "dynamics")
+    _show("mean activity per word position",
+          _named(res.table.round(4), component_column="component"), outdir, "dynamics")
     for task in dict.fromkeys(res.table["task"]):
         for n, u in chosen:
             _save(res.plot(n, u, task), outdir, f"dynamics_{task}_{n}_{u}")
@@ -339,19 +380,22 @@ def dynamics(model, vocab, outdir, items, units, components, no_verb):
                    "single weight from a unit to a verb form", err=True)
     elif top and pairs:
         eff = efferent_weights(model, vocab, top, pairs)
-        _show("efferent weights to verb forms (mean per number)",
-              eff.table.groupby(["global_unit", "number"])["weight"].agg(["mean", "std", "count"])
-              .reset_index().round(4), outdir, "efferent_summary")
+        table = _named(eff.table, "h")
+        _show("efferent weights of h to verb forms (mean per number)",
+              table.groupby(["global_unit", "unit_name", "number"])["weight"]
+              .agg(["mean", "std", "count"]).reset_index().round(4), outdir, "efferent_summary")
         if outdir:
-            eff.table.to_csv(outdir / "efferent_weights.csv", index=False)
+            table.to_csv(outdir / "efferent_weights.csv", index=False)
         _save(eff.plot(), outdir, "efferent_weights")
 
 
 @click.command("time-decoding", short_help="Decode subject number across time (ROC-AUC).")
 @model_options
 @item_options
-@click.option("--units", default=None, help="Units to decode from (default: all units of all layers).")
-@click.option("--exclude", default=None, help="Units to leave out (e.g. the number units).")
+@click.option("--units", default=None, help="Units to decode from, e.g. layer2.c:0-99 "
+              + UNITS_HELP.format(what="--component") + " [default: all units of all layers].")
+@click.option("--exclude", default=None, help="Units to leave out, e.g. the number units "
+              "layer2.c:126,layer2.c:338 (same forms as --units).")
 @click.option("--component", default="c", show_default=True,
               help="Component whose states are decoded (c, h, or a gate).")
 @click.option("--conditions", default="incongruent", show_default=True,
@@ -360,13 +404,14 @@ def dynamics(model, vocab, outdir, items, units, components, no_verb):
 def time_decoding_cmd(model, vocab, outdir, items, units, exclude, component, conditions, cv):
     """Decode subject number across time (train x test ROC-AUC, cross-validated)."""
     from rnnscope.agreement.time_decoding import time_decoding
-    from rnnscope.agreement.units import parse_units
+    from rnnscope.keys import key
 
     cfg = model.config
-    spec = units or ",".join(f"{n}:*" for n in range(1, cfg.num_layers + 1))
-    chosen = parse_units(spec, cfg)
+    spec = units or ",".join(f"{key(n, component)}:*" for n in range(1, cfg.num_layers + 1))
+    why = f"time-decoding decodes --component {component}"
+    chosen = _units(spec, model, "--units", component, (component,), why)
     if exclude:
-        drop = set(parse_units(exclude, cfg))
+        drop = set(_units(exclude, model, "--exclude", component, (component,), why))
         chosen = [u for u in chosen if u not in drop]
     if conditions == "incongruent":
         items = [it for it in items if it.incongruent]
@@ -449,24 +494,27 @@ def syntax_units_cmd(model, vocab, outdir, per_length, depth_file, per_cell, pos
                f"sentences ({ds.info['cells']} position x depth cells, {ds.info['per_cell']} each)")
     res = syntax_units(model, vocab, ds, component=component, frequency=freq)
     click.echo(res.summary())
-    _show("units with |z| > 3", res.outliers.round(4), outdir, "syntax_units_outliers")
+    _show("units with |z| > 3", _named(res.outliers.round(4), component), outdir,
+          "syntax_units_outliers")
     if outdir:
-        res.table.to_csv(outdir / "syntax_units_weights.csv", index=False)
+        _named(res.table, component).to_csv(outdir / "syntax_units_weights.csv", index=False)
         ds.points.to_csv(outdir / "depth_points.csv", index=False)
     _save(res.plot(), outdir, "syntax_units")
 
 
 @click.command("connectivity", short_help="Recurrent weights between units, as z-scores.")
 @model_options
-@click.option("--sources", required=True, help="Projecting units, e.g. 2:500.")
-@click.option("--targets", required=True, help="Receiving units, e.g. 2:126,2:338.")
+@click.option("--sources", required=True, help="Projecting units (their h), e.g. layer2.h:500 "
+              "(also 2:500 or the global number 1150).")
+@click.option("--targets", required=True, help="Receiving units, e.g. layer2.h:126,layer2.h:338 "
+              "(also 2:126 or the global number 776); the weights into each of their gates "
+              "are shown.")
 @click.option("--scale-task", default=None, help="Scale weights by the sources' max |h| on this task.")
 @click.option("--n", "n", default=100, show_default=True, help="Sentences per condition for --scale-task.")
 def connectivity_cmd(model, vocab, outdir, sources, targets, scale_task, n):
     """Recurrent weights from SOURCES to the gates of TARGETS, as z-scores."""
     from rnnscope.agreement.connectivity import connectivity, max_activity
     from rnnscope.agreement.tasks import generate
-    from rnnscope.agreement.units import parse_units
 
     scale = None
     if scale_task:
@@ -475,9 +523,12 @@ def connectivity_cmd(model, vocab, outdir, sources, targets, scale_task, n):
         items, note = normalise_case(generate([scale_task], n=n), vocab, "auto")
         click.echo(note, err=True)
         scale = max_activity(model, vocab, items)
-    res = connectivity(model, parse_units(sources, model.config), parse_units(targets, model.config),
-                       scale=scale)
-    _show("connectivity (z against all afferent weights of the target gate)", res.table.round(4),
+    src = _units(sources, model, "--sources", "h", ("h",), "a unit projects through its h")
+    res = connectivity(model, src, _units(targets, model, "--targets"), scale=scale)
+    table = _named(res.table, "h", layer="source_layer", unit="source_unit", name="source_name")
+    table = _named(table, layer="target_layer", unit="target_unit", name="target_name",
+                   component_column="gate")
+    _show("connectivity (z against all afferent weights of the target gate)", table.round(4),
           outdir, "connectivity")
     _save(res.plot(), outdir, "connectivity")
 
@@ -552,13 +603,13 @@ def patch_cmd(model, vocab, outdir, items, mode, layers, top, max_rows, minimal_
     if minimal_pairs:
         items, sweep = _pair_items(items, vocab), twin_patch_sweep
     res = sweep(model, vocab, items, mode=mode, layers=layer_list, max_rows=max_rows)
-    best = res.top(top).assign(unit_name=lambda d: d["layer"].astype(str) + ":" + d["unit"].astype(str),
-                               flip_rate=lambda d: (100 * d["flip_rate"]).round(1))
+    comp = _MODE_UNITS[mode][0]
+    best = _named(res.top(top), comp).assign(flip_rate=lambda d: (100 * d["flip_rate"]).round(1))
     _show(f"units whose patching ({mode}) from the number-flipped twin flips the verb choice "
           f"(% of {len(res.pairs)} pairs)", best[["unit_name", "global_unit", "n", "flip_rate"]],
           outdir, "patch_top")
     if outdir:
-        res.table.to_csv(outdir / "patch_sweep.csv", index=False)
+        _named(res.table, comp).to_csv(outdir / "patch_sweep.csv", index=False)
         res.pairs.to_csv(outdir / "patch_pairs.csv", index=False)
 
 

@@ -205,6 +205,9 @@ def concepts_cmd(store_path, feature, key, read, group, min_count, k, C, test_si
     click.echo(res.summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     click.echo("")
     wide = res.wide().reset_index()
+    if "top 3" in wide.columns:  # canonical unit names, e.g. layer1.c:17
+        wide["top 3"] = [", ".join(f"{res.key}:{u.strip()}" for u in str(v).split(",") if u.strip())
+                         for v in wide["top 3"]]
     classes = [str(c) for c in res.table["class"].unique()]
     if cls is not None and cls not in classes:
         raise RnnscopeError(f"--class {cls!r} is not a class of {feature!r}; classes: "
@@ -212,7 +215,9 @@ def concepts_cmd(store_path, feature, key, read, group, min_count, k, C, test_si
     cls = cls or str(res.table.sort_values("n_class").iloc[-1]["class"])
     _emit(wide, None, lambda: res.plot_weights(cls), plot_path)
     if csv_path:
-        res.table.assign(top_units=res.table["top_units"].map(lambda u: " ".join(map(str, u)))) \
+        res.table.assign(top_units=res.table["top_units"].map(lambda u: " ".join(map(str, u))),
+                         top_unit_names=res.table["top_units"].map(
+                             lambda u: " ".join(f"{res.key}:{int(x)}" for x in u))) \
             .to_csv(csv_path, index=False)
         click.echo(f"wrote {csv_path}")
 
@@ -381,8 +386,9 @@ def compare_cmd(stores, feature, components, no_control, min_count, seed, csv_pa
 @click.option("--min-count", type=int, default=1, show_default=True,
               help="Merge tags with fewer examples into OTHER.")
 @click.option("--top", type=int, default=1, show_default=True, help="Top units per class to test.")
-@click.option("--unit", "units", multiple=True, metavar="KEY:UNIT",
-              help="Also test this unit against every class, e.g. layer1.c:17 (repeat).")
+@click.option("--unit", "units", multiple=True, metavar="UNIT",
+              help="Also test this unit against every class, e.g. layer1.c:17 (repeat, or "
+                   "comma-separate; also 1:17 or the global number, of --key's component).")
 @click.option("--no-concepts", is_flag=True, help="Only test the --unit units.")
 @click.option("--n-random", type=int, default=19, show_default=True,
               help="Random units of the same layer.component for the permutation baseline.")
@@ -410,12 +416,18 @@ def causality_cmd(store_path, model_path, feature, key, read, group, min_count, 
         raise RnnscopeError(f"--top must be at least 1, got {top}")
     store = _open(store_path)
     model, vocab = load_model(model_path)
+    from rnnscope.keys import key as make_key, parse_key
+    from rnnscope.units import parse_units
+
+    default = parse_key(key)[1] if key else ("c" if "c" in model.components else "h")
     tests = []
     for u in units:
-        k, sep, n = u.rpartition(":")
-        if not sep or not n.isdigit():
-            raise RnnscopeError(f"--unit expects KEY:UNIT, e.g. layer1.c:17, got {u!r}")
-        tests.append(UnitTest(k, int(n)))
+        try:
+            named = parse_units(u, model.config.sizes, model.components, default,
+                                width=model.config.width)
+        except RnnscopeError as exc:
+            raise RnnscopeError(f"--unit: {exc}") from None
+        tests += [UnitTest(make_key(n, c), i) for n, c, i in named]
     found = None
     if not no_concepts:
         found = concepts(store, feature=feature, key=key, read=read, group=group,
@@ -425,8 +437,11 @@ def causality_cmd(store_path, model_path, feature, key, read, group, min_count, 
                             group=group, min_count=min_count, top=top, n_random=n_random,
                             value=val, max_sentences=max_sentences, position=position,
                             alpha=alpha, seed=seed)
-    _emit(res.table, csv_path, None, None,
-          ["key", "unit", "probe_class", "class", "delta_class", "delta_other", "random_mean",
+    table = res.table.copy()
+    table.insert(table.columns.get_loc("unit") + 1, "unit_name",
+                 [f"{k}:{int(u)}" for k, u in zip(table["key"], table["unit"])])
+    _emit(table, csv_path, None, None,
+          ["unit_name", "probe_class", "class", "delta_class", "delta_other", "random_mean",
            "p_value", "flag"])
     flagged = res.flagged()
     click.echo(f"{len(flagged)} of {int(res.table['probe_class'].notna().sum())} probe-found "

@@ -36,13 +36,37 @@ def _span(text: str) -> tuple[int, int, int]:
     return sent, start, end
 
 
-def _units(text: str | None) -> list[int] | None:
-    if not text:
-        return None
+def _store_units(store, key: str | None, text: str, option: str,
+                 base: str | None = None) -> list[tuple[str, int]]:
+    """``(key, unit)`` pairs named by ``--unit`` / ``--units``: canonical names
+    (``layer2.c:17``, their own key, see :mod:`rnnscope.units`) or, as before, bare 0-based
+    units of ``--key`` (default: the top layer's h). A name must agree with ``--key`` if both
+    are given; ``base``: the key of bare units when there is no ``--key``."""
+    from rnnscope.keys import key as make_key, parse_key
+    from rnnscope.units import parse_units
+
+    base = key or base or _default_key(store, None)
+    layer, comp = parse_key(base)
+    layers = [parse_key(k)[0] for k in store.keys()]
+    sizes = [max((store.width(k) for k in store.keys() if parse_key(k)[0] == n), default=0)
+             for n in range(1, max(layers) + 1)]
+
+    def width(n: int, c: str) -> int:
+        k = make_key(n, c)
+        if k not in store:
+            raise RnnscopeError(f"the store has no {k} (it holds {', '.join(store.keys())})")
+        return store.width(k)
+
     try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise RnnscopeError(f"--units must be comma-separated integers, got {text!r}") from None
+        units = parse_units(text, sizes, None, comp, layer=layer, width=width)
+    except RnnscopeError as exc:
+        raise RnnscopeError(f"{option} {text}: {exc}") from None
+    out = [(make_key(n, c), u) for n, c, u in units]
+    other = next((k for k, _ in out if key and k != key), None)
+    if other:
+        raise RnnscopeError(f"{option} {text} names {other}, but --key is {key}: give the key "
+                            f"once (e.g. {option} {other}:{out[0][1]} alone)")
+    return out
 
 
 @click.command("match", short_help="LSTMVis-style span matching on a store.")
@@ -154,8 +178,10 @@ def _read_table(path: str | None, kind: str) -> pd.DataFrame:
 @click.option("--out", "out_path", required=True, help="Output file (.png or .svg).")
 @click.option("--store", "store_path", default=None, help="Activation store (all kinds but the table ones).")
 @click.option("--key", default=None, help="Component key [default: top layer h].")
-@click.option("--unit", type=int, default=None, help="Unit (0-based) for text/histogram/lexical.")
-@click.option("--units", default=None, help="Units for positions, e.g. 3,7,11.")
+@click.option("--unit", default=None, help="Unit for text/histogram/lexical, e.g. layer2.c:17 "
+              "(the key and the 0-based unit), or 17 with --key.")
+@click.option("--units", default=None, help="Units for positions, e.g. layer2.c:3,layer2.c:7 "
+              "or layer2.c:0-9 (keys may differ), or 3,7,11 with --key.")
 @click.option("--sentence", type=int, default=0, show_default=True, help="Sentence for text/probability/positions.")
 @click.option("--tag-column", default=None, help="Tags under the text / class column [default: upos].")
 @click.option("--highlight", default=None, help="Tag to highlight / class of interest.")
@@ -189,6 +215,13 @@ def figure_cmd(kind, out_path, store_path, key, unit, units, sentence, tag_colum
     if not store_path:
         raise RnnscopeError(f"figure {kind} needs --store STORE")
     store = _open_store(store_path)
+    key_given = key
+    if unit is not None:
+        named = _store_units(store, key, unit, "--unit")
+        if len(named) != 1:
+            raise RnnscopeError(f"--unit {unit} names {len(named)} units; give one "
+                                "(--units takes several, for figure positions)")
+        (key, unit), = named
     key = _default_key(store, key)
     tokens = store.tokens
     tag_column = tag_column or ("upos" if "upos" in tokens.columns else None)
@@ -205,7 +238,7 @@ def figure_cmd(kind, out_path, store_path, key, unit, units, sentence, tag_colum
         values = np.concatenate([b[:, unit] for _, b in store.iter_chunks(key)])
         fig = figures.match_histogram(values, (tokens[tag_column] == highlight).to_numpy(),
                                       labels=(highlight, f"not {highlight}"),
-                                      title=title or f"{key} unit {unit}")
+                                      title=title or f"{key}:{unit}")
     elif kind == "lexical":
         fig = _lexical(store, key, unit, model_path, title)
     else:
@@ -214,18 +247,19 @@ def figure_cmd(kind, out_path, store_path, key, unit, units, sentence, tag_colum
         tags = tokens[tag_column].iloc[a:b].tolist() if tag_column else None
         if kind == "text":
             fig = figures.text_activation(toks, store.get(key, slice(a, b))[:, unit], tags=tags,
-                                          highlight=highlight, title=title or f"{key} unit {unit}")
+                                          highlight=highlight, title=title or f"{key}:{unit}")
         elif kind == "probability":
             p = _read_probs(probs, len(tokens), a, b)
             fig = figures.text_probability(toks, p, tags=tags, highlight=highlight, title=title)
         else:  # positions
-            chosen = _units(units) or [unit if unit is not None else 0]
-            bad = [u for u in chosen if not 0 <= u < width]
-            if bad:
-                raise RnnscopeError(f"unit {bad[0]} out of range 0..{width - 1}")
-            fig = figures.activation_over_positions(toks, store.get(key, slice(a, b))[:, chosen],
-                                                    labels=[f"unit {u}" for u in chosen],
-                                                    title=title or f"{key}, sentence {sentence}")
+            chosen = _store_units(store, key_given, units, "--units", base=key) if units else \
+                [(key, unit if unit is not None else 0)]
+            values = np.stack([store.get(k, slice(a, b))[:, u] for k, u in chosen], axis=1)
+            keys = list(dict.fromkeys(k for k, _ in chosen))
+            fig = figures.activation_over_positions(toks, values,
+                                                    labels=[f"{k}:{u}" for k, u in chosen],
+                                                    title=title or f"{', '.join(keys)}, "
+                                                    f"sentence {sentence}")
     click.echo(f"figure written to {figures.save_figure(fig, out_path)}")
 
 
@@ -264,7 +298,7 @@ def _lexical(store, key: str, unit: int, model_path: str | None, title: str | No
     values = np.concatenate([b[:, unit] for _, b in store.iter_chunks(key)])
     freq, mean = word_statistics(store.tokens["token"], values, vocab.itos)
     emb = model.encoder.weight.detach().cpu().numpy()
-    return figures.lexical_space(emb, vocab.itos, freq, mean, title=title or f"{key} unit {unit}")
+    return figures.lexical_space(emb, vocab.itos, freq, mean, title=title or f"{key}:{unit}")
 
 
 @click.command("report", short_help="One self-contained HTML report of a model.")

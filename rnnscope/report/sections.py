@@ -19,6 +19,7 @@ from rnnscope import figures
 from rnnscope.analysis.match import find_phrase, match_spans, word_set_pca
 from rnnscope.errors import RnnscopeError
 from rnnscope.keys import global_unit, parse_key
+from rnnscope.units import unit_name
 from rnnscope.report.context import ReportContext, Skip
 from rnnscope.report.html import esc, figure, fmt, table
 
@@ -380,5 +381,5 @@ SECTIONS = [("overview", "Overview", overview),
 
 
 def unit_title(ctx: ReportContext, unit: int) -> str:
-    g = global_unit(ctx.layer, unit, ctx.model.config.sizes)
-    return f"{ctx.key} unit {unit} (global {g})"
+    g = global_unit(ctx.layer, unit, ctx.model.config.widths(parse_key(ctx.key)[1]))
+    return f"{unit_name(*parse_key(ctx.key), unit)} (global {g})"
