@@ -141,3 +141,31 @@ def test_the_device_reaches_the_probe_solver(monkeypatch):
     concept_neurons(X, y, k=1, device="cuda:1")
     probe_arrays({"layer1.h": X}, list(y), device="cuda:1")
     assert asked and set(asked) == {"cuda:1"}
+
+
+def test_cli_device_on_probe_concepts_and_report(tmp_path):
+    """probe, concepts and report take --device (cpu here; a missing GPU is one clear line)."""
+    from rnnscope.corpus.generated import agreement_conllu
+    from rnnscope.corpus.readers import read_corpus
+    from rnnscope.vocab import Vocabulary
+
+    conllu = tmp_path / "c.conllu"
+    conllu.write_text(agreement_conllu(n=6, seed=0), encoding="utf-8")
+    corpus = read_corpus(conllu)
+    vocab = Vocabulary.build("word", [" ".join(s.words) for s in corpus])
+    save_model(tiny_model("lstm", layers=1, hidden=8, vocab=len(vocab), emb=4), vocab, tmp_path / "m")
+    run = CliRunner().invoke
+    ok = run(main, ["extract", "--model", str(tmp_path / "m"), "--corpus", str(conllu), "--out",
+                    str(tmp_path / "s"), "--no-progress", "--device", "cpu"])
+    assert ok.exit_code == 0, ok.output
+    for cmd in (["probe", str(tmp_path / "s"), "--feature", "upos", "--no-control"],
+                ["concepts", str(tmp_path / "s"), "--feature", "upos", "--k", "1"]):
+        ok = run(main, cmd + ["--device", "cpu"])
+        assert ok.exit_code == 0, ok.output
+        assert "NOUN" in ok.output or "accuracy" in ok.output, ok.output
+        if not torch.cuda.is_available():
+            bad = run(main, cmd + ["--device", "cuda"])
+            assert bad.exit_code == 2 and "no CUDA GPU" in bad.output, bad.output
+    rep = run(main, ["report", "--model", str(tmp_path / "m"), "--corpus", str(conllu), "--out",
+                     str(tmp_path / "r.html"), "--device", "cpu", "--units", "1"])
+    assert rep.exit_code == 0 and (tmp_path / "r.html").stat().st_size > 1000, rep.output

@@ -94,7 +94,10 @@ def _on(device):
         return nullcontext()
     from rnnscope.device import resolve_device
 
-    return torch.device(resolve_device(device))
+    dev = resolve_device(device)
+    if str(device) == "auto" and dev.type == "cpu":
+        return nullcontext()  # no device context on the CPU: nothing to redirect
+    return torch.device(dev)
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:

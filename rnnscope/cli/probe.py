@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from rnnscope.cells import cell_names
-
+from rnnscope.cli.options import device_option, local_device
 from rnnscope.errors import RnnscopeError
 from rnnscope.distributed.cli import choose
 from rnnscope.distributed.cluster import cluster_options
@@ -111,9 +111,10 @@ def common(fn):
               help="Leave out rows whose activations hold NaN or inf (default: refuse them).")
 @common
 @cluster_options
+@device_option
 def probe_cmd(store_path, feature, components, layers, offsets, read, test_store, test_size,
               no_control, min_count, control_na, C, seed, drop_nonfinite, csv_path, plot_path,
-              threads, cluster=None, workers=None):
+              threads, cluster=None, workers=None, device="auto"):
     """Decode a word feature from every component with a softmax probe, against a control
     task (per-component decoding as in Tang et al., who probe the h, c and gates of LSTM LMs)."""
     from rnnscope.analysis.probe import probe
@@ -131,6 +132,9 @@ def probe_cmd(store_path, feature, components, layers, offsets, read, test_store
         if wants_cluster(cluster, workers):
             raise RnnscopeError("--drop-nonfinite does not run with --cluster/--workers yet")
         extra["drop_nonfinite"] = True
+    if not wants_cluster(cluster, workers):
+        extra["device"] = device
+    local_device(device, cluster, workers)  # a GPU with --cluster is refused
     probe = choose(probe, "rnnscope.distributed.probe:probe_one_distributed", cluster, workers)
     res = probe(_open(store_path), feature, components=_list(components, what="component"),
                 layers=_list(layers, int, "layer"), offsets=_list(offsets, int, "offset") or [0],
@@ -173,8 +177,9 @@ def probe_cmd(store_path, feature, components, layers, offsets, read, test_store
 @click.option("--drop-nonfinite", is_flag=True,
               help="Leave out rows whose activations hold NaN or inf (default: refuse them).")
 @common
+@device_option
 def concepts_cmd(store_path, feature, key, read, group, min_count, k, C, test_size, rank, split,
-                 cs, seed, cls, drop_nonfinite, csv_path, plot_path, threads):
+                 cs, seed, cls, drop_nonfinite, csv_path, plot_path, threads, device):
     """Concept neurons: one-vs-rest L1 logistic regression per tag, its top units, and
     classifiers retrained on the top 1..k units (Carvalho's byte-LSTM POS neurons)."""
     from rnnscope.analysis.concepts import concepts
@@ -192,7 +197,7 @@ def concepts_cmd(store_path, feature, key, read, group, min_count, k, C, test_si
         raise RnnscopeError("--Cs needs a split with a dev part, e.g. --split 80/10/10")
     res = concepts(_open(store_path), feature=feature, key=key, read=read, group=group,
                    min_count=min_count, k=k, C=C, test_size=test_size, seed=seed, rank=rank,
-                   split=split, Cs=Cs, drop_nonfinite=drop_nonfinite)
+                   split=split, Cs=Cs, drop_nonfinite=drop_nonfinite, device=device)
     _notes(res.notes)
     n_tr, n_dev, n_te = res.n_split
     click.echo(f"{res.key}: units ranked by L1 weight on {res.rank} units; split {res.split} "

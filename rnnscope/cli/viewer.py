@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from rnnscope.cli.options import device_option, model_on
 from rnnscope.errors import RnnscopeError
 
 if TYPE_CHECKING:  # numpy and pandas load when a command runs, not with --help
@@ -310,7 +311,8 @@ def _lexical(store, key: str, unit: int, model_path: str | None, title: str | No
 @click.option("--key", default=None, help="Component the unit sections analyse [default: top layer h].")
 @click.option("--units", "n_units", type=int, default=6, show_default=True, help="Neuron cards for this many units.")
 @click.option("--max-sentences", type=int, default=2000, show_default=True, help="Use at most this many sentences.")
-def report_cmd(model_path, vocab, corpus_path, out_path, key, n_units, max_sentences):
+@device_option
+def report_cmd(model_path, vocab, corpus_path, out_path, key, n_units, max_sentences, device):
     """One self-contained HTML report (figures embedded) of every analysis that applies."""
     from rnnscope.checkpoint import load_model
     from rnnscope.corpus.readers import read_corpus
@@ -319,6 +321,7 @@ def report_cmd(model_path, vocab, corpus_path, out_path, key, n_units, max_sente
     if max_sentences < 1:
         raise RnnscopeError(f"--max-sentences must be at least 1, got {max_sentences}")
     model, voc = load_model(model_path, vocab=vocab)
+    model = model_on(model, device)
     corpus = read_corpus(corpus_path)
     corpus = Corpus(corpus.sentences[:max_sentences], name=corpus.name)
     path = build_report(model, voc, corpus, out_path, key=key, n_units=n_units)
