@@ -98,7 +98,7 @@ def tag_units(ctx: ReportContext) -> str:
                     "text coloured by unit"),
              figure(figures.match_histogram(ctx.values[valid, unit], h, labels=(cls, f"not {cls}"),
                                             title=f"unit {unit}: {cls} vs the rest"), "match histogram")]
-    # a 3-unit logistic classifier for the class, as seed 002's probability colouring
+    # a 3-unit logistic classifier for the class, as Carvalho's probability colouring
     from sklearn.linear_model import LogisticRegression
     top3 = order[:3]
     clf = LogisticRegression(max_iter=500).fit(ctx.values[valid][:, top3], h)
@@ -175,7 +175,7 @@ def matching(ctx: ReportContext) -> str:
     a_tok, b_tok = pairs.value_counts().index[0].split("\x00")
     hits = find_phrase(tokens, ctx.joiner.join([a_tok, b_tok]), ctx.joiner)
     a, b = hits[0] if hits else (int(pairs.index[0]), int(pairs.index[0]) + 2)
-    for threshold in (0.3, 0.1, 0.03):  # seed 001's 0.3 first; weakly trained models need less
+    for threshold in (0.3, 0.1, 0.03):  # the LSTMVis study's 0.3 first; weakly trained models need less
         res = match_spans(ctx.values, tokens, a, b, top=10, joiner=ctx.joiner, threshold=threshold)
         if len(res.units):
             break
@@ -301,9 +301,10 @@ def memory_section(ctx: ReportContext) -> str:
     t = res.table.query("group == 'all'")
     curves = pd.DataFrame({"delay": t["delay"], "sigma1": t["sigma1"], "ratio": t["ratio1"],
                            "state": state})
-    parts = [f"<p>State-gradient memory of {esc(state)} over the first {len(seqs)} sentences (seed 003): "
-             "largest singular value σ₁ of the averaged normalised gradient ∂state[t+τ]/∂e[t] per "
-             "delay τ, and its share σ₁/Σσ of all singular values.</p>",
+    parts = [f"<p>State-gradient memory of {esc(state)} over the first {len(seqs)} sentences "
+             "(Verwimp et al.'s state gradients): largest singular value σ₁ of the averaged "
+             "normalised gradient ∂state[t+τ]/∂e[t] per delay τ, and its share σ₁/Σσ of all "
+             "singular values.</p>",
              figure(figures.memory_curves(curves), "memory curves")]
     mean = res.means.get("all") if hasattr(res, "means") else None
     if mean is not None and state == ctx.key:
@@ -362,7 +363,7 @@ def agreement_section(ctx: ReportContext) -> str:
                                 Patch(color="#d9534f", label="incongruent"),
                                 Line2D([], [], color="grey", ls="--", lw=1, label="chance")],
                        fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return (f"<p>Number agreement on generated {esc(', '.join(TASKS[:2]))} items (seed 004); "
+    return (f"<p>Number agreement on generated {esc(', '.join(TASKS[:2]))} items (Lakretz et al.'s NA tasks); "
             f"{fmt(unk, 'pct')} of items contain unknown words; {esc(case_note)}.</p>" + table(result.table)
             + figure(fig, "agreement accuracy"))
 
@@ -370,14 +371,14 @@ def agreement_section(ctx: ReportContext) -> str:
 #: (anchor, heading, function) in report order; cards come last (they read the notes).
 SECTIONS = [("overview", "Overview", overview),
             ("positions", "Activation over positions", positions),
-            ("tags", "Units and POS tags (seed 002)", tag_units),
-            ("correlations", "Unit–feature correlations (seed 000)", correlations),
-            ("lexical", "Lexical space (seed 000)", lexical),
-            ("matching", "Span matching (seed 001)", matching),
-            ("probe", "Decoding tags from every component (seed 000)", probes),
-            ("concepts", "Concept neurons (seed 002)", concept_section),
-            ("memory", "Memory from state gradients (seed 003)", memory_section),
-            ("agreement", "Number agreement (seed 004)", agreement_section)]
+            ("tags", "Units and POS tags (concept neurons, Carvalho)", tag_units),
+            ("correlations", "Unit–feature correlations (Tang et al.)", correlations),
+            ("lexical", "Lexical space (Tang et al.)", lexical),
+            ("matching", "Span matching (LSTMVis, Strobelt et al.)", matching),
+            ("probe", "Decoding tags from every component (Tang et al.)", probes),
+            ("concepts", "Concept neurons (L1 probes, Carvalho)", concept_section),
+            ("memory", "Memory from state gradients (Verwimp et al.)", memory_section),
+            ("agreement", "Number agreement (Lakretz et al.)", agreement_section)]
 
 
 def unit_title(ctx: ReportContext, unit: int) -> str:
