@@ -315,3 +315,31 @@ def test_a_permalink_restores_the_view(served_viewer, tmp_path):
         assert driver.find_element(By.ID, "status").text == ""
     finally:
         driver.quit()
+
+
+def test_demo_report_renders_every_section_with_its_figures(tmp_path):
+    """`rnnscope demo`'s report, opened from disk in Chromium: every section is there with a
+    heading, every embedded figure decodes (naturalWidth > 0), nothing is "Not shown". The
+    screenshot is docs/figures/demo_report.png (with RNNSCOPE_SCREENSHOTS=docs)."""
+    from selenium.webdriver.common.by import By
+
+    from rnnscope.demo import run_demo
+    from rnnscope.report.sections import SECTIONS
+
+    driver = chromium_driver(tmp_path / "profile")  # skips before the demo runs without Chromium
+    try:
+        result = run_demo(tmp_path / "demo", say=lambda m: None, top=3)
+        driver.get(result.report_path.resolve().as_uri())
+        ids = [s.get_attribute("id") for s in driver.find_elements(By.CSS_SELECTOR, "section")]
+        assert ids == [anchor for anchor, _, _ in SECTIONS] + ["cards"]  # neuron cards last
+        for section in driver.find_elements(By.CSS_SELECTOR, "section"):
+            assert section.find_element(By.TAG_NAME, "h2").text.strip()
+            assert "Not shown" not in section.text
+        images = driver.find_elements(By.CSS_SELECTOR, "section img")
+        assert len(images) >= len(SECTIONS)
+        assert all(driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", im)
+                   for im in images)
+        driver.execute_script("document.getElementById('probe').scrollIntoView()")
+        assert save_small_png(driver, FIGURES / "demo_report.png") < MAX_PNG
+    finally:
+        driver.quit()

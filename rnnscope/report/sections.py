@@ -363,9 +363,9 @@ def agreement_section(ctx: ReportContext) -> str:
                                 Patch(color="#d9534f", label="incongruent"),
                                 Line2D([], [], color="grey", ls="--", lw=1, label="chance")],
                        fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return (f"<p>Number agreement on generated {esc(', '.join(TASKS[:2]))} items (Lakretz et al.'s NA tasks); "
-            f"{fmt(unk, 'pct')} of items contain unknown words; {esc(case_note)}.</p>" + table(result.table)
-            + figure(fig, "agreement accuracy"))
+    return (f"<p>Number agreement on generated {esc(', '.join(TASKS[:2]))} items "
+            f"(Lakretz et al.'s NA tasks); {fmt(unk, 'pct')} of items contain unknown words; "
+            f"{esc(case_note)}.</p>" + table(result.table) + figure(fig, "agreement accuracy"))
 
 
 #: (anchor, heading, function) in report order; cards come last (they read the notes).
