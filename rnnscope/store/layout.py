@@ -1,5 +1,5 @@
 """A store's files and what state a folder is in: the names and formats, the folder on any
-fsspec filesystem (:class:`_Folder`), and :func:`store_state` / :func:`is_complete` /
+fsspec filesystem (:class:`Folder`), and :func:`store_state` / :func:`is_complete` /
 :func:`check_replaceable` / :func:`store_generation`, which read only that."""
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ TOKEN_COLUMNS = ("sentence", "position", "token", "word", "word_index", "is_word
 
 
 # -- a folder on any fsspec filesystem --------------------------------------------------------
-class _Folder:
+class Folder:
     """A folder on a local disk or behind an fsspec URL, with the few file operations we need."""
 
     def __init__(self, path: Any):
@@ -65,7 +65,7 @@ class _Folder:
         """Write a small binary file, atomically where the filesystem can rename."""
         self.fs.makedirs(self.root, exist_ok=True)
         target = self.sub(name)
-        if {"file", "local"} & set(_protocols(self.fs)):
+        if {"file", "local"} & set(protocols(self.fs)):
             with self.fs.open(f"{target}.tmp", "wb") as fh:
                 fh.write(data)
             self.fs.mv(f"{target}.tmp", target)
@@ -86,7 +86,8 @@ class _Folder:
             self.fs.rm(self.root, recursive=True)
 
 
-def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
+def protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
+    """The protocol names of an fsspec filesystem (``("file", "local")`` for a local disk)."""
     p = fs.protocol
     return (p,) if isinstance(p, str) else tuple(p)
 
@@ -98,7 +99,8 @@ def check_dtype(dtype: str) -> str:
     return dtype
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
+    """``json.dumps(default=...)`` for NumPy scalars and arrays in a store's meta."""
     if isinstance(obj, np.generic):
         return obj.item()
     raise TypeError(f"cannot store {type(obj).__name__} in meta.json")
@@ -107,7 +109,7 @@ def _json_default(obj: Any) -> Any:
 def store_generation(path: Any) -> str:
     """An id that changes whenever the store at ``path`` is rewritten (a digest of its meta,
     which carries a random ``generation`` for stores written since it was introduced)."""
-    folder = _Folder(path)
+    folder = Folder(path)
     try:
         return hashlib.sha1(folder.read_bytes(META)).hexdigest()
     except (OSError, FileNotFoundError):
@@ -116,7 +118,7 @@ def store_generation(path: Any) -> str:
 
 def is_complete(path: Any) -> bool:
     """True when ``path`` holds a finished store."""
-    folder = _Folder(path)
+    folder = Folder(path)
     return folder.exists(COMPLETE) and folder.exists(META)
 
 
@@ -126,7 +128,7 @@ def check_replaceable(path: Any) -> None:
     ``--overwrite`` deletes recursively; this is what keeps it from deleting a corpus file or a
     folder of unrelated files given as ``--out`` by mistake. Nothing is deleted here.
     """
-    folder = _Folder(path)
+    folder = Folder(path)
     if not folder.exists():
         return
     if not folder.fs.isdir(folder.root):
@@ -149,7 +151,7 @@ def check_replaceable(path: Any) -> None:
 
 def store_state(path: Any) -> str:
     """``"missing"`` (absent or empty folder), ``"complete"``, ``"incomplete"`` or ``"other"``."""
-    folder = _Folder(path)
+    folder = Folder(path)
     if folder.is_empty():
         return "missing"
     if folder.exists(COMPLETE):

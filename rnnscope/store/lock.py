@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnscope.errors import StoreError
-from rnnscope.store.layout import _Folder, _protocols
+from rnnscope.store.layout import Folder, protocols
 
 
 # -- one writer at a time -------------------------------------------------------------------------
@@ -18,8 +18,8 @@ def _lock_paths(path: Any) -> tuple[Path, Path] | None:
 
     They live next to the folder, not in it, so replacing the store never deletes its lock.
     """
-    folder = _Folder(path)
-    if not {"file", "local"} & set(_protocols(folder.fs)):
+    folder = Folder(path)
+    if not {"file", "local"} & set(protocols(folder.fs)):
         return None
     root = Path(folder.root)
     return (root.with_name(f".{root.name}.lock"), root.with_name(f".{root.name}.lock.pid"))

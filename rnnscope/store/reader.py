@@ -14,7 +14,7 @@ import zarr
 from rnnscope.errors import RnnscopeError, StoreError, brief
 from rnnscope.keys import parse_key
 from rnnscope.store.layout import (ARRAYS, COMPLETE, DEFAULT_CHUNK_ROWS, DTYPES, FORMAT, META,
-                                   TOKEN_COLUMNS, TOKENS, _Folder)
+                                   TOKEN_COLUMNS, TOKENS, Folder)
 from rnnscope.store.lock import writing_pid
 
 
@@ -23,7 +23,7 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def read_meta(folder: _Folder) -> dict:
+def read_meta(folder: Folder) -> dict:
     """The parsed, checked ``meta.json`` of a store: a :class:`StoreError` naming the file and
     the key at fault for anything unreadable or inconsistent (so nothing fails later on it)."""
     where = f"{folder.url}/{META}"
@@ -71,7 +71,7 @@ def _width(meta: dict, key: str) -> int:
     return int(meta.get("widths", {}).get(key, meta["hidden_size"]))
 
 
-def _open_arrays(folder: _Folder, meta: dict, mode: str) -> zarr.Group:
+def open_arrays(folder: Folder, meta: dict, mode: str) -> zarr.Group:
     """The zarr group of a store, every key of ``meta`` checked to be an array [n_rows, H]."""
     where = f"{folder.url}/{ARRAYS}"
     try:
@@ -100,7 +100,7 @@ def _open_arrays(folder: _Folder, meta: dict, mode: str) -> zarr.Group:
     return group
 
 
-def _read_tokens(folder: _Folder, meta: dict) -> pd.DataFrame:
+def _read_tokens(folder: Folder, meta: dict) -> pd.DataFrame:
     """The token table of a store, checked against its meta (digest, rows, columns)."""
     where = f"{folder.url}/{TOKENS}"
     try:
@@ -128,7 +128,7 @@ def _read_tokens(folder: _Folder, meta: dict) -> pd.DataFrame:
 class ActivationStore:
     """A finished store, read lazily: ``store["layer1.c"]`` is a zarr array [rows, H]."""
 
-    def __init__(self, folder: _Folder, meta: dict, group: zarr.Group):
+    def __init__(self, folder: Folder, meta: dict, group: zarr.Group):
         self._folder = folder
         self._meta = meta
         self._group = group
@@ -139,7 +139,7 @@ class ActivationStore:
     @classmethod
     def open(cls, path: Any) -> ActivationStore:
         """Open a finished store; :class:`StoreError` if it is missing or was never completed."""
-        folder = _Folder(path)
+        folder = Folder(path)
         if not folder.exists() or not folder.exists(META):
             raise StoreError(f"no activation store at {folder.url}")
         if not folder.exists(COMPLETE):
@@ -150,7 +150,7 @@ class ActivationStore:
             raise StoreError(f"activation store {folder.url} is incomplete (interrupted?); "
                              "re-run the extraction with --resume")
         meta = read_meta(folder)
-        return cls(folder, meta, _open_arrays(folder, meta, mode="r"))
+        return cls(folder, meta, open_arrays(folder, meta, mode="r"))
 
     @classmethod
     def from_arrays(cls, path: Any, arrays: Mapping[str, np.ndarray], tokens: pd.DataFrame,

@@ -16,9 +16,9 @@ from zarr.codecs import ZstdCodec
 from rnnscope.errors import StoreError
 from rnnscope.keys import parse_key
 from rnnscope.store.layout import (ARRAYS, COMPLETE, COMPRESSIONS, DEFAULT_CHUNK_ROWS, FORMAT, META,
-                                   TOKEN_COLUMNS, TOKENS, _Folder, _json_default, check_dtype,
+                                   TOKEN_COLUMNS, TOKENS, Folder, json_default, check_dtype,
                                    check_replaceable)
-from rnnscope.store.reader import ActivationStore, _open_arrays, read_meta
+from rnnscope.store.reader import ActivationStore, open_arrays, read_meta
 
 
 # -- writing -------------------------------------------------------------------------------------
@@ -30,7 +30,7 @@ class StoreWriter:
     (a partial chunk is read, merged and rewritten by zarr).
     """
 
-    def __init__(self, folder: _Folder, meta: dict, group: zarr.Group):
+    def __init__(self, folder: Folder, meta: dict, group: zarr.Group):
         self._folder = folder
         self.meta = meta
         self._group = group
@@ -54,7 +54,7 @@ class StoreWriter:
         if compression not in COMPRESSIONS:
             raise StoreError(f"compression must be one of {', '.join(map(str, COMPRESSIONS))}, "
                              f"got {compression!r}")
-        folder = _Folder(path)
+        folder = Folder(path)
         if not folder.is_empty():
             if not overwrite:
                 state = "complete" if folder.exists(COMPLETE) else "incomplete"
@@ -88,26 +88,26 @@ class StoreWriter:
             group.create_array(k, shape=(n_rows, widths[k]), chunks=(chunk_rows, widths[k]),
                                dtype=dtype, fill_value=0.0,
                                compressors=[ZstdCodec(level=1)] if compression else None)
-        folder.write_text(META, json.dumps(meta, indent=2, default=_json_default))
+        folder.write_text(META, json.dumps(meta, indent=2, default=json_default))
         return cls(folder, meta, group)
 
     @classmethod
     def reopen(cls, path: Any) -> StoreWriter:
         """Continue filling an incomplete store (for resuming an interrupted extraction)."""
-        folder = _Folder(path)
+        folder = Folder(path)
         if not folder.exists(META) or not folder.exists(ARRAYS):
             raise StoreError(f"no store to resume at {folder.url}")
         if folder.exists(COMPLETE):
             raise StoreError(f"store {folder.url} is already complete")
         meta = read_meta(folder)
-        return cls(folder, meta, _open_arrays(folder, meta, mode="r+"))
+        return cls(folder, meta, open_arrays(folder, meta, mode="r+"))
 
     @property
     def path(self) -> str:
         return self._folder.url
 
     @property
-    def folder(self) -> _Folder:
+    def folder(self) -> Folder:
         return self._folder
 
     def chunks_written(self, key: str) -> int:
@@ -143,7 +143,7 @@ class StoreWriter:
         data = buf.getvalue()
         self._folder.write_bytes(TOKENS, data)
         self.meta["tokens_sha256"] = hashlib.sha256(data).hexdigest()
-        self._folder.write_text(META, json.dumps(self.meta, indent=2, default=_json_default))
+        self._folder.write_text(META, json.dumps(self.meta, indent=2, default=json_default))
         self._folder.write_text(COMPLETE, "complete\n")
         return ActivationStore.open(self._folder.url)
 
