@@ -125,7 +125,8 @@ def test_save_figure_png_svg_and_data_uri(tmp_path):
 
 
 def test_match_result_plots():
-    from rnnscope.analysis.match import match_spans, word_set_pca
+    from rnnscope.analysis.match import match_spans
+    from rnnscope.analysis.word_sets import word_set_pca
     tokens = pd.DataFrame({"sentence": [0] * 6 + [1] * 6, "token": list("abcxyz") * 2})
     states = np.full((12, 4), -1.0)
     states[[0, 1, 6, 7], 1] = 1.0

@@ -5,8 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rnnscope.analysis.match import (binarize, find_phrase, idiom_check, match_spans, match_store,
-                                     select_units, span_rows, word_set_pca)
+from rnnscope.analysis.idioms import idiom_check
+from rnnscope.analysis.match import (binarize, find_phrase, match_spans, match_store, select_units,
+                                     span_rows)
+from rnnscope.analysis.word_sets import word_set_pca
 from rnnscope.errors import RnnscopeError
 
 PLANTED = [3, 7, 11]

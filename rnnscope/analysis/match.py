@@ -19,9 +19,9 @@ units. The scan reads the states block by block (whole sentences per block), so 
 lazily read store of a million tokens without loading it whole; "other units on across the
 span" is counted (on bit-packed rows) only for candidates sharing enough selected units.
 
-Also here: :func:`idiom_check` (seed 001's idiom study: which units fire for one phrase only)
-and :func:`word_set_pca` (PCA of the states of a chosen word set, the seed's quantitative
-follow-up).
+The follow-ups live beside it: :func:`rnnscope.analysis.idioms.idiom_check` (which units fire
+for one phrase only) and :func:`rnnscope.analysis.word_sets.word_set_pca` (PCA of the states of
+a chosen word set).
 
 The core functions take ``states`` (anything sliceable by rows: a numpy array or a store's lazy
 zarr array) and the token table; ``*_store`` wrappers take an :class:`ActivationStore`.
@@ -35,7 +35,7 @@ zarr array) and the token table; ``*_store`` wrappers take an :class:`Activation
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -450,135 +450,3 @@ def match_store(store, key: str, *, sentence: int | None = None, start: int | No
     kwargs.setdefault("scale", default_scale(key))
     return match_spans(store[key], tokens, a, b, joiner=joiner, **kwargs)
 
-
-# -- idioms -----------------------------------------------------------------------------------------
-@dataclass
-class IdiomResult(HtmlRepr):
-    """Per-unit table (which phrases a unit fires for) and per-phrase summary."""
-
-    table: pd.DataFrame      # unit, phrases, n_phrases, selective_for, corpus_rate
-    summary: pd.DataFrame    # phrase, occurrences, active_units, selective_units
-    threshold: float
-
-    def selective(self) -> pd.DataFrame:
-        """Units that fire for exactly one phrase."""
-        return self.table[self.table["n_phrases"] == 1]
-
-
-def idiom_check(states, tokens: pd.DataFrame, phrases: Sequence[str], *,
-                threshold: float = DEFAULT_THRESHOLD, joiner: str = " ",
-                min_fraction: float = 1.0, block_rows: int = BLOCK_ROWS,
-                scale: str = "raw") -> IdiomResult:
-    """Seed 001's idiom check: which units are on across each phrase, and which for one only.
-
-    A unit is "active for" a phrase when it is on across the phrase's span in at least
-    ``min_fraction`` of the phrase's occurrences. ``corpus_rate`` is the fraction of all tokens
-    where the unit is on (low = rarely on elsewhere, a stronger sign of selectivity).
-    ``scale`` as in :func:`match_spans`.
-    """
-    threshold = check_threshold(threshold, scale)
-    if not phrases:
-        raise RnnscopeError("give at least one phrase for the idiom check")
-    if not 0.0 < min_fraction <= 1.0:
-        raise RnnscopeError(f"min_fraction must be in (0, 1], got {min_fraction}")
-    h = states.shape[1]
-    active: dict[str, np.ndarray] = {}
-    occurrences: dict[str, int] = {}
-    for phrase in phrases:
-        hits = find_phrase(tokens, phrase, joiner)
-        if not hits:
-            raise RnnscopeError(f"phrase {phrase!r} does not occur in the corpus")
-        counts = np.zeros(h, dtype=np.int64)
-        for a, b in hits:
-            counts += binarize(np.asarray(states[a:b], dtype=np.float32), threshold,
-                               scale).all(axis=0)
-        active[phrase] = counts >= min_fraction * len(hits) - 1e-9
-        occurrences[phrase] = len(hits)
-    union = np.flatnonzero(np.any(np.stack(list(active.values())), axis=0))
-    rate = _on_rate(states, union, threshold, block_rows, scale)
-    rows = []
-    for j, u in enumerate(union):
-        fired = [p for p in phrases if active[p][u]]
-        rows.append(dict(unit=int(u), phrases=fired, n_phrases=len(fired),
-                         selective_for=fired[0] if len(fired) == 1 else None,
-                         corpus_rate=float(rate[j])))
-    table = pd.DataFrame(rows, columns=["unit", "phrases", "n_phrases", "selective_for", "corpus_rate"])
-    summary = pd.DataFrame([dict(phrase=p, occurrences=occurrences[p],
-                                 active_units=int(active[p].sum()),
-                                 selective_units=int((table["selective_for"] == p).sum()))
-                            for p in phrases])
-    return IdiomResult(table=table, summary=summary, threshold=threshold)
-
-
-def _on_rate(states, units: np.ndarray, threshold: float, block_rows: int,
-             scale: str = "raw") -> np.ndarray:
-    n = states.shape[0]
-    if len(units) == 0 or n == 0:
-        return np.zeros(len(units))
-    total = np.zeros(len(units), dtype=np.int64)
-    for a in range(0, n, block_rows):
-        block = np.asarray(states[a:a + block_rows], dtype=np.float32)[:, units]
-        total += binarize(block, threshold, scale).sum(axis=0)
-    return total / n
-
-
-# -- PCA of a word set --------------------------------------------------------------------------------
-@dataclass
-class WordSetPCA(HtmlRepr):
-    """States of chosen words projected on their principal components."""
-
-    _html_plot = "plot"
-
-    table: pd.DataFrame              # row, token, label, pc1, pc2, ...
-    explained_variance_ratio: np.ndarray
-    separation: float | None         # silhouette score of the labels in PC space (None if 1 label)
-
-    def plot(self):
-        """Scatter of PC1/PC2 coloured by label, each point annotated with its token."""
-        from rnnscope.figures import word_set_scatter
-        return word_set_scatter(self)
-
-
-def word_set_pca(states, tokens: pd.DataFrame, groups: Mapping[str, Iterable[str]] | Iterable[str],
-                 *, column: str = "token", rows_mask: np.ndarray | None = None,
-                 n_components: int = 2, lowercase: bool = False) -> WordSetPCA:
-    """PCA of the states at every occurrence of the words in ``groups`` (seed 001's follow-up).
-
-    ``groups`` maps a label to its words (or is a plain list: one group). ``column`` is the
-    token-table column to look words up in (``word`` with ``rows_mask=is_word_end`` reads a
-    char model at the last character of each word). ``separation`` is the silhouette score of
-    the labels in PC space: near 1 when the model separates the groups, near 0 when it does not.
-    """
-    from sklearn.decomposition import PCA
-    from sklearn.metrics import silhouette_score
-
-    if not isinstance(groups, Mapping):
-        groups = {"words": list(groups)}
-    if column not in tokens.columns:
-        raise RnnscopeError(f"token table has no column {column!r}")
-    values = tokens[column].astype(str)
-    if lowercase:
-        values = values.str.lower()
-    label = pd.Series([None] * len(tokens), dtype=object)
-    for name, words in groups.items():
-        words = [w.lower() if lowercase else w for w in words]
-        hit = values.isin(words).to_numpy()
-        if rows_mask is not None:
-            hit &= np.asarray(rows_mask, dtype=bool)
-        label[hit & label.isna().to_numpy()] = name
-    rows = np.flatnonzero(label.notna().to_numpy())
-    if len(rows) <= n_components:
-        raise RnnscopeError(f"only {len(rows)} occurrence(s) of the chosen words; "
-                            f"need more than {n_components} for a PCA")
-    x = take_rows(states, rows)
-    pca = PCA(n_components=n_components)
-    pcs = pca.fit_transform(x)
-    table = pd.DataFrame({"row": rows, "token": tokens[column].to_numpy()[rows],
-                          "label": label.to_numpy()[rows]})
-    for k in range(n_components):
-        table[f"pc{k + 1}"] = pcs[:, k]
-    labels = table["label"].to_numpy()
-    n_labels = len(set(labels))
-    sep = float(silhouette_score(pcs, labels)) if 1 < n_labels < len(rows) else None
-    return WordSetPCA(table=table, explained_variance_ratio=pca.explained_variance_ratio_,
-                      separation=sep)

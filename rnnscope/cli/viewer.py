@@ -95,8 +95,9 @@ def match_cmd(store_path, key, span, phrase, occurrence, threshold, scale, off_b
     With --idiom: which units fire for one phrase only. With --words: PCA of the states of the
     chosen word groups.
     """
-    from rnnscope.analysis.match import (check_threshold, default_scale, idiom_check, joiner_for,
-                                         match_store, word_set_pca)
+    from rnnscope.analysis.idioms import idiom_check
+    from rnnscope.analysis.match import check_threshold, default_scale, joiner_for, match_store
+    from rnnscope.analysis.word_sets import word_set_pca
     from rnnscope.figures import save_figure
     store = _open_store(store_path)
     key = _default_key(store, key)

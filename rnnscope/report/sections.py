@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from rnnscope import figures
-from rnnscope.analysis.match import find_phrase, match_spans, word_set_pca
+from rnnscope.analysis.match import find_phrase, match_spans
+from rnnscope.analysis.word_sets import word_set_pca
 from rnnscope.errors import RnnscopeError
 from rnnscope.keys import global_unit, parse_key
 from rnnscope.units import unit_name
