@@ -90,35 +90,19 @@ def item_options(f):
                   help="generated.text (generated.gold next to it); repeatable, e.g. one per language.")
     @functools.wraps(f)
     def wrapper(*a, tasks, n, seed, wordpools, case, lowercase, lakretz, linzen, gulordava, **kw):
-        from rnnscope.agreement import formats, tasks as T
-        from rnnscope.agreement.casing import normalise_case
+        from rnnscope.agreement.sources import load_items, load_pairs
 
+        case = "lower" if lowercase else case
         if kw.get("minimal_pairs"):  # commands with pair_options: the pairs replace NA items
             if tasks or lakretz or linzen or gulordava:
                 raise RnnscopeError("--minimal-pairs replaces the NA items: drop --tasks, "
                                     "--lakretz, --linzen and --gulordava")
-            from rnnscope.agreement.minimal_pairs import normalise_pair_case, read_pairs
-
-            pairs = [p for path in kw["minimal_pairs"]
-                     for p in read_pairs(path, kw["pair_format"])]
-            pairs, note = normalise_pair_case(pairs, a[1], "lower" if lowercase else case)
+            pairs, note = load_pairs(kw["minimal_pairs"], a[1], kw["pair_format"], case)
             click.echo(note, err=True)
             return f(*a, items=pairs, **kw)
-        items = formats.read_lakretz_files(list(lakretz)) if lakretz else []
-        if linzen:
-            items += formats.read_linzen(linzen)
-        if len(gulordava) == 1:
-            items += formats.read_gulordava(gulordava[0])
-        elif gulordava:  # several files (languages): keep their constructions apart
-            langs = [formats.gulordava_language(p) for p in gulordava]
-            for path, lang, name in zip(gulordava, langs, formats.task_names(list(gulordava))):
-                prefix = lang if lang and langs.count(lang) == 1 else name
-                items += formats.read_gulordava(path, task_prefix=f"{prefix}/")
-        if tasks or not items:
-            names = [t for t in (tasks or ",".join(T.TASKS)).split(",") if t.strip()]
-            items += T.generate(names, n=n, seed=seed, pools=T.load_wordpools(wordpools),
-                                capitalize=True)
-        items, note = normalise_case(items, a[1], "lower" if lowercase else case)
+        items, note = load_items(a[1], tasks=tasks.split(",") if tasks else None, n=n, seed=seed,
+                                 wordpools=wordpools, case=case, lakretz=lakretz, linzen=linzen,
+                                 gulordava=gulordava)
         if note:
             click.echo(note, err=True)
         return f(*a, items=items, **kw)
