@@ -8,7 +8,7 @@ import pandas as pd  # noqa: E402
 from matplotlib import colormaps  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from rnnscope.figures.curves import _need  # noqa: E402
+from rnnscope.figures.curves import need_columns  # noqa: E402
 from rnnscope.figures.io import FIXED_LAYOUT  # noqa: E402
 
 #: gid of each box (one per feature and key)
@@ -25,7 +25,7 @@ def correlation_overview(table: pd.DataFrame, by: str = "pearson",
     ``table`` columns: ``key``, ``unit``, ``feature`` and ``by`` (``pearson`` or
     ``spearman``), one row per (key, unit, feature), as ``CorrelationResult.table``.
     """
-    _need(table, ["key", "unit", "feature", by], "correlation_overview")
+    need_columns(table, ["key", "unit", "feature", by], "correlation_overview")
     feats = list(features) if features is not None else list(dict.fromkeys(table["feature"]))
     keys = list(dict.fromkeys(table["key"]))
     key_colours = colormaps["tab10"].colors

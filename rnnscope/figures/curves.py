@@ -19,7 +19,8 @@ from rnnscope.errors import RnnscopeError  # noqa: E402
 from rnnscope.figures.io import FIXED_LAYOUT  # noqa: E402
 
 
-def _need(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+def need_columns(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    """A clear error when ``table`` lacks ``columns`` or is empty (``what``: the figure)."""
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise RnnscopeError(f"{what} needs a table with columns {', '.join(columns)}; "
@@ -85,7 +86,7 @@ def component_accuracy(table: pd.DataFrame, title: str | None = None,
     ``table`` columns: ``component``, ``layer``, ``accuracy``; ``baseline`` (e.g. majority
     class accuracy) is drawn as a dashed line.
     """
-    _need(table, ["component", "layer", "accuracy"], "component_accuracy")
+    need_columns(table, ["component", "layer", "accuracy"], "component_accuracy")
     pivot = table.pivot_table(index="component", columns="layer", values="accuracy", aggfunc="mean")
     fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(pivot) + 2), 3.2))
     n = pivot.shape[1]
@@ -113,7 +114,7 @@ def memory_curves(table: pd.DataFrame, title: str | None = None) -> Figure:
     ``state``); one line per series.
     """
     series = "model" if "model" in table.columns else "state"
-    _need(table, ["delay", "sigma1", "ratio", series], "memory_curves")
+    need_columns(table, ["delay", "sigma1", "ratio", series], "memory_curves")
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.2))
     for name, part in table.sort_values("delay").groupby(series, sort=False):
         a1.plot(part["delay"], part["sigma1"], marker=".", label=str(name))
@@ -164,7 +165,7 @@ def dynamics_curves(table: pd.DataFrame, title: str | None = None,
     ``table`` columns: ``position``, ``condition``, ``mean``, ``std``. ``position`` may be
     numbers or words (then drawn in order of first appearance).
     """
-    _need(table, ["position", "condition", "mean", "std"], "dynamics_curves")
+    need_columns(table, ["position", "condition", "mean", "std"], "dynamics_curves")
     fig, ax = plt.subplots(figsize=(6, 3.4))
     order = list(dict.fromkeys(table["position"]))
     numeric = all(isinstance(p, (int, float, np.integer, np.floating)) for p in order)
