@@ -51,7 +51,7 @@ class SentimentClassifier(nn.Module):
     def __init__(self, backbone: RecurrentLM, n_classes: int = 2, dropout: float = 0.3):
         super().__init__()
         self.backbone = backbone
-        self.head = nn.Linear(backbone.config.hidden_size, n_classes)
+        self.head = nn.Linear(backbone.config.output_sizes[-1], n_classes)  # the top h
         self.drop = nn.Dropout(dropout)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -160,7 +160,7 @@ def load_classifier(path: str | Path) -> tuple[SentimentClassifier, Vocabulary]:
     backbone, vocab = load_native(path)
     weight = torch.as_tensor(config["classifier"]["weight"], dtype=torch.float32)
     bias = torch.as_tensor(config["classifier"]["bias"], dtype=torch.float32)
-    if weight.shape != (len(bias), backbone.config.hidden_size):
+    if weight.shape != (len(bias), backbone.config.output_sizes[-1]):
         raise CheckpointError(f"{path}: classifier head has shape {tuple(weight.shape)}")
     clf = SentimentClassifier(backbone, n_classes=len(bias))
     with torch.no_grad():
