@@ -245,3 +245,47 @@ def test_projected_lstm_extracts_each_component_at_its_width_and_resumes(tmp_pat
     for k in full.keys():
         np.testing.assert_array_equal(resumed.get(k), full.get(k))
     assert ActivationStore.open(tmp_path / "cut").width("layer1.c") == 7
+
+
+def test_projected_lstm_through_the_commands(tmp_path):
+    """An lstm_proj model through extract, probe, ablate (h and c), patch, gradients and
+    connectivity from the command line; unit names carry each component's own width."""
+    from click.testing import CliRunner
+
+    from rnnscope.cli import main
+    from rnnscope.corpus.generated import agreement_conllu
+    from rnnscope.corpus.readers import read_corpus
+
+    conllu = tmp_path / "c.conllu"
+    conllu.write_text(agreement_conllu(n=6, seed=0), encoding="utf-8")
+    corpus = read_corpus(conllu)
+    (tmp_path / "t.txt").write_text("".join(" ".join(s.words) + "\n" for s in corpus))
+    vocab = Vocabulary.build("word", [" ".join(s.words) for s in corpus])
+    torch.manual_seed(0)
+    model = RecurrentLM(ModelConfig(vocab_size=len(vocab), cell="lstm_proj", emb_dim=6,
+                                    hidden_size=10, proj_size=4, num_layers=2)).eval()
+    save_model(model, vocab, tmp_path / "m")
+    m = str(tmp_path / "m")
+    run = lambda *args: CliRunner().invoke(main, list(args))  # noqa: E731
+    out = run("extract", "--model", m, "--corpus", str(conllu), "--out", str(tmp_path / "s"),
+              "--no-progress")
+    assert out.exit_code == 0, out.output
+    out = run("probe", str(tmp_path / "s"), "--feature", "upos", "--no-control")
+    assert out.exit_code == 0 and "layer2.m" in out.output, out.output
+    out = run("ablate", m, "--n", "3", "--mode", "c", "--out", str(tmp_path / "abl"))
+    assert out.exit_code == 0, out.output
+    import pandas as pd
+
+    sweep = pd.read_csv(tmp_path / "abl" / "ablation_sweep.csv")
+    assert sweep["unit_name"].str.startswith("layer2.c:").any() and sweep["unit"].max() == 9
+    out = run("ablate", m, "--n", "3", "--mode", "both")
+    assert out.exit_code == 2 and "use h or c" in out.output
+    out = run("patch", m, "--n", "3", "--mode", "h")
+    assert out.exit_code == 0 and "layer2.h:3" in out.output, out.output
+    out = run("gradients", "--model", m, "--corpus", str(tmp_path / "t.txt"), "--state",
+              "layer2.h", "--max-delay", "2", "--window", "8")
+    assert out.exit_code == 0 and "sigma1" in out.output, out.output
+    out = run("connectivity", m, "--sources", "layer2.h:3", "--targets", "layer2.c:9")  # a cell
+    assert out.exit_code == 0 and "layer2.f:9" in out.output, out.output
+    bad = run("connectivity", m, "--sources", "layer2.h:7", "--targets", "layer2.c:9")
+    assert bad.exit_code == 2 and "0..3" in bad.output, bad.output
