@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from rnnscope.cells import cell_names
+from rnnscope.cells import cell_names, get_cell
 from rnnscope.model import ModelConfig, RecurrentLM
 
 
@@ -45,8 +45,9 @@ def main() -> None:
     tokens = torch.randint(0, args.vocab, (args.batch, args.bptt + 1))
     runs = {}
     for name in cell_names():
+        proj = args.hidden // 4 if get_cell(name).projects else 0  # lstm_proj: h a quarter of c
         model = RecurrentLM(ModelConfig(vocab_size=args.vocab, cell=name, emb_dim=args.hidden,
-                                        hidden_size=args.hidden)).train()
+                                        hidden_size=args.hidden, proj_size=proj)).train()
         runs[name] = (model, torch.optim.Adam(model.parameters(), lr=1e-3), [])
         step_time(model, runs[name][1], tokens)  # warm-up
     names = list(runs)
