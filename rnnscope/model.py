@@ -163,9 +163,6 @@ class ModelConfig:
                     raise RnnscopeError(f"model {name} must be an integer, got {v!r}")
                 if not 1 <= v <= limit:
                     raise RnnscopeError(f"model {name} must be in 1..{limit:,}, got {v:,}")
-        if "proj_size" in values and (isinstance(values["proj_size"], bool)
-                                      or not isinstance(values["proj_size"], int)):
-            raise RnnscopeError(f"model proj_size must be an integer, got {values['proj_size']!r}")
         for name in ("tie_weights",):
             if name in values and not isinstance(values[name], bool):
                 raise RnnscopeError(f"model {name} must be true or false, got {values[name]!r}")

@@ -175,7 +175,7 @@ def test_projected_lstm_config_is_checked_and_old_configs_keep_loading():
         ModelConfig(vocab_size=10, cell="lstm_proj", hidden_size=8, proj_size=8)
     with pytest.raises(RnnscopeError, match="does not"):
         ModelConfig(vocab_size=10, cell="lstm", hidden_size=8, proj_size=4)
-    with pytest.raises(RnnscopeError, match="proj_size must be an integer"):
+    with pytest.raises(RnnscopeError, match="proj_size must be a non-negative integer"):
         ModelConfig.from_dict({"vocab_size": 10, "cell": "lstm_proj", "proj_size": "4"})
     cfg = ModelConfig(vocab_size=10, cell="lstm_proj", hidden_size=8, proj_size=4, num_layers=2)
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg and cfg.output_sizes == (4, 4)

@@ -29,8 +29,14 @@ class LSTM(Cell):
         return nn.LSTM(input_size, hidden_size, batch_first=True)
 
     def step(self, layer, gi, state, clamp: Clamp = no_clamp):
-        h, c = state
-        H = h.shape[-1]
+        gates = self.gates_and_cell(layer, gi, *state, clamp)
+        h = clamp("h", gates["o"] * torch.tanh(gates["c"]))
+        return (h, gates["c"]), {"h": h, **gates}
+
+    def gates_and_cell(self, layer, gi, h, c, clamp: Clamp = no_clamp) -> dict[str, torch.Tensor]:
+        """One step's gates ``i f g o`` and new cell ``c`` (each through ``clamp``), from the
+        input projection ``gi``, the previous ``h`` and ``c`` (``c`` sets the width ``H``)."""
+        H = c.shape[-1]
         pre = torch.addmm(gi, h, self.recurrent_weight(layer).t())  # [B, 4H]
         sig = torch.sigmoid(pre[:, :2 * H])
         i = clamp("i", sig[:, :H])
@@ -38,8 +44,7 @@ class LSTM(Cell):
         g = clamp("g", torch.tanh(pre[:, 2 * H:3 * H]))
         o = clamp("o", torch.sigmoid(pre[:, 3 * H:]))
         c = clamp("c", torch.addcmul(i * g, f, c))
-        h = clamp("h", o * torch.tanh(c))
-        return (h, c), {"h": h, "c": c, "i": i, "f": f, "g": g, "o": o}
+        return {"c": c, "i": i, "f": f, "g": g, "o": o}
 
     def record(self, layer, x, out, hx, wanted):
         """All gates from the recorded hidden states in one matmul per layer; ``c`` is then an

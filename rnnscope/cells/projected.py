@@ -18,8 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rnnscope.cells.base import Cell, Clamp, no_clamp, previous
-from rnnscope.cells.lstm import LSTM, cell_scan, lstm_tangent
+from rnnscope.cells.base import Cell, Clamp, no_clamp
+from rnnscope.cells.lstm import LSTM, lstm_tangent
 
 
 class ProjectedLSTM(LSTM):
@@ -41,30 +41,17 @@ class ProjectedLSTM(LSTM):
         return int(self.recurrent_weight(layer).shape[0]) // 4  # W_hh is [4H, P]
 
     def step(self, layer, gi, state, clamp: Clamp = no_clamp):
-        h, c = state
-        H = c.shape[-1]
-        pre = torch.addmm(gi, h, self.recurrent_weight(layer).t())  # [B, 4H]
-        sig = torch.sigmoid(pre[:, :2 * H])
-        i = clamp("i", sig[:, :H])
-        f = clamp("f", sig[:, H:])
-        g = clamp("g", torch.tanh(pre[:, 2 * H:3 * H]))
-        o = clamp("o", torch.sigmoid(pre[:, 3 * H:]))
-        c = clamp("c", torch.addcmul(i * g, f, c))
-        m = clamp("m", o * torch.tanh(c))
+        gates = self.gates_and_cell(layer, gi, *state, clamp)
+        m = clamp("m", gates["o"] * torch.tanh(gates["c"]))
         h = clamp("h", m @ self.projection(layer).t())
-        return (h, c), {"h": h, "c": c, "i": i, "f": f, "g": g, "o": o, "m": m}
+        return (h, gates["c"]), {"h": h, "m": m, **gates}
 
     def record(self, layer, x, out, hx, wanted):
-        """All gates from the recorded (projected) states in one matmul; ``c`` by a scan."""
-        h0, c0 = self.unpack(hx)
-        pre = self.project(layer, x).add_(
-            nn.functional.linear(previous(out, h0), self.recurrent_weight(layer)))
-        i, f, g, o = pre.chunk(4, dim=-1)
-        i, f, o, g = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o), torch.tanh(g)
-        rec = {"h": out, "i": i, "f": f, "o": o, "g": g}
-        if "c" in wanted or "m" in wanted:
-            rec["c"] = cell_scan(i, f, g, c0)
-            rec["m"] = o * torch.tanh(rec["c"])
+        """The LSTM's record (gates in one matmul, ``c`` by a scan), plus ``m = o * tanh(c)``."""
+        if "m" not in wanted:
+            return super().record(layer, x, out, hx, wanted)
+        rec = super().record(layer, x, out, hx, sorted({*wanted, "c", "o"} - {"m"}))
+        rec["m"] = rec["o"] * torch.tanh(rec["c"])
         return {k: rec[k] for k in wanted}
 
     def run(self, layer, x, hx, wanted, autograd):

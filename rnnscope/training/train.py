@@ -241,8 +241,7 @@ def _init_from(cfg: TrainConfig, say) -> tuple[RecurrentLM, Vocabulary, TrainCon
             "output": c.output, "adaptive_cutoffs": tuple(c.adaptive_cutoffs)}
     defaults = {f.name: f.default for f in fields(TrainConfig)}
     differ = [k for k in _ARCHITECTURE
-              if getattr(cfg, k) != arch[k] and getattr(cfg, k) != defaults[k]
-              and not (k == "layer_sizes" and not getattr(cfg, k))]
+              if getattr(cfg, k) != arch[k] and getattr(cfg, k) != defaults[k]]
     if differ:
         say("notice: --init-from sets the architecture; ignored "
             + ", ".join(f"--{k.replace('_', '-')} {getattr(cfg, k)}" for k in differ))
