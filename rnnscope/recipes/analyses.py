@@ -306,6 +306,9 @@ ANALYSES: dict[str, Recipe] = {a.name: a for a in (
                 ("s004/syntax/syntax_units.png", "s004_syntax_units.png"),
                 ("s004/time/time_decoding_matrix.png", "s004_time_decoding.png"),
                 ("s004/dynamics/dynamics_NounPP_1_241.png", "s004_dynamics_unit241.png"),
+                ("s004_ref/ablate/ablation_sweep.png", "s004_ref_ablation_sweep.png"),
+                ("s004_ref/time/time_decoding_subject.png", "s004_ref_time_decoding.png"),
+                ("s004_ref/dynamics/dynamics_NounPP_2_176.png", "s004_ref_dynamics_unit176.png"),
             )),
         ship=False, seeds=()),
 )}
