@@ -246,10 +246,10 @@ def test_sigkill_during_training_then_resume_gives_the_uninterrupted_model(tmp_p
 
     tr, va = _texts(tmp_path, train="abcdefghij\n" * 400)
     args = ["--corpus-train", tr, "--corpus-valid", va, "--level", "char", "--hidden", "24",
-            "--emb", "8", "--bptt", "10", "--batch-size", "4", "--epochs", "2", "--save-every", "1",
+            "--emb", "8", "--bptt", "10", "--batch-size", "4", "--epochs", "3", "--save-every", "1",
             "--seed", "7", "--threads", "1", "--no-progress"]
     full = train_lm(TrainConfig(out=str(tmp_path / "full"), corpus_train=tr, corpus_valid=va,
-                                level="char", hidden=24, emb=8, bptt=10, batch_size=4, epochs=2,
+                                level="char", hidden=24, emb=8, bptt=10, batch_size=4, epochs=3,
                                 save_every=1, seed=7, progress=False))
     cut = tmp_path / "cut"
     proc = subprocess.Popen([sys.executable, "-c", "from rnnscope.cli import main; main()", "train",
@@ -258,7 +258,7 @@ def test_sigkill_during_training_then_resume_gives_the_uninterrupted_model(tmp_p
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (cut / "checkpoint").exists():
         time.sleep(0.05)
-    time.sleep(0.7)
+    time.sleep(0.25)  # a few batches in (2 epochs once ended within 0.7 s of the first checkpoint)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (cut / "metrics.json").exists()  # killed before the end
