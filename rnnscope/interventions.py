@@ -149,8 +149,8 @@ def run_stepwise(model: RecurrentLM, tokens: torch.Tensor,
                  state: list | None = None, means: dict[str, torch.Tensor] | None = None,
                  components: Sequence[str] | None = (), logits_for: torch.Tensor | None = None,
                  inputs_embeds: torch.Tensor | None = None,
-                 hooks: Mapping[str, Hook] | None = None,
-                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                 hooks: Mapping[str, Hook] | None = None, compute_logits: bool = True,
+                 ) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
     """Run ``model`` step by step with per-row interventions and hook points.
 
     ``tokens [B, T]``; ``interventions[b]`` is the list applied to row ``b`` (``None`` = none).
@@ -159,7 +159,9 @@ def run_stepwise(model: RecurrentLM, tokens: torch.Tensor,
     (same shape) or ``None`` to leave it; a replacement propagates to everything after it.
     ``components`` names the components to record (``None`` = all, default none).
     ``logits_for``: vocabulary ids ``[K]``; only those logits are computed (``[B, T, K]``),
-    enough to compare two verb forms. Returns ``(logits, {"layer1.h": [B, T, H], ...})``.
+    enough to compare two verb forms. ``compute_logits=False`` skips the output layer (logits
+    ``None``) when only states are wanted: a full-vocabulary output of thousands of patched rows
+    is gigabytes. Returns ``(logits, {"layer1.h": [B, T, H], ...})``.
     """
     x = model._inputs(tokens, inputs_embeds)
     batch, time = x.shape[:2]
@@ -180,6 +182,8 @@ def run_stepwise(model: RecurrentLM, tokens: torch.Tensor,
             if comp in record:
                 states[key(n + 1, comp)] = value
         x = out["h"]
+    if not compute_logits:
+        return None, states
     logits = model.output(x) if logits_for is None else model.token_scores(x, logits_for)
     return logits, states
 

@@ -80,6 +80,27 @@ def test_the_hand_built_number_unit_flips_the_verb():
     np.testing.assert_allclose(wide.margins, res.margins, atol=1e-5)
 
 
+def test_the_sweep_never_computes_full_vocabulary_logits(monkeypatch):
+    """Only the two verb forms' scores are needed: the output layer over the whole vocabulary
+    (gigabytes for thousands of patched rows) must not run; states without logits are equal."""
+    pools = load_wordpools()
+    vocab = na_vocab(pools)
+    model = number_unit_model(pools, vocab)
+    tokens = torch.randint(0, len(vocab), (3, 5))
+    logits, full = run_stepwise(model, tokens, components=["h", "c"])
+    none, states = run_stepwise(model, tokens, components=["h", "c"], compute_logits=False)
+    assert logits is not None and none is None
+    for k, v in full.items():
+        torch.testing.assert_close(states[k], v, rtol=0, atol=0)
+    expected = patch_sweep(model, vocab, generate(["Simple"], n=5, seed=1), mode="h").margins
+
+    def refuse(*_):
+        raise AssertionError("full-vocabulary output computed")
+    monkeypatch.setattr(model, "output", refuse)
+    got = patch_sweep(model, vocab, generate(["Simple"], n=5, seed=1), mode="h").margins
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_patch_cli(tmp_path):
     pools = load_wordpools()
     vocab = na_vocab(pools)

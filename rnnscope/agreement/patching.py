@@ -54,7 +54,7 @@ def interchange(model: RecurrentLM, base: torch.Tensor, source: torch.Tensor,
                             "the same shape (one source sentence of the same length per base row)")
     keys = list(masks)
     comps = sorted({k.split(".")[1] for k in keys})
-    _, src = run_stepwise(model, source, components=comps)
+    _, src = run_stepwise(model, source, components=comps, compute_logits=False)
     when = None if steps is None else set(int(s) for s in steps)
     hooks = {}
     for k in keys:
@@ -195,12 +195,12 @@ def patch_pairs(model: RecurrentLM, vocab: Vocabulary, pairs: Sequence[tuple[NAI
         b_all = torch.tensor([base_tok[j] for j in group], **dev)
         s_all = torch.tensor([src_tok[j] for j in group], **dev)
         g_all, w_all = good[group], wrong[group]
-        _, clean = run_stepwise(model, b_all, components=["h"])
+        _, clean = run_stepwise(model, b_all, components=["h"], compute_logits=False)
         base_margin[group] = model.pair_margin(clean[top][:, -1], g_all, w_all).cpu().numpy()
         per_pass = max(1, max_rows // max(1, len(group)))
         for n in layers:
             layer_units = [k for k, (ln, _) in enumerate(sweep) if ln == n]
-            _, src = run_stepwise(model, s_all, components=list(comps))
+            _, src = run_stepwise(model, s_all, components=list(comps), compute_logits=False)
             for a in range(0, len(layer_units), per_pass):
                 block = layer_units[a:a + per_pass]
                 u = torch.tensor([sweep[k][1] for k in block], **dev)
@@ -210,7 +210,7 @@ def patch_pairs(model: RecurrentLM, vocab: Vocabulary, pairs: Sequence[tuple[NAI
                 hooks = {key(n, c): _patch_hook(mask, src[key(n, c)].repeat(len(block), 1, 1), None)
                          for c in comps}
                 _, out = run_stepwise(model, b_all.repeat(len(block), 1), hooks=hooks,
-                                      components=["h"])
+                                      components=["h"], compute_logits=False)
                 m = model.pair_margin(out[top][:, -1], g_all.repeat(len(block)),
                                       w_all.repeat(len(block)))
                 margins[np.array(block)[:, None], np.array(group)[None, :]] = \
