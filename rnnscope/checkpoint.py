@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+from torch.overrides import TorchFunctionMode
 
 from rnnscope.errors import CheckpointError, RnnscopeError, brief
 from rnnscope.model import ModelConfig, RecurrentLM
@@ -117,11 +118,22 @@ def load_native(path: str | Path) -> tuple[RecurrentLM, Vocabulary]:
     return model, vocab
 
 
+class _SkipInit(TorchFunctionMode):
+    """Inside: ``torch.nn.init`` functions return their tensor untouched. Initialising meta
+    tensors is pointless, and ``normal_`` on the meta device runs a Python decomposition whose
+    first call imports ``torch._dynamo`` (~0.8 s, paid by every ``load_model``)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if getattr(func, "__module__", None) == "torch.nn.init":
+            return args[0] if args else (kwargs or {}).get("tensor")
+        return func(*args, **(kwargs or {}))
+
+
 def _shell(config: ModelConfig) -> RecurrentLM:
     """The model of ``config`` on the meta device: its state dict's names and shapes, no data."""
     import warnings
 
-    with warnings.catch_warnings(), torch.device("meta"):
+    with warnings.catch_warnings(), torch.device("meta"), _SkipInit():
         warnings.simplefilter("ignore")  # "initializing zero-element tensors is a no-op"
         return RecurrentLM(config)
 

@@ -3,6 +3,7 @@ traceback and never silently accepted nonsense."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -85,3 +86,31 @@ def test_non_utf8_vocabulary(good):
     (good / "vocab.json").write_bytes(b'{"kind": "word", "itos": ["\xff"]}')
     with pytest.raises(RnnscopeError, match="vocab.json: not UTF-8"):
         load_model(good)
+
+
+def test_the_shape_check_shell_skips_initialisation_and_leaves_no_mode_behind():
+    """The meta-device shell that checks names and shapes has the real model's state dict
+    layout, runs no initialiser (normal_ on meta would import torch._dynamo, ~0.8 s per load),
+    and leaves torch.nn.init working afterwards."""
+    import subprocess
+    import sys
+
+    from rnnscope.checkpoint import _shell
+    from rnnscope.model import ModelConfig, RecurrentLM
+
+    config = ModelConfig(vocab_size=50, hidden_size=6, emb_dim=4, num_layers=2)
+    shell = _shell(config)
+    real = RecurrentLM(config)
+    assert {k: tuple(v.shape) for k, v in shell.state_dict().items()} == \
+        {k: tuple(v.shape) for k, v in real.state_dict().items()}
+    assert all(v.is_meta for v in shell.state_dict().values())
+    t = torch.zeros(3, 3)
+    torch.nn.init.normal_(t)
+    assert t.abs().sum() > 0  # no mode left active
+    import rnnscope
+
+    demo = str(Path(rnnscope.__file__).parent / "data" / "demo_model")
+    code = ("import sys; from rnnscope.checkpoint import load_model; "
+            f"load_model({demo!r}); print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stdout + out.stderr
