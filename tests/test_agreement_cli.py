@@ -86,3 +86,22 @@ def test_model_as_option_or_positional(model_dir, tmp_path):
     r = run("patch", "--tasks", "Simple", "--n", 3)
     assert r.exit_code == 2 and "missing the model: give --model PATH" in r.output
     assert "patch [OPTIONS] [MODEL]" in run("patch", "--help").output
+
+
+def test_a_small_agreement_run_imports_no_plotting_or_compiler():
+    """A quick `agreement` check with no --out draws nothing, so it must not pay for importing
+    matplotlib.pyplot (~0.3 s) or torch._dynamo (~0.8 s, once pulled in by loading a model)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import rnnscope
+
+    demo = str(Path(rnnscope.__file__).parent / "data" / "demo_model")
+    code = ("import sys\nfrom rnnscope.cli import main\ntry:\n"
+            f"    main(['agreement', {demo!r}, '--tasks', 'Simple', '--n', '5'], "
+            "standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+            "print('LOADED', 'matplotlib.pyplot' in sys.modules, 'torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "accuracy" in out.stdout, out.stdout + out.stderr  # it did run
+    assert out.stdout.strip().splitlines()[-1] == "LOADED False False", out.stdout + out.stderr

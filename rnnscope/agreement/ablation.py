@@ -18,9 +18,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
@@ -36,6 +36,9 @@ from rnnscope.keys import global_unit  # noqa: E402
 from rnnscope.model import RecurrentLM  # noqa: E402
 from rnnscope.vocab import Vocabulary  # noqa: E402
 from rnnscope.notebook import HtmlRepr  # noqa: E402
+
+if TYPE_CHECKING:
+    import matplotlib.pyplot as plt
 
 MODES = {"h": ("h",), "c": ("c",), "both": ("h", "c"), "outgoing": ("h",)}
 
@@ -121,6 +124,7 @@ class SweepResult(HtmlRepr):
 
     def plot(self) -> plt.Figure:
         """Largest accuracy drop over conditions, per unit (global numbering)."""
+        import matplotlib.pyplot as plt
         worst = self.table.groupby("global_unit", sort=True)["drop"].max()
         fig, ax = plt.subplots(figsize=(8, 3))
         ax.plot(worst.index, worst.values, ".", ms=3)
@@ -224,6 +228,7 @@ class SubsetAblationResult(HtmlRepr):
 
     def plot(self) -> plt.Figure:
         """Per condition: histogram of random-set accuracies, the subset's accuracy marked."""
+        import matplotlib.pyplot as plt
         t = self.table
         cols = min(4, len(t))
         rows = int(np.ceil(len(t) / cols))

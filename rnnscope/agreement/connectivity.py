@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -24,6 +24,9 @@ from rnnscope.keys import global_unit, key  # noqa: E402
 from rnnscope.model import RecurrentLM  # noqa: E402
 from rnnscope.vocab import Vocabulary  # noqa: E402
 from rnnscope.notebook import HtmlRepr  # noqa: E402
+
+if TYPE_CHECKING:
+    import matplotlib.pyplot as plt
 
 
 
@@ -46,6 +49,7 @@ class ConnectivityResult(HtmlRepr):
 
     def plot(self, gates: Sequence[str] | None = None) -> plt.Figure:
         """Histogram of afferent weights per target and gate; sources marked and labelled."""
+        import matplotlib.pyplot as plt
         t = self.table
         gates = list(gates) if gates else list(dict.fromkeys(t["gate"]))
         targets = list(dict.fromkeys(zip(t["target_layer"], t["target_unit"], t["target_global"])))

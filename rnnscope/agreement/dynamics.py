@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -23,6 +23,9 @@ from rnnscope.keys import global_unit, key  # noqa: E402
 from rnnscope.model import RecurrentLM  # noqa: E402
 from rnnscope.vocab import Vocabulary  # noqa: E402
 from rnnscope.notebook import HtmlRepr  # noqa: E402
+
+if TYPE_CHECKING:
+    import matplotlib.pyplot as plt
 
 _STYLE = {"S": ("#4a90d9", "-"), "P": ("#e0607e", "-"), "SS": ("#4a90d9", "-"),
           "SP": ("#4a90d9", "--"), "PS": ("#e0607e", "--"), "PP": ("#e0607e", "-")}
@@ -44,6 +47,7 @@ class DynamicsResult(HtmlRepr):
 
     def plot(self, layer: int, unit: int, task: str | None = None) -> plt.Figure:
         """One panel per component; a line per condition with std error bars."""
+        import matplotlib.pyplot as plt
         t = self.table[(self.table["layer"] == layer) & (self.table["unit"] == unit)]
         if task is not None:
             t = t[t["task"] == task]
@@ -118,6 +122,7 @@ class EfferentResult(HtmlRepr):
 
     def plot(self) -> plt.Figure:
         """Per unit: decoder weights to singular (blue) and plural (red) verb forms."""
+        import matplotlib.pyplot as plt
         units = list(dict.fromkeys(self.table["global_unit"]))
         fig, ax = plt.subplots(figsize=(max(3, 1.3 * len(units)), 3.2))
         rng = np.random.default_rng(0)

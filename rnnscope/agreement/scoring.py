@@ -12,9 +12,9 @@ listed in ``skipped`` and never scored; a condition left with no item shows ``n 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -23,6 +23,9 @@ from rnnscope.agreement.tasks import INCONGRUENT, NAItem  # noqa: E402
 from rnnscope.model import RecurrentLM  # noqa: E402
 from rnnscope.vocab import Vocabulary  # noqa: E402
 from rnnscope.notebook import HtmlRepr  # noqa: E402
+
+if TYPE_CHECKING:
+    import matplotlib.pyplot as plt
 
 
 def accuracy_table(encoded: Encoded, correct: np.ndarray) -> pd.DataFrame:
@@ -60,6 +63,7 @@ class AgreementResult(HtmlRepr):
 
     def plot(self) -> plt.Figure:
         """Bar chart of accuracy per task and condition, chance at 50 %."""
+        import matplotlib.pyplot as plt
         t = self.table
         fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(t)), 3.5))
         colors = ["#d9534f" if inc else "#5b8ff9" for inc in t["incongruent"]]

@@ -35,9 +35,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import r2_score  # noqa: E402
@@ -49,6 +49,9 @@ from rnnscope.keys import global_unit, key  # noqa: E402
 from rnnscope.model import RecurrentLM  # noqa: E402
 from rnnscope.vocab import Vocabulary  # noqa: E402
 from rnnscope.notebook import HtmlRepr  # noqa: E402
+
+if TYPE_CHECKING:
+    import matplotlib.pyplot as plt
 
 Tree = tuple  # (label, [children: Tree | str])
 
@@ -330,6 +333,7 @@ class SyntaxUnitsResult(HtmlRepr):
 
     def plot(self) -> plt.Figure:
         """Ridge weights of all units; outliers in red."""
+        import matplotlib.pyplot as plt
         t = self.table
         fig, ax = plt.subplots(figsize=(8, 3))
         ax.plot(t["global_unit"], t["weight"], ".", ms=3, color="#888")

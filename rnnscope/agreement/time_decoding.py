@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
@@ -29,6 +29,9 @@ from rnnscope.keys import key  # noqa: E402
 from rnnscope.model import RecurrentLM  # noqa: E402
 from rnnscope.vocab import Vocabulary  # noqa: E402
 from rnnscope.notebook import HtmlRepr  # noqa: E402
+
+if TYPE_CHECKING:
+    import matplotlib.pyplot as plt
 
 
 @dataclass
@@ -62,6 +65,7 @@ class TimeDecodingResult(HtmlRepr):
 
     def plot(self, position: int | None = None, ax=None) -> plt.Figure:
         """AUC across test positions for the classifier trained at ``position``."""
+        import matplotlib.pyplot as plt
         row = self.from_position(position)
         fig = ax.figure if ax is not None else plt.figure(figsize=(5, 3))
         ax = ax or fig.add_subplot()
@@ -75,6 +79,7 @@ class TimeDecodingResult(HtmlRepr):
 
     def plot_matrix(self) -> plt.Figure:
         """The train x test AUC matrix."""
+        import matplotlib.pyplot as plt
         fig, ax = plt.subplots(figsize=(4.5, 4))
         im = ax.imshow(self.auc, vmin=0, vmax=1, cmap="RdBu_r", origin="lower")
         ticks = range(len(self.labels))
