@@ -120,11 +120,13 @@ def _ud_lm(code: str, split: str, level: str, hidden: int, epochs: int, note: st
         seeds=("000",))
 
 
-def _reference_lm(name: str, hidden: int, epochs: int, description: str, budget: str) -> Recipe:
+def _reference_lm(name: str, hidden: int, epochs: int, description: str, budget: str,
+                  emb: int | None = None) -> Recipe:
     """The reference word LM of the agreement analyses (seed 004): PTB + WikiText-2, lowercased.
 
     Two LSTM layers, an adaptive softmax over every word seen at least 3 times (~31k types),
-    early stopping on WikiText-2 validation, PTB test scored with the best model.
+    early stopping on WikiText-2 validation, PTB test scored with the best model. ``emb``: the
+    embedding width (default ``hidden``).
     """
     txt = "{runs}/data/ref-%s.txt"
     return Recipe(
@@ -139,15 +141,15 @@ def _reference_lm(name: str, hidden: int, epochs: int, description: str, budget:
             + txt % "ptb-test",
             "rnnscope train --corpus-train " + txt % "train" + " --corpus-valid "
             + txt % "wt2-valid" + " --corpus-test " + txt % "ptb-test" + " --level word "
-            "--cell lstm --layers 2 --hidden {hidden} --emb {hidden} --dropout {dropout} "
+            "--cell lstm --layers 2 --hidden {hidden} --emb {emb} --dropout {dropout} "
             "--output adaptive --adaptive-cutoffs 2000,10000 --min-count 3 --optimizer adam "
             "--lr {lr} --lr-decay 0.25 --clip 0.25 --bptt 35 --batch-size 64 --epochs {epochs} "
             "--patience 2 --max-tokens {max_tokens} --seed 1111 --bf16 --threads {threads} "
             "--save-every 200 --no-progress --out {run}",
         ),
-        params={"hidden": hidden, "epochs": epochs, "dropout": 0.3, "lr": 2e-3,
-                "max_tokens": 10_000_000, "threads": 2},
-        tiny={"hidden": 16, "epochs": 1, "max_tokens": 5000, "threads": 1},
+        params={"hidden": hidden, "emb": emb or hidden, "epochs": epochs, "dropout": 0.3,
+                "lr": 2e-3, "max_tokens": 10_000_000, "threads": 2},
+        tiny={"hidden": 16, "emb": 16, "epochs": 1, "max_tokens": 5000, "threads": 1},
         budget=budget, seeds=("004",), ship_dtype="float16", max_mb=40)
 
 
@@ -238,6 +240,12 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
                                "lowercased, 31k words, adaptive softmax): the agreement model"),
                   budget=("up to 12 epochs over 3.0M tokens on 2 CPU threads, early stopping on "
                           "WikiText-2 valid (seed 004: 2x650 on 90M Wikipedia tokens)")),
+    _reference_lm("ref-lstm2x650", 650, 12, emb=256,
+                  description=("reference word LSTM 2x650 (seed 004's width; 256-dim embedding so "
+                               "the float16 checkpoint is 34.5 MB) on PTB + WikiText-2 train: the "
+                               "width lever of the agreement model (not trained yet)"),
+                  budget=("up to 12 epochs over 3.0M tokens on 2 CPU threads (~13 min an epoch "
+                          "with the machine alone), early stopping on WikiText-2 valid")),
     _ud_lm("en_ewt", "train", "word", 64, 3, "train split, validated on dev; probes fit on dev, scored on test"),
     _ud_lm("en_ewt", "train", "char", 64, 2, "train split surface text"),
     _ud_lm("en_ewt", "train", "word", 64, 3, "seed 000's peephole cell; otherwise as the LSTM",
