@@ -283,6 +283,8 @@ def run_sentences(model: RecurrentLM, aligned: list[AlignedSentence], window: Wi
         row += len(aligned[s])
     comps = sorted({parse_key(k)[1] for k in keys}, key=model.components.index)
     order = sorted((s for s in window.sentences if len(aligned[s])), key=lambda s: len(aligned[s]))
+    to = _TORCH_DTYPES[np.dtype(dtype).name]
+    targets = {k: torch.from_numpy(v) for k, v in out.items()}  # views: writes land in ``out``
     for b in range(0, len(order), batch_size):
         batch = order[b:b + batch_size]
         lengths = [len(aligned[s]) for s in batch]
@@ -291,12 +293,11 @@ def run_sentences(model: RecurrentLM, aligned: list[AlignedSentence], window: Wi
             ids[j, 1:lengths[j] + 1] = torch.as_tensor(aligned[s].ids)
         ids = ids.to(model.encoder.weight.device)
         _, states, _ = model.run_with_states(ids, components=comps, compute_logits=False)
-        to = _TORCH_DTYPES[np.dtype(dtype).name]
         for k in keys:
             # on the CPU each sentence's rows are cast (torch: ~6x numpy's float16 cast) and
             # copied into the window in one pass; from a GPU, one cast and transfer per batch
             values = states[k] if states[k].device.type == "cpu" else states[k].to(to).cpu()
-            target = torch.from_numpy(out[k])
+            target = targets[k]
             for j, (s, n) in enumerate(zip(batch, lengths)):
                 target[offsets[s]:offsets[s] + n].copy_(values[j, 1:n + 1])
     return out
