@@ -77,6 +77,18 @@ class AgreementResult(HtmlRepr):
         fig.tight_layout()
         return fig
 
+    def by_verb(self) -> pd.DataFrame:
+        """Accuracy per verb with singular / plural subjects (see :mod:`~rnnscope.agreement.lexical`)."""
+        from rnnscope.agreement.lexical import by_verb
+
+        return by_verb(self.items)
+
+    def plural_wins(self) -> float:
+        """Share (0-1) of the NA items in which the plural verb form won: 0.5 is no bias."""
+        from rnnscope.agreement.lexical import plural_wins
+
+        return plural_wins(self.items)
+
 
 def score_encoded(engine: AblationEngine) -> AgreementResult:
     """Score the engine's items without ablation."""

@@ -187,6 +187,26 @@ def _named(table, component: str | None = None, **kw):
     return add_unit_names(table, component, **kw)
 
 
+def _number_bias(result, outdir: Path | None, per_verb: bool) -> None:
+    """One line on the preference for a verb number; with ``per_verb`` the per-verb table."""
+    wins = result.plural_wins()
+    if wins != wins:  # NaN: no item's condition gives the subject's number
+        return
+    table = result.by_verb()
+    n = int(table["n_S"].sum() + table["n_P"].sum())
+    click.echo(f"verb number: the plural form wins in {100 * wins:.1f}% of the {n:,} NA items "
+               "(50% = no preference)" + ("" if per_verb else "; per verb: --by-verb"))
+    if per_verb:
+        shown = table.assign(**{c: table[c].round(1) for c in ("accuracy_S", "accuracy_P",
+                                                               "plural_wins")})
+        _show("accuracy (%) per verb with singular (S) and plural (P) subjects; plural_wins: "
+              "% of its items won by the plural form", shown, outdir, "agreement_by_verb")
+        if outdir:
+            from rnnscope.agreement.lexical import plot_by_verb
+
+            _save(plot_by_verb(table), outdir, "agreement_by_verb")
+
+
 def _skips(result) -> None:
     if len(result.skipped):
         click.echo(f"\nskipped {len(result.skipped)} items (never scored):", err=True)
@@ -222,7 +242,9 @@ def na_tasks(out_dir, tasks, extra, n, seed, wordpools, lowercase):
 @click.command("agreement", short_help="Number-agreement accuracy per task and condition.")
 @model_options
 @item_options
-def agreement(model, vocab, outdir, items):
+@click.option("--by-verb", is_flag=True, help="Also the accuracy per verb with singular and "
+              "plural subjects, most plural-biased first (is a number bias lexical?).")
+def agreement(model, vocab, outdir, items, by_verb):
     """Number-agreement accuracy of the model per task and condition: the correct verb form
     must be more probable than the wrong one (Lakretz et al. 2019)."""
     from rnnscope.agreement import score
@@ -236,6 +258,7 @@ def agreement(model, vocab, outdir, items):
     _show("accuracy (%) per task and condition (unk_prefixes: items with an unknown prefix word)",
           t, outdir, "agreement")
     click.echo(unknown_report((it.prefix for it in items), vocab.stoi).line("prefix words"), err=True)
+    _number_bias(res, outdir, by_verb)
     _skips(res)
     from rnnscope.agreement.formats import gulordava_summary
 
