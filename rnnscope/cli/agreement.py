@@ -239,6 +239,53 @@ def na_tasks(out_dir, tasks, extra, n, seed, wordpools, lowercase):
         click.echo(f"wrote {path} ({sum(it.task == task for it in items)} items)")
 
 
+@click.command("wordpools", short_help="Word pools without the forms rare in a training text.")
+@click.option("--corpus", "corpora", multiple=True, required=True, type=click.Path(exists=True),
+              help="The model's training text (repeatable; .gz read transparently).")
+@click.option("--treebank", multiple=True, type=click.Path(exists=True),
+              help="CoNLL-U treebank(s) for the part of speech of the verb forms (repeatable).")
+@click.option("--wordpools", type=click.Path(exists=True), help="Pools to filter (default: the shipped ones).")
+@click.option("--min-count", default=20, show_default=True,
+              help="Keep a pair only if each form occurs this often in the corpus.")
+@click.option("--min-verb-share", default=0.9, show_default=True,
+              help="With --treebank: keep a verb pair only if each form is tagged VERB/AUX in "
+              "at least this share of its treebank uses.")
+@click.option("--lowercase", is_flag=True, help="Count the corpus lowercased.")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the filtered pools (JSON, for --wordpools).")
+def wordpools_cmd(corpora, treebank, wordpools, min_count, min_verb_share, lowercase, out_path):
+    """Write NA word pools keeping only the noun and verb pairs whose forms are frequent in
+    the model's training text (and, with --treebank, verb pairs that are mostly verbs), so
+    that agreement is not scored on forms the model has barely seen or knows as nouns."""
+    import shlex
+
+    from rnnscope.agreement.pool_filter import (PAIR_POOLS, filter_pools, text_counts,
+                                                treebank_tags, write_pools)
+    from rnnscope.agreement.tasks import load_wordpools
+
+    pools = load_wordpools(wordpools)
+    counts = text_counts(corpora, lowercase=lowercase)
+    forms = [w for pair in pools["verbs"] for w in pair]
+    tags = treebank_tags(treebank, forms) if treebank else None
+    kept, report = filter_pools(pools, counts, min_count=min_count, tags=tags,
+                                min_verb_share=min_verb_share, lowercase=lowercase)
+    shares = ("verb_share_singular", "verb_share_plural")
+    shown = (report.drop(columns=list(shares)) if tags is None
+             else report.assign(**{c: (100 * report[c]).round(0) for c in shares}))
+    _show("pairs kept and dropped (verb_share: % of the form's treebank uses tagged VERB/AUX)",
+          shown, None, "")
+    argv = ["rnnscope", "wordpools", *(a for c in corpora for a in ("--corpus", c)),
+            *(a for t in treebank for a in ("--treebank", t)),
+            *(["--wordpools", wordpools] if wordpools else []), "--min-count", str(min_count),
+            *(["--min-verb-share", str(min_verb_share)] if treebank else []),
+            *(["--lowercase"] if lowercase else []), "--out", out_path]
+    about = (f"NA word pools filtered by '{shlex.join(argv)}': "
+             + ", ".join(f"{len(kept[k])} of {len(pools[k])} {k}" for k in PAIR_POOLS) + " kept.")
+    path = write_pools(kept, out_path, about)
+    click.echo("\n" + about)
+    click.echo(f"wrote {path} (use: --wordpools {path})")
+
+
 @click.command("agreement", short_help="Number-agreement accuracy per task and condition.")
 @model_options
 @item_options
@@ -620,5 +667,5 @@ def patch_cmd(model, vocab, outdir, items, mode, layers, top, max_rows, minimal_
         res.pairs.to_csv(outdir / "patch_pairs.csv", index=False)
 
 
-COMMANDS = [na_tasks, agreement, ablate, dynamics, time_decoding_cmd, syntax_units_cmd,
+COMMANDS = [na_tasks, wordpools_cmd, agreement, ablate, dynamics, time_decoding_cmd, syntax_units_cmd,
             connectivity_cmd, minimal_pairs_cmd, patch_cmd]
