@@ -104,21 +104,36 @@ _S004 = "{results}/s004"
 
 _REF = "{models}/ref-lstm2x256"
 _S004_REF = "{results}/s004_ref"
+_REF650 = "{models}/ref-lstm2x650"
+_REF_TRAIN = "{runs}/data/ref-train.txt"  # written by the ref-lstm recipes' first step
+_EWT_TRAIN = "{data}/ud/en_ewt/en_ewt-ud-train.conllu.gz"
+_S004_REF650 = "{results}/s004_ref650"
 
 
-def _seed004(prefix: str, model: str, out: str, what: str) -> tuple[Recipe, Recipe]:
+def _seed004(prefix: str, model: str, out: str, what: str,
+             train_text: str | None = None) -> tuple[Recipe, Recipe]:
     """Seed 004's pipeline on one model: accuracies, the single-unit ablation sweep, syntax
     units and time decoding; then, on the units they found, dynamics, subset ablation and
-    connectivity. Items are lowercased to the model's vocabulary automatically (--case auto)."""
+    connectivity, and interchange patching of every unit between number twins. Items are
+    lowercased to the model's vocabulary automatically (--case auto). With ``train_text``
+    (the model's training text) also the accuracies on word pools fitted to it."""
+    fitted = () if train_text is None else (
+        f"rnnscope wordpools --corpus {train_text} --treebank {_EWT_TRAIN} "
+        f"--out {out}/pools_fitted.json",
+        f"rnnscope agreement {model} --wordpools {out}/pools_fitted.json --n 600 --seed 0 "
+        f"--by-verb --out {out}/agreement_fitted",
+    )
     first = Recipe(
         name=f"{prefix}-agreement",
         description=f"seed 004 on the {what}: NA-task accuracies, single-unit ablation sweep, "
-                    "time decoding, syntax units",
+                    "time decoding, syntax units"
+                    + ("; accuracies on word pools fitted to its training text" if fitted else ""),
         steps=(
-            f"rnnscope agreement {model} --n 600 --seed 0 --out {out}/agreement",
+            f"rnnscope agreement {model} --n 600 --seed 0 --by-verb --out {out}/agreement",
             f"rnnscope ablate {model} --n 100 --seed 0 --mode h --out {out}/ablate",
             f"rnnscope syntax-units {model} --per-length 100 --seed 0 --out {out}/syntax",
             f"rnnscope time-decoding {model} --tasks NounPP --n 100 --seed 0 --out {out}/time",
+            *fitted,
         ),
         ship=False, seeds=("004",))
     second = Recipe(
@@ -126,7 +141,7 @@ def _seed004(prefix: str, model: str, out: str, what: str) -> tuple[Recipe, Reci
         description=f"seed 004 follow-ups on the units {prefix}-agreement found ({what}): "
                     "dynamics of the units whose ablation hurts incongruent conditions most, "
                     "syntax-unit subset ablation vs random sets, syntax -> number-unit "
-                    "connectivity",
+                    "connectivity, single-unit interchange patching",
         steps=(
             f"py:rnnscope.recipes.analyses:pick_units csv={out}/ablate/ablation_sweep.csv "
             f"out={out}/number_units.txt column=drop n=2 query=incongruent",
@@ -141,6 +156,7 @@ def _seed004(prefix: str, model: str, out: str, what: str) -> tuple[Recipe, Reci
             f"rnnscope connectivity {model} --sources @file:{out}/syntax_unit.txt "
             f"--targets @file:{out}/number_units.txt --scale-task NounPP "
             f"--out {out}/connectivity",
+            f"rnnscope patch {model} --tasks NounPP --n 50 --seed 0 --mode h --out {out}/patch",
         ),
         ship=False, seeds=("004",))
     return first, second
@@ -289,7 +305,9 @@ ANALYSES: dict[str, Recipe] = {a.name: a for a in (
         ),
         ship=False, seeds=("003",)),
     *_seed004("s004", _NA, _S004, "PTB LSTM 1x256"),
-    *_seed004("s004-ref", _REF, _S004_REF, "reference LM 2x256 on PTB + WikiText-2"),
+    *_seed004("s004-ref", _REF, _S004_REF, "reference LM 2x256 on PTB + WikiText-2", _REF_TRAIN),
+    *_seed004("s004-ref650", _REF650, _S004_REF650, "reference LM 2x650 on PTB + WikiText-2",
+              _REF_TRAIN),
     Recipe(
         name="figures",
         description="copy the figures that commands wrote into their --out folders to docs/figures",
