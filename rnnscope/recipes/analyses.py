@@ -327,6 +327,10 @@ ANALYSES: dict[str, Recipe] = {a.name: a for a in (
                 ("s004_ref/ablate/ablation_sweep.png", "s004_ref_ablation_sweep.png"),
                 ("s004_ref/time/time_decoding_subject.png", "s004_ref_time_decoding.png"),
                 ("s004_ref/dynamics/dynamics_NounPP_2_176.png", "s004_ref_dynamics_unit176.png"),
+                ("s004_ref650/agreement/agreement_by_verb.png", "s004_ref650_agreement_by_verb.png"),
+                ("s004_ref650/ablate/ablation_sweep.png", "s004_ref650_ablation_sweep.png"),
+                ("s004_ref650/time/time_decoding_subject.png", "s004_ref650_time_decoding.png"),
+                ("s004_ref650/dynamics/dynamics_NounPP_2_316.png", "s004_ref650_dynamics_unit2_316.png"),
             )),
         ship=False, seeds=()),
 )}

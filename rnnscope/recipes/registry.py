@@ -237,7 +237,8 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
                           "plateaus, 128 units")),
     _reference_lm("ref-lstm2x256", 256, 12,
                   description=("reference word LSTM 2x256 on PTB + WikiText-2 train (3.0M tokens, "
-                               "lowercased, 31k words, adaptive softmax): the agreement model"),
+                               "lowercased, 31k words, adaptive softmax): the first, smaller "
+                               "agreement model"),
                   budget=("up to 12 epochs over 3.0M tokens on 2 CPU threads, early stopping on "
                           "WikiText-2 valid (seed 004: 2x650 on 90M Wikipedia tokens)")),
     _reference_lm("ref-lstm2x650", 650, 14, emb=256,
