@@ -163,3 +163,26 @@ def test_recipe_continue_from_the_shipped_model_keeps_its_history(shared_data, t
     assert (shipped / "train.log").read_text() == "epoch 1: the first session\n"
     with pytest.raises(RnnscopeError, match="not both"):
         run_recipe(recipe, runs=str(tmp_path / "runs3"), continue_from=str(shipped), resume=True, **kw)
+
+
+def test_shipped_reference_lm_matches_its_recipe():
+    """models/ref-lstm2x650 is what its recipe says: 2x650, 256-dim embedding, the 31k-word
+    lowercased vocabulary, float16 on disk under the cap, and its record names the best epoch."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "models" / "ref-lstm2x650"
+    recipe = get("ref-lstm2x650")
+    size = sum(f.stat().st_size for f in folder.iterdir())
+    assert size <= recipe.max_mb * 2**20
+    model, vocab = load_model(folder)
+    c = model.config
+    assert (c.num_layers, c.hidden_size, c.emb_dim, c.output) == (2, 650, 256, "adaptive")
+    assert len(vocab) == c.vocab_size and "likes" in vocab.stoi and "The" not in vocab.stoi
+    record = json.loads((folder / "recipe.json").read_text())
+    history = record["history"]
+    best = min(history, key=lambda h: h["valid_loss"])
+    assert record["metrics"]["best_epoch"] == best["epoch"]
+    assert record["metrics"]["valid_ppl"] == pytest.approx(best["valid_ppl"])
+    assert [h["epoch"] for h in history] == list(range(1, len(history) + 1))
+    assert ANALYSES["s004-ref650-agreement"].steps[0].startswith(
+        "rnnscope agreement {models}/ref-lstm2x650")
