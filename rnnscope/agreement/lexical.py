@@ -26,23 +26,35 @@ if TYPE_CHECKING:
 
 
 def subject_number(conditions: pd.Series) -> pd.Series:
-    """``"S"``/``"P"`` from an NA condition's first letter; ``None`` for other labels."""
+    """``"S"``/``"P"`` from an NA condition's first letter; missing (NaN) for other labels."""
     labels = conditions.astype(str)
     return labels.str[:1].where(labels.str.fullmatch("[SP]{1,2}"))
+
+
+def _by_subject(items: pd.DataFrame) -> pd.DataFrame:
+    """The items whose condition gives the subject's number, as ``singular`` / ``plural`` verb
+    form, ``subject`` (S/P), ``correct`` and ``plural_won`` (the plural form scored higher)."""
+    num = subject_number(items["condition"])
+    keep = num.notna()
+    part = items[keep]
+    sing_subject = (num[keep] == "S").to_numpy()
+    correct = part["is_correct"].astype(bool).to_numpy()
+    return pd.DataFrame({
+        "singular": np.where(sing_subject, part["correct_form"], part["wrong_form"]),
+        "plural": np.where(sing_subject, part["wrong_form"], part["correct_form"]),
+        "subject": num[keep].to_numpy(), "correct": correct,
+        "plural_won": np.where(sing_subject, ~correct, correct),
+    })
 
 
 def plural_wins(items: pd.DataFrame) -> float:
     """Share (0-1) of the NA items in which the plural verb form scored higher; NaN if none.
 
     ``items``: the per-item table of :func:`rnnscope.agreement.score` (``condition``,
-    ``is_correct``).
+    ``is_correct``, ``correct_form``, ``wrong_form``).
     """
-    num = subject_number(items["condition"])
-    keep = num.notna()
-    if not keep.any():
-        return float("nan")
-    correct = items.loc[keep, "is_correct"].astype(bool)
-    return float(np.where(num[keep] == "P", correct, ~correct).mean())
+    frame = _by_subject(items)
+    return float(frame["plural_won"].mean()) if len(frame) else float("nan")
 
 
 def by_verb(items: pd.DataFrame) -> pd.DataFrame:
@@ -52,17 +64,7 @@ def by_verb(items: pd.DataFrame) -> pd.DataFrame:
     first); accuracies and ``plural_wins`` in %. Items whose condition does not give the
     subject's number are not counted (``rows_left_out`` in ``DataFrame.attrs``).
     """
-    num = subject_number(items["condition"])
-    keep = num.notna()
-    part = items[keep]
-    sing_subject = (num[keep] == "S").to_numpy()
-    correct = part["is_correct"].astype(bool).to_numpy()
-    frame = pd.DataFrame({
-        "singular": np.where(sing_subject, part["correct_form"], part["wrong_form"]),
-        "plural": np.where(sing_subject, part["wrong_form"], part["correct_form"]),
-        "subject": num[keep].to_numpy(), "correct": correct,
-        "plural_won": np.where(sing_subject, ~correct, correct),
-    })
+    frame = _by_subject(items)
     rows = []
     for (sing, plur), g in frame.groupby(["singular", "plural"], sort=False):
         s, p = g[g["subject"] == "S"], g[g["subject"] == "P"]
@@ -73,7 +75,7 @@ def by_verb(items: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(rows, columns=["singular", "plural", "n_S", "accuracy_S", "n_P",
                                       "accuracy_P", "plural_wins"])
     out = out.sort_values("plural_wins", ascending=False, kind="stable").reset_index(drop=True)
-    out.attrs["rows_left_out"] = int((~keep).sum())
+    out.attrs["rows_left_out"] = len(items) - len(frame)
     return out
 
 
